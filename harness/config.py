@@ -1,0 +1,111 @@
+"""Config: every setting in one table, shared by the pytest plugin and the CLI, resolved once
+into a frozen Config (command line over environment over pyproject.toml over default)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.provisioning import DEFAULT_CONTAINER_IMAGE
+
+PROVIDERS = ("embedded", "dsn", "testcontainers")
+ON_MISSING_DOCKER = ("error", "skip")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: `--plans-<name>` on the command line, `plans_<name>` in pyproject.toml."""
+
+    name: str
+    default: str
+    help: str
+    choices: tuple[str, ...] | None = None
+    env: str | None = None
+    parse: Callable[[str, str], Any] = lambda value, flag: value
+
+    @property
+    def flag(self) -> str:
+        return "--plans-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "plans_" + self.name
+
+    @property
+    def dest(self) -> str:
+        return "plans_" + self.name
+
+
+def _int_at_least(minimum: int) -> Callable[[str, str], int]:
+    def parse(value: str, flag: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{flag}: {value!r} is not a whole number") from None
+        if number < minimum:
+            raise ConfigError(f"{flag}: {number} is below the minimum {minimum}")
+        return number
+    return parse
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("provider", "embedded", "where PostgreSQL comes from", PROVIDERS),
+    Option("dsn", "", "server to use with --plans-provider dsn (a libpq DSN or URL); the harness "
+           "creates its own database there and drops it afterwards", env="PLAN_HARNESS_DSN"),
+    Option("profile", "ci", "scale profile from the project's profiles file"),
+    Option("seed", "1", "seed of the data generator; the same seed gives the same data",
+           parse=_int_at_least(0)),
+    Option("revision", "head", "schema revision to plan against (an Alembic revision id)"),
+    Option("report_dir", "reports", "where index.html and results.json are written"),
+    Option("runs", "20", "timed executions per plan mode", parse=_int_at_least(1)),
+    Option("warmup", "3", "untimed executions before the timed ones", parse=_int_at_least(0)),
+    Option("on_missing_docker", "error", "with --plans-provider testcontainers and no Docker: "
+           "stop with an error, or skip the plan checks", ON_MISSING_DOCKER),
+    Option("image", DEFAULT_CONTAINER_IMAGE, "image for --plans-provider testcontainers"),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    provider: str
+    dsn: str
+    profile: str
+    seed: int
+    revision: str
+    report_dir: Path
+    runs: int
+    warmup: int
+    on_missing_docker: str
+    image: str
+
+    @classmethod
+    def resolve(cls, given: Mapping[str, str | None], ini: Mapping[str, str | None],
+                env: Mapping[str, str], base_dir: Path) -> Config:
+        """`given` holds command-line values (None when absent), `ini` pyproject values."""
+        values: dict[str, Any] = {}
+        for option in OPTIONS:
+            raw, source = _pick(option, given, ini, env)
+            if option.choices and raw not in option.choices:
+                raise ConfigError(f"{source}: unknown value {raw!r} (choose from "
+                                  f"{', '.join(option.choices)})")
+            values[option.name] = option.parse(raw, source)
+        report_dir = Path(values["report_dir"])
+        values["report_dir"] = report_dir if report_dir.is_absolute() else base_dir / report_dir
+        config = cls(**values)
+        if config.provider == "dsn" and not config.dsn:
+            raise ConfigError("--plans-provider dsn needs --plans-dsn or PLAN_HARNESS_DSN")
+        return config
+
+
+def _pick(option: Option, given: Mapping[str, str | None], ini: Mapping[str, str | None],
+          env: Mapping[str, str]) -> tuple[str, str]:
+    if given.get(option.name) is not None:
+        return str(given[option.name]), option.flag
+    if option.env and env.get(option.env):
+        return env[option.env], option.env
+    if ini.get(option.name):
+        return str(ini[option.name]), f"{option.ini} (pyproject.toml)"
+    return option.default, option.flag

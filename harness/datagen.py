@@ -1,0 +1,179 @@
+"""Datagen: the context a project's data generator loads through, with deterministic
+server-side randomness, chunked bulk inserts with progress, and post-load housekeeping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from faker import Faker
+from psycopg import sql
+
+from harness.errors import ConfigError
+
+Progress = Callable[[str], None]
+
+# Deterministic "random" functions for generators, seeded by the run's seed. They hash a row
+# number (or key) with a salt instead of drawing from a stream, so a row's values do not
+# depend on the order or the chunk it is generated in: the same seed gives the same data.
+_HELPERS = """
+CREATE FUNCTION pg_temp.ph_random(k bigint, salt integer) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ((hashint8extended(k, {seed}::bigint * 1000003 + salt) >> 11) & 9007199254740991)::float8
+       / 9007199254740992.0;
+CREATE FUNCTION pg_temp.ph_random(k text, salt integer) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ((hashtextextended(k, {seed}::bigint * 1000003 + salt) >> 11) & 9007199254740991)::float8
+       / 9007199254740992.0;
+CREATE FUNCTION pg_temp.ph_uuid(kind text, n bigint) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN md5({seed}::text || ':' || kind || ':' || n::text)::uuid::text;
+"""
+
+
+@dataclass
+class Throughput:
+    """Rows per second and ETA for a long step, printed at most every `interval_s`."""
+
+    label: str
+    total: int
+    progress: Progress
+    interval_s: float = 1.0
+    started: float = field(default_factory=time.monotonic)
+    _last_report: float = 0.0
+
+    def advance(self, done: int) -> None:
+        now = time.monotonic()
+        if done < self.total and now - self._last_report < self.interval_s:
+            return
+        self._last_report = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = done / elapsed
+        line = f"seed {self.label}: {done:,}/{self.total:,} rows ({100 * done / self.total:.0f}%)"
+        line += f", {rate:,.0f} rows/s"
+        if done < self.total and rate > 0:
+            line += f", ETA {(self.total - done) / rate:.0f} s"
+        else:
+            line += f", {elapsed:.1f} s"
+        self.progress(line)
+
+
+class SeedContext:
+    """What a generator's `generate(ctx)` gets: a connection, its profile data, the seed, a
+    seeded Faker, and bulk-loading helpers that show progress."""
+
+    def __init__(self, conn: psycopg.Connection[Any], data: Mapping[str, int | float],
+                 seed: int, progress: Progress, chunk_rows: int = 250_000) -> None:
+        self.conn = conn
+        self.data = data
+        self.seed = seed
+        self.progress = progress
+        self.chunk_rows = chunk_rows
+        self.faker = Faker("en_US")
+        self.faker.seed_instance(seed)
+        self.row_counts: dict[str, int] = {}
+        conn.execute(sql.SQL(_HELPERS.format(seed=int(seed))))  # type: ignore[arg-type]
+        conn.commit()
+
+    def vocabulary(self, make: Callable[[], str], size: int) -> list[str]:
+        """`size` distinct-ish values from a Faker method, deterministic for the seed."""
+        return [make() for _ in range(size)]
+
+    def insert_generated(self, table: str, statement: str, total: int,
+                         params: Mapping[str, Any] | None = None) -> int:
+        """Runs `statement` (an INSERT ... SELECT over generate_series(%(lo)s, %(hi)s)) in
+        chunks of rows lo..hi, committing and reporting progress after each chunk."""
+        if total <= 0:
+            return 0
+        meter = Throughput(table, total, self.progress)
+        inserted = 0
+        for lo in range(1, total + 1, self.chunk_rows):
+            hi = min(lo + self.chunk_rows - 1, total)
+            cursor = self.conn.execute(statement, {**(params or {}), "lo": lo, "hi": hi})
+            self.conn.commit()
+            inserted += max(cursor.rowcount, 0)
+            meter.advance(hi)
+        self.row_counts[table] = self.row_counts.get(table, 0) + inserted
+        return inserted
+
+    def insert_derived(self, table: str, statement: str,
+                       params: Mapping[str, Any] | None = None) -> int:
+        """Runs one INSERT ... SELECT that derives rows from tables already loaded."""
+        started = time.monotonic()
+        cursor = self.conn.execute(statement, dict(params or {}))
+        self.conn.commit()
+        rows = max(cursor.rowcount, 0)
+        self.row_counts[table] = self.row_counts.get(table, 0) + rows
+        elapsed = time.monotonic() - started
+        self.progress(f"seed {table}: {rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} rows/s, "
+                      f"{elapsed:.1f} s")
+        return rows
+
+
+def skewed_weights(count: int, exponent: float) -> list[float]:
+    """Zipf-like weights 1/k^exponent, normalised; exponent 0 gives equal weights."""
+    raw = [1.0 / (k ** exponent) for k in range(1, count + 1)]
+    total = sum(raw)
+    return [w / total for w in raw]
+
+
+def lower_bounds(weights: Sequence[float]) -> list[float]:
+    """Cumulative lower bounds [0, w1, w1+w2, ...] for SQL's width_bucket(u, bounds)."""
+    bounds, running = [], 0.0
+    for weight in weights:
+        bounds.append(running)
+        running += weight
+    return bounds
+
+
+def vacuum_analyze(conn: psycopg.Connection[Any], progress: Progress) -> None:
+    """VACUUM (ANALYZE) every table of the public schema, then check the visibility map:
+    index-only scans read the heap for pages not marked all-visible."""
+    started = time.monotonic()
+    was_autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
+        conn.execute("VACUUM (ANALYZE, FREEZE)")
+        lagging = _tables_not_all_visible(conn)
+        if lagging:
+            conn.execute("CHECKPOINT")
+            conn.execute("VACUUM (FREEZE)")
+            lagging = _tables_not_all_visible(conn)
+    finally:
+        conn.autocommit = was_autocommit
+    note = f"; not all-visible after vacuum: {', '.join(lagging)}" if lagging else ""
+    progress(f"vacuum analyze: {time.monotonic() - started:.1f} s{note}")
+
+
+def _tables_not_all_visible(conn: psycopg.Connection[Any]) -> list[str]:
+    rows = conn.execute(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' "
+        "AND relnamespace = 'public'::regnamespace AND relpages > 0 "
+        "AND relallvisible < 0.95 * relpages ORDER BY relname"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def table_checksums(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """An md5 over every row of every public table, in a stable order: equal checksums
+    mean equal data."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT relname FROM pg_class WHERE relkind = 'r' "
+        "AND relnamespace = 'public'::regnamespace AND relname <> 'alembic_version' "
+        "ORDER BY relname").fetchall()]
+    sums: dict[str, str] = {}
+    for table in tables:
+        query = sql.SQL("SELECT md5(coalesce(string_agg(md5(t::text), '' ORDER BY t::text), '')) "
+                        "FROM {} t").format(sql.Identifier(table))
+        row = conn.execute(query).fetchone()
+        sums[table] = str(row[0]) if row else ""
+    return sums
+
+
+def check_seed(seed: int) -> int:
+    if not 0 <= seed <= 2**31 - 1:
+        raise ConfigError(f"--plans-seed must be between 0 and {2**31 - 1}, not {seed}")
+    return seed

@@ -1,0 +1,133 @@
+"""Explain: runs one scenario case as a prepared statement, under a forced plan mode, with
+EXPLAIN (ANALYZE, BUFFERS) and then timed executions of that same prepared plan."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from pytest_benchmark.stats import Stats
+
+from harness.plans import Plan
+
+STATEMENT = "plan_harness_case"
+# A driver's prepared statement gets custom plans for its first five executions, then the
+# generic plan if that looks no more expensive; forcing each mode shows both plans.
+PLAN_CACHE_MODES = {"custom": "force_custom_plan", "generic": "force_generic_plan"}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock milliseconds of the timed executions, with pytest-benchmark's statistics
+    plus p95 (inclusive linear interpolation between order statistics)."""
+
+    samples_ms: tuple[float, ...]
+    min_ms: float
+    median_ms: float
+    mean_ms: float
+    p95_ms: float
+    max_ms: float
+    stddev_ms: float
+    iqr_ms: float
+
+    @classmethod
+    def from_samples(cls, samples_ms: Sequence[float]) -> Timing:
+        stats = Stats()
+        for sample in samples_ms:
+            stats.update(sample)
+        return cls(
+            samples_ms=tuple(samples_ms),
+            min_ms=stats.min, median_ms=stats.median, mean_ms=stats.mean,
+            p95_ms=percentile(samples_ms, 95), max_ms=stats.max,
+            stddev_ms=stats.stddev, iqr_ms=stats.iqr,
+        )
+
+
+def percentile(samples: Sequence[float], pct: float) -> float:
+    ordered = sorted(samples)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = (len(ordered) - 1) * pct / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class ModeMeasurement:
+    """The checked plan of one plan mode, and the timings of executions of that plan."""
+
+    mode: str
+    plan: Plan
+    timing: Timing | None
+    plan_held: bool  # the plan after the timed runs has the shape of the checked one
+    rows_returned: int
+
+
+def prepare(conn: psycopg.Connection[Any], positional_sql: str) -> sql.Composed:
+    """PREPAREs the scenario SQL (with $n placeholders, as a driver's prepared statement has)
+    and returns the EXECUTE statement that passes it the case's values.
+
+    PostgreSQL does not analyse a utility statement's arguments at Parse, so a protocol-level
+    parameter inside `EXPLAIN EXECUTE` never gets a type. EXECUTE's arguments are therefore
+    bound client-side by psycopg (quoted by the driver, never formatted by the harness) and
+    cast to the types PostgreSQL inferred at PREPARE."""
+    conn.execute("DEALLOCATE ALL")
+    conn.execute(sql.SQL("PREPARE {} AS ").format(sql.Identifier(STATEMENT))
+                 + sql.SQL(positional_sql))  # type: ignore[operator]
+    row = conn.execute(
+        "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s",
+        [STATEMENT]).fetchone()
+    types: list[str] = list(row[0]) if row and row[0] else []
+    arguments = sql.SQL(", ").join(sql.SQL("%s::" + t) for t in types)  # type: ignore[arg-type]
+    if not types:
+        return sql.SQL("EXECUTE {}").format(sql.Identifier(STATEMENT))
+    return sql.SQL("EXECUTE {}({})").format(sql.Identifier(STATEMENT), arguments)
+
+
+def explain(conn: psycopg.Connection[Any], execute: sql.Composed, values: Sequence[Any],
+            *, analyze: bool) -> Plan:
+    options = "ANALYZE, BUFFERS, SETTINGS, FORMAT JSON" if analyze else "SETTINGS, FORMAT JSON"
+    statement = sql.SQL(f"EXPLAIN ({options}) ") + execute  # type: ignore[operator]
+    row = psycopg.ClientCursor(conn).execute(statement, values).fetchone()
+    assert row is not None
+    return Plan.from_explain(row[0])
+
+
+def measure(conn: psycopg.Connection[Any], positional_sql: str, values: Sequence[Any],
+            modes: Sequence[str], *, warmup: int, runs: int) -> list[ModeMeasurement]:
+    execute = prepare(conn, positional_sql)
+    try:
+        return [_measure_mode(conn, execute, values, mode, warmup, runs) for mode in modes]
+    finally:
+        conn.execute("RESET plan_cache_mode")
+        conn.execute("DEALLOCATE ALL")
+
+
+def _measure_mode(conn: psycopg.Connection[Any], execute: sql.Composed, values: Sequence[Any],
+                  mode: str, warmup: int, runs: int) -> ModeMeasurement:
+    conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Literal(PLAN_CACHE_MODES[mode])))
+    plan = explain(conn, execute, values, analyze=True)
+    samples: list[float] = []
+    rows = 0
+    cursor = psycopg.ClientCursor(conn)
+    for i in range(warmup + runs):
+        started = time.perf_counter()
+        rows = len(cursor.execute(execute, values).fetchall())
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if i >= warmup:
+            samples.append(elapsed_ms)
+    after = explain(conn, execute, values, analyze=False)
+    return ModeMeasurement(
+        mode=mode, plan=plan, timing=Timing.from_samples(samples) if samples else None,
+        plan_held=after.shape() == plan.shape(), rows_returned=rows,
+    )
+
+
+def bind_order(parameters: Sequence[str], values: Mapping[str, Any]) -> list[Any]:
+    return [values[name] for name in parameters]

@@ -1,0 +1,160 @@
+"""Project: where a schema's migrations, data generator, profiles and anchors live.
+
+A project is described by `project.toml` in its fixtures directory; the engine knows nothing
+else about the schema under test."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.tomlfields import FieldReader
+
+MANIFEST = "project.toml"
+_TOP_KEYS = {"schema", "data", "checks", "anchors"}
+
+
+@dataclass(frozen=True)
+class CheckDefaults:
+    """Thresholds that apply to every scenario unless it says otherwise."""
+
+    seq_scan_min_rows: int = 10_000
+    misestimate_factor: float = 10.0
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The accepted range of one profile data parameter; the generator declares these."""
+
+    minimum: float
+    maximum: float
+    integer: bool = True
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named scale: the data parameters the generator takes and planner settings to pin."""
+
+    name: str
+    description: str
+    data: Mapping[str, int | float]
+    planner: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Project:
+    fixtures_dir: Path
+    scenarios_dir: Path
+    migrations_dir: Path
+    load_revision: str
+    generator_path: Path
+    profiles_path: Path
+    anchors: Mapping[str, str]
+    checks: CheckDefaults
+
+    def generator(self) -> ModuleType:
+        return load_generator(self.generator_path)
+
+    def profiles(self) -> dict[str, Profile]:
+        return load_profiles(self.profiles_path, generator_bounds(self.generator()))
+
+    def profile(self, name: str) -> Profile:
+        profiles = self.profiles()
+        if name not in profiles:
+            raise ConfigError(f"unknown profile {name!r} (known in {self.profiles_path}: "
+                              f"{', '.join(sorted(profiles))})")
+        return profiles[name]
+
+
+def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
+    path = fixtures_dir / MANIFEST
+    reader = FieldReader.load(path, ConfigError)
+    doc = reader.data
+    reader.reject_unknown(doc, _TOP_KEYS, "")
+    schema = reader.table(doc, "schema", "schema")
+    data = reader.table(doc, "data", "data")
+    checks = reader.table(doc, "checks", "checks", default={})
+    anchors = reader.table(doc, "anchors", "anchors", default={})
+    for name in anchors:
+        reader.get(anchors, name, str, "anchors")
+    defaults = CheckDefaults()
+    project = Project(
+        fixtures_dir=fixtures_dir,
+        scenarios_dir=scenarios_dir,
+        migrations_dir=fixtures_dir / reader.get(schema, "migrations", str, "schema"),
+        load_revision=reader.get(schema, "load_revision", str, "schema"),
+        generator_path=fixtures_dir / reader.get(data, "generator", str, "data"),
+        profiles_path=fixtures_dir / reader.get(data, "profiles", str, "data"),
+        anchors=dict(anchors),
+        checks=CheckDefaults(
+            seq_scan_min_rows=reader.get(checks, "seq_scan_min_rows", int, "checks",
+                                         default=defaults.seq_scan_min_rows),
+            misestimate_factor=reader.get(checks, "misestimate_factor", float, "checks",
+                                          default=defaults.misestimate_factor),
+        ),
+    )
+    for field, target in (("schema.migrations", project.migrations_dir),
+                          ("data.generator", project.generator_path),
+                          ("data.profiles", project.profiles_path)):
+        if not target.exists():
+            raise reader.fail(field, f"{target} does not exist")
+    return project
+
+
+def load_generator(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"plan_harness_generator_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{path}: cannot load the data generator")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for attribute in ("PARAMETERS", "VERSION", "generate"):
+        if not hasattr(module, attribute):
+            raise ConfigError(f"{path}: the data generator defines no {attribute}")
+    return module
+
+
+def generator_bounds(module: ModuleType) -> Mapping[str, Bound]:
+    bounds: Mapping[str, Bound] = module.PARAMETERS
+    return bounds
+
+
+def load_profiles(path: Path, bounds: Mapping[str, Bound]) -> dict[str, Profile]:
+    reader = FieldReader.load(path, ConfigError)
+    return {name: _profile(reader, name, raw, bounds) for name, raw in reader.data.items()}
+
+
+def _profile(reader: FieldReader, name: str, raw: Any, bounds: Mapping[str, Bound]) -> Profile:
+    if not isinstance(raw, dict):
+        raise reader.fail(name, "must be a table")
+    reader.reject_unknown(raw, {"description", "data", "planner"}, name)
+    data = reader.table(raw, "data", name)
+    reader.reject_unknown(data, set(bounds), f"{name}.data")
+    values: dict[str, int | float] = {}
+    for key, bound in bounds.items():
+        kind: type[Any] = int if bound.integer else float
+        value = reader.get(data, key, kind, f"{name}.data")
+        if not bound.minimum <= value <= bound.maximum:
+            raise reader.fail(f"{name}.data.{key}", f"{value} is outside the accepted range "
+                                                    f"{bound.minimum:g}..{bound.maximum:g}")
+        values[key] = value
+    planner = reader.table(raw, "planner", name, default={})
+    for key, value in planner.items():
+        if not isinstance(value, str | int | float | bool):
+            raise reader.fail(f"{name}.planner.{key}", f"must be a plain value, not {value!r}")
+    return Profile(
+        name=name,
+        description=reader.get(raw, "description", str, name, default=""),
+        data=values,
+        planner={k: _setting_text(v) for k, v in planner.items()},
+    )
+
+
+def _setting_text(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)

@@ -1,0 +1,245 @@
+"""Scenarios: one TOML file per documented query, loaded and validated into frozen models."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ScenarioError
+from harness.tomlfields import FieldReader
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+PLAN_MODES = ("custom", "generic")
+_ANCHOR = re.compile(
+    r"^@(?P<name>\w+)(?:\s*(?P<sign>[+-])\s*(?P<amount>\d+)\s*(?P<unit>minutes?|hours?|days?))?$"
+)
+_TOP_KEYS = {"name", "endpoint", "description", "table", "sql", "expect", "budget", "cases"}
+_EXPECT_KEYS = {"index", "forbid_nodes", "seq_scan_min_rows", "plan_modes"}
+_BUDGET_KEYS = {"p95_ms", "shared_buffers"}
+_CASE_KEYS = {"name", "values", "expect"}
+_CASE_EXPECT_KEYS = {"index", "forbid_nodes"}
+
+Literal = str | int | float | bool | dt.datetime | dt.date
+
+
+@dataclass(frozen=True)
+class AnchorRef:
+    """A parameter value looked up in the seeded data (`@name`, optionally `- 30 days`)."""
+
+    name: str
+    offset: dt.timedelta = dt.timedelta(0)
+
+    def __str__(self) -> str:
+        if not self.offset:
+            return f"@{self.name}"
+        sign = "-" if self.offset < dt.timedelta(0) else "+"
+        return f"@{self.name} {sign} {abs(self.offset)}"
+
+
+ParamValue = Literal | AnchorRef
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the planner must do: use one of `indexes` on the table, avoid `forbid_nodes`."""
+
+    indexes: tuple[str, ...]
+    forbid_nodes: tuple[str, ...]
+    seq_scan_min_rows: int | None
+    plan_modes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits per scale profile; a profile without an entry is not budgeted."""
+
+    p95_ms: Mapping[str, float]
+    shared_buffers: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One parameter set of a scenario, possibly with its own expected indexes."""
+
+    name: str
+    id: str
+    values: Mapping[str, ParamValue]
+    expect: Expectation
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    endpoint: str
+    description: str
+    table: str
+    sql: str
+    parameters: tuple[str, ...]  # in order of first appearance in the SQL
+    expect: Expectation
+    budget: Budget
+    cases: tuple[Case, ...]
+    path: Path
+
+    def positional_sql(self) -> str:
+        """The SQL with `%(name)s` turned into `$1..$n`, for PREPARE."""
+        position = {name: i + 1 for i, name in enumerate(self.parameters)}
+        return PLACEHOLDER.sub(lambda m: f"${position[m.group(1)]}", self.sql)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "case"
+
+
+def load_scenario(path: Path) -> Scenario:
+    reader = FieldReader.load(path, ScenarioError)
+    doc = reader.data
+    reader.reject_unknown(doc, _TOP_KEYS, "")
+    sql = reader.get(doc, "sql", str, "").strip()
+    parameters = tuple(dict.fromkeys(PLACEHOLDER.findall(sql)))
+    if "%s" in PLACEHOLDER.sub("", sql):
+        raise reader.fail("sql", "use named placeholders %(name)s, not %s")
+    expect = _expectation(reader, reader.table(doc, "expect", "expect"), "expect", None)
+    raw_cases = reader.get(doc, "cases", list, "")
+    if not raw_cases:
+        raise reader.fail("cases", "at least one case is needed")
+    cases = tuple(_case(reader, raw, f"cases[{i}]", parameters, expect)
+                  for i, raw in enumerate(raw_cases))
+    _reject_duplicate_ids(reader, cases)
+    return Scenario(
+        name=reader.get(doc, "name", str, "", default=path.stem),
+        endpoint=reader.get(doc, "endpoint", str, "", default=""),
+        description=reader.get(doc, "description", str, "", default="").strip(),
+        table=reader.get(doc, "table", str, ""),
+        sql=sql,
+        parameters=parameters,
+        expect=expect,
+        budget=_budget(reader, reader.table(doc, "budget", "budget", default={})),
+        cases=cases,
+        path=path,
+    )
+
+
+def _names(reader: FieldReader, table: Mapping[str, Any], key: str, where: str,
+           default: tuple[str, ...] | None) -> tuple[str, ...]:
+    value = table.get(key, default)
+    if value is None:
+        raise reader.fail(f"{where}.{key}", "missing")
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise reader.fail(f"{where}.{key}", f"must be a string or a list of strings, not {value!r}")
+    if not value:
+        raise reader.fail(f"{where}.{key}", "must name at least one")
+    return tuple(value)
+
+
+def _expectation(reader: FieldReader, table: Mapping[str, Any], where: str,
+                 base: Expectation | None) -> Expectation:
+    allowed = _EXPECT_KEYS if base is None else _CASE_EXPECT_KEYS
+    reader.reject_unknown(table, allowed, where)
+    if base is not None:
+        indexes = _names(reader, table, "index", where, base.indexes)
+        forbid = base.forbid_nodes
+        if "forbid_nodes" in table:
+            forbid = tuple(_names(reader, table, "forbid_nodes", where, ())) if table[
+                "forbid_nodes"] else ()
+        return Expectation(indexes, forbid, base.seq_scan_min_rows, base.plan_modes)
+    modes = _names(reader, table, "plan_modes", where, PLAN_MODES)
+    for mode in modes:
+        if mode not in PLAN_MODES:
+            raise reader.fail(f"{where}.plan_modes", f"unknown mode {mode!r} "
+                                                     f"(known: {', '.join(PLAN_MODES)})")
+    min_rows = reader.get(table, "seq_scan_min_rows", int, where, default=None)
+    if min_rows is not None and min_rows < 0:
+        raise reader.fail(f"{where}.seq_scan_min_rows", "must not be negative")
+    return Expectation(
+        indexes=_names(reader, table, "index", where, None),
+        forbid_nodes=_names(reader, table, "forbid_nodes", where, ()) if "forbid_nodes" in table
+        else (),
+        seq_scan_min_rows=min_rows,
+        plan_modes=modes,
+    )
+
+
+def _budget(reader: FieldReader, table: Mapping[str, Any]) -> Budget:
+    reader.reject_unknown(table, _BUDGET_KEYS, "budget")
+    p95 = reader.table(table, "p95_ms", "budget", default={})
+    buffers = reader.table(table, "shared_buffers", "budget", default={})
+    for profile in p95:
+        if reader.get(p95, profile, float, "budget.p95_ms") <= 0:
+            raise reader.fail(f"budget.p95_ms.{profile}", "must be positive")
+    for profile in buffers:
+        if reader.get(buffers, profile, int, "budget.shared_buffers") <= 0:
+            raise reader.fail(f"budget.shared_buffers.{profile}", "must be positive")
+    return Budget({k: float(v) for k, v in p95.items()}, dict(buffers))
+
+
+def _case(reader: FieldReader, raw: Any, where: str, parameters: tuple[str, ...],
+          base: Expectation) -> Case:
+    if not isinstance(raw, dict):
+        raise reader.fail(where, "must be a table")
+    reader.reject_unknown(raw, _CASE_KEYS, where)
+    name = reader.get(raw, "name", str, where)
+    values = reader.table(raw, "values", where, default={})
+    for param in parameters:
+        if param not in values:
+            raise reader.fail(f"{where}.values.{param}", "missing (the SQL uses it)")
+    for key in values:
+        if key not in parameters:
+            raise reader.fail(f"{where}.values.{key}", "unknown parameter (the SQL has no "
+                                                       f"%({key})s)")
+    parsed = {key: _value(reader, value, f"{where}.values.{key}") for key, value in values.items()}
+    expect = _expectation(reader, reader.table(raw, "expect", where, default={}),
+                          f"{where}.expect", base)
+    return Case(name=name, id=slug(name), values=parsed, expect=expect)
+
+
+def _value(reader: FieldReader, value: Any, field: str) -> ParamValue:
+    if isinstance(value, str) and value.startswith("@@"):
+        return value[1:]
+    if isinstance(value, str) and value.startswith("@"):
+        match = _ANCHOR.match(value)
+        if not match:
+            raise reader.fail(field, f"cannot read anchor {value!r} "
+                                     "(write @name, or @name - 30 days)")
+        return AnchorRef(match["name"], _offset(match))
+    if isinstance(value, str | int | float | bool | dt.datetime | dt.date):
+        return value
+    raise reader.fail(field, f"unsupported value {value!r}")
+
+
+def _offset(match: re.Match[str]) -> dt.timedelta:
+    if not match["amount"]:
+        return dt.timedelta(0)
+    unit = match["unit"].rstrip("s") + "s"
+    delta = dt.timedelta(**{unit: int(match["amount"])})
+    return -delta if match["sign"] == "-" else delta
+
+
+def _reject_duplicate_ids(reader: FieldReader, cases: tuple[Case, ...]) -> None:
+    seen: set[str] = set()
+    for i, case in enumerate(cases):
+        if case.id in seen:
+            raise reader.fail(f"cases[{i}].name", f"{case.name!r} repeats another case's name")
+        seen.add(case.id)
+
+
+def scenario_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.toml") if not p.name.startswith("_"))
+
+
+def load_scenarios(directory: Path) -> list[Scenario]:
+    if not directory.is_dir():
+        raise ScenarioError(f"{directory}: scenario directory not found")
+    scenarios = [load_scenario(path) for path in scenario_files(directory)]
+    names: dict[str, Path] = {}
+    for scenario in scenarios:
+        if scenario.name in names:
+            raise ScenarioError(f"{scenario.path}: name: {scenario.name!r} is also used by "
+                                f"{names[scenario.name]}")
+        names[scenario.name] = scenario.path
+    return scenarios

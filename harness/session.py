@@ -1,0 +1,231 @@
+"""Session: one run of the pipeline, profile -> database -> scenarios -> plans and timings ->
+verdicts, shared by the pytest plugin and the CLI. It owns the server and database and always
+releases them."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from harness import datagen, schema
+from harness.checks import Catalog, Verdict, evaluate
+from harness.config import Config
+from harness.datagen import Progress, SeedContext
+from harness.errors import ConfigError, ScenarioError
+from harness.explain import ModeMeasurement, bind_order, measure
+from harness.project import Profile, Project
+from harness.provisioning import (
+    ServerInfo,
+    assert_harness_owned,
+    harness_database,
+    server_provider,
+)
+from harness.scenarios import AnchorRef, Case, ParamValue, Scenario
+
+STATEMENT_TIMEOUT = "60s"  # bounds every scenario query
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    scenario: Scenario
+    case: Case
+    values: Mapping[str, Any]
+    measurements: tuple[ModeMeasurement, ...]
+    verdict: Verdict
+
+
+@dataclass
+class RunFacts:
+    """What the report needs to say about the run as a whole."""
+
+    server: str = ""
+    server_version: str = ""
+    profile: str = ""
+    seed: int = 0
+    revision: str = ""
+    head: str = ""
+    started_at: str = ""
+    seed_seconds: float = 0.0
+    row_counts: dict[str, int] = field(default_factory=dict)
+    planner_settings: dict[str, str] = field(default_factory=dict)
+
+
+class PlanRun:
+    """Provisions and seeds on `open()`, measures cases on `run_case()`, cleans up on
+    `close()`; use it as a context manager."""
+
+    def __init__(self, config: Config, project: Project, progress: Progress) -> None:
+        self.config = config
+        self.project = project
+        self.progress = progress
+        self.facts = RunFacts(profile=config.profile, seed=config.seed)
+        self.results: list[CaseResult] = []
+        self._stack = contextlib.ExitStack()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._catalog: Catalog | None = None
+        self._anchors: dict[str, Any] = {}
+
+    def __enter__(self) -> PlanRun:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        profile = self.project.profile(self.config.profile)
+        revisions = schema.Revisions(self.project.migrations_dir)
+        target = revisions.resolve(self.config.revision)
+        if not revisions.is_at_or_after(target, self.project.load_revision):
+            raise ConfigError(f"--plans-revision {self.config.revision} is before the data "
+                              f"revision {self.project.load_revision}; nothing to seed into")
+        self.facts.revision, self.facts.head = target, revisions.head()
+        self.facts.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        try:
+            self._provision(profile, target)
+        except BaseException:
+            self.close()
+            raise
+
+    def _provision(self, profile: Profile, target: str) -> None:
+        started = time.monotonic()
+        provider = server_provider(self.config.provider, dsn=self.config.dsn,
+                                   image=self.config.image)
+        server: ServerInfo = self._stack.enter_context(provider)
+        self.facts.server = server.label
+        self.progress(f"server: {server.label}")
+        database = self._stack.enter_context(harness_database(server))
+        assert_harness_owned(database.conninfo)
+        schema.upgrade(database.conninfo, self.project.migrations_dir, self.project.load_revision)
+        self.progress(f"schema at {self.project.load_revision}; seeding profile {profile.name} "
+                      f"with seed {self.config.seed}")
+        self.facts.row_counts = seed_database(database.conninfo, self.project, profile,
+                                              self.config.seed, self.progress)
+        if target != self.project.load_revision:
+            self.progress(f"migrating to {target}")
+            schema.upgrade(database.conninfo, self.project.migrations_dir, target)
+        # The harness PREPAREs its statements itself; psycopg's automatic preparation (after
+        # five executions) would add a second, unchecked prepared statement.
+        conn = psycopg.connect(database.conninfo, autocommit=True, prepare_threshold=None)
+        self._stack.callback(conn.close)
+        datagen.vacuum_analyze(conn, self.progress)
+        self._apply_settings(conn, profile)
+        self._conn = conn
+        self._catalog = read_catalog(conn, target, profile.name)
+        self.facts.seed_seconds = time.monotonic() - started
+        self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
+
+    def _apply_settings(self, conn: psycopg.Connection[Any], profile: Profile) -> None:
+        settings = {"statement_timeout": STATEMENT_TIMEOUT, **profile.planner}
+        for name, value in settings.items():
+            conn.execute(sql.SQL("SELECT set_config({}, {}, false)").format(
+                sql.Literal(name), sql.Literal(value)))
+        version = conn.execute("SHOW server_version").fetchone()
+        self.facts.server_version = str(version[0]) if version else ""
+        names = ["random_page_cost", "seq_page_cost", "effective_cache_size", "work_mem",
+                 "jit", "max_parallel_workers_per_gather", "default_statistics_target",
+                 *profile.planner]
+        for name in dict.fromkeys(names):
+            row = conn.execute(sql.SQL("SELECT current_setting({})").format(sql.Literal(name)))
+            value = row.fetchone()
+            self.facts.planner_settings[name] = str(value[0]) if value else ""
+
+    def close(self) -> None:
+        self._conn = None
+        self._stack.close()
+
+    def run_case(self, scenario: Scenario, case: Case) -> CaseResult:
+        if self._conn is None or self._catalog is None:
+            raise RuntimeError("PlanRun.open() must come first")
+        if scenario.table not in self._catalog.table_rows:
+            raise ScenarioError(f"{scenario.path}: table: no table named {scenario.table!r} "
+                                "exists in the schema")
+        values = {name: self._resolve(scenario, case, name, value)
+                  for name, value in case.values.items()}
+        try:
+            measurements = measure(self._conn, scenario.positional_sql(),
+                                   bind_order(scenario.parameters, values),
+                                   scenario.expect.plan_modes,
+                                   warmup=self.config.warmup, runs=self.config.runs)
+        except psycopg.Error as exc:
+            message = str(exc).strip().splitlines()[0]
+            raise ScenarioError(f"{scenario.path}: sql: {message}") from None
+        verdict = evaluate(scenario, case, measurements, self._catalog, self.project.checks)
+        result = CaseResult(scenario, case, values, tuple(measurements), verdict)
+        self.results.append(result)
+        return result
+
+    def _resolve(self, scenario: Scenario, case: Case, name: str, value: ParamValue) -> Any:
+        if not isinstance(value, AnchorRef):
+            return value
+        field = f"cases[{scenario.cases.index(case)}].values.{name}"
+        if value.name not in self.project.anchors:
+            raise ScenarioError(f"{scenario.path}: {field}: unknown anchor @{value.name} (known: "
+                                f"{', '.join(sorted(self.project.anchors))})")
+        base = self._anchor(value.name)
+        if not value.offset:
+            return base
+        if not isinstance(base, dt.datetime | dt.date):
+            raise ScenarioError(f"{scenario.path}: {field}: @{value.name} is {base!r}, "
+                                "not a date, so it takes no offset")
+        return base + value.offset
+
+    def _anchor(self, name: str) -> Any:
+        if name not in self._anchors:
+            assert self._conn is not None
+            try:
+                row = self._conn.execute(self.project.anchors[name]).fetchone()  # type: ignore[arg-type]
+            except psycopg.Error as exc:
+                raise ConfigError(f"{self.project.fixtures_dir / 'project.toml'}: anchors.{name}: "
+                                  f"{str(exc).strip().splitlines()[0]}") from None
+            if row is None or row[0] is None:
+                raise ConfigError(f"{self.project.fixtures_dir / 'project.toml'}: anchors.{name}: "
+                                  "the query found no value in the seeded data")
+            self._anchors[name] = row[0]
+        return self._anchors[name]
+
+
+def seed_database(conninfo: str, project: Project, profile: Profile, seed: int,
+                  progress: Progress) -> dict[str, int]:
+    """Runs the project's generator into a database at the load revision."""
+    generator = project.generator()
+    with psycopg.connect(conninfo) as conn:
+        _skip_fk_triggers_if_allowed(conn)
+        context = SeedContext(conn, profile.data, datagen.check_seed(seed), progress)
+        generator.generate(context)
+        conn.commit()
+    return context.row_counts
+
+
+def _skip_fk_triggers_if_allowed(conn: psycopg.Connection[Any]) -> None:
+    """The generator keeps references consistent by construction, so per-row foreign-key
+    triggers only slow the load; skipping them needs superuser, which the harness's own
+    servers give it."""
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if row and row[0]:
+        conn.execute("SET session_replication_role = replica")
+
+
+def read_catalog(conn: psycopg.Connection[Any], revision: str, profile: str) -> Catalog:
+    tables = conn.execute(
+        "SELECT relname, reltuples FROM pg_class WHERE relkind IN ('r', 'p') "
+        "AND relnamespace = 'public'::regnamespace").fetchall()
+    indexes = conn.execute(
+        "SELECT relname FROM pg_class WHERE relkind = 'i' "
+        "AND relnamespace = 'public'::regnamespace").fetchall()
+    return Catalog(
+        table_rows={str(name): max(float(rows), 0.0) for name, rows in tables},
+        indexes=frozenset(str(r[0]) for r in indexes),
+        revision=revision,
+        profile=profile,
+    )
+
+
+ProgressFactory = Callable[[], Progress]
