@@ -49,19 +49,31 @@ class Verdict:
         return [f for f in self.findings if f.severity == severity]
 
 
-def evaluate(scenario: Scenario, case: Case, measurements: Sequence[ModeMeasurement],
-             catalog: Catalog, defaults: CheckDefaults) -> Verdict:
+def evaluate(
+    scenario: Scenario,
+    case: Case,
+    measurements: Sequence[ModeMeasurement],
+    catalog: Catalog,
+    defaults: CheckDefaults,
+) -> Verdict:
     findings: list[Finding] = list(check_indexes_exist(scenario, case, catalog))
     for m in measurements:
         findings += check_index_used(scenario, case, m, catalog)
-        findings += check_seq_scans(m, catalog, scenario.expect.seq_scan_min_rows
-                                    or defaults.seq_scan_min_rows)
+        findings += check_seq_scans(
+            m, catalog, scenario.expect.seq_scan_min_rows or defaults.seq_scan_min_rows
+        )
         findings += check_forbidden_nodes(m, case.expect.forbid_nodes)
         findings += check_budgets(scenario, m, catalog.profile)
         findings += check_misestimates(m, defaults.misestimate_factor)
         if not m.plan_held:
-            findings.append(Finding(WARN, "plan_changed", m.mode, "the plan changed between the "
-                                    "checked EXPLAIN and the timed executions"))
+            findings.append(
+                Finding(
+                    WARN,
+                    "plan_changed",
+                    m.mode,
+                    "the plan changed between the checked EXPLAIN and the timed executions",
+                )
+            )
     return Verdict(tuple(findings))
 
 
@@ -70,19 +82,33 @@ def check_indexes_exist(scenario: Scenario, case: Case, catalog: Catalog) -> lis
         return []
     names = " or ".join(case.expect.indexes)
     field = "expect.index"
-    return [Finding(FAIL, "index_missing", None,
-                    f"{scenario.path}: {field}: {names} does not exist at revision "
-                    f"{catalog.revision}")]
+    if case.expect.indexes != scenario.expect.indexes:
+        field = f"cases[{scenario.cases.index(case)}].expect.index"
+    return [
+        Finding(
+            FAIL,
+            "index_missing",
+            None,
+            f"{scenario.path}: {field}: {names} does not exist at revision {catalog.revision}",
+        )
+    ]
 
 
-def check_index_used(scenario: Scenario, case: Case, m: ModeMeasurement,
-                     catalog: Catalog) -> list[Finding]:
+def check_index_used(
+    scenario: Scenario, case: Case, m: ModeMeasurement, catalog: Catalog
+) -> list[Finding]:
     used = m.plan.indexes_on(scenario.table)
     if used & set(case.expect.indexes):
         return []
-    return [Finding(FAIL, "index", m.mode,
-                    f"{m.mode} plan did {m.plan.access_summary(scenario.table)} instead of using "
-                    f"{' or '.join(case.expect.indexes)}")]
+    return [
+        Finding(
+            FAIL,
+            "index",
+            m.mode,
+            f"{m.mode} plan did {m.plan.access_summary(scenario.table)} instead of using "
+            f"{' or '.join(case.expect.indexes)}",
+        )
+    ]
 
 
 def check_seq_scans(m: ModeMeasurement, catalog: Catalog, min_rows: int) -> list[Finding]:
@@ -92,9 +118,15 @@ def check_seq_scans(m: ModeMeasurement, catalog: Catalog, min_rows: int) -> list
             continue
         rows = catalog.table_rows.get(node.relation, 0.0)
         if rows > min_rows:
-            findings.append(Finding(FAIL, "seq_scan", m.mode,
-                                    f"{m.mode} plan has Seq Scan on {node.relation} "
-                                    f"({rows:,.0f} rows > threshold {min_rows:,})"))
+            findings.append(
+                Finding(
+                    FAIL,
+                    "seq_scan",
+                    m.mode,
+                    f"{m.mode} plan has Seq Scan on {node.relation} "
+                    f"({rows:,.0f} rows > threshold {min_rows:,})",
+                )
+            )
     return findings
 
 
@@ -103,9 +135,15 @@ def check_forbidden_nodes(m: ModeMeasurement, forbidden: Sequence[str]) -> list[
     for node in m.plan.nodes():
         if node.node_type in forbidden:
             detail = _sort_key(node)
-            findings.append(Finding(FAIL, "forbidden_node", m.mode,
-                                    f"{m.mode} plan has a {node.node_type}{detail}, which the "
-                                    f"scenario forbids (the index should give this order)"))
+            findings.append(
+                Finding(
+                    FAIL,
+                    "forbidden_node",
+                    m.mode,
+                    f"{m.mode} plan has a {node.node_type}{detail}, which the "
+                    f"scenario forbids (the index should give this order)",
+                )
+            )
     return findings
 
 
@@ -120,32 +158,56 @@ def check_budgets(scenario: Scenario, m: ModeMeasurement, profile: str) -> list[
     if p95_budget is None:
         findings.append(Finding(INFO, "p95", m.mode, f"no p95 budget at profile {profile}"))
     elif m.timing is not None and m.timing.p95_ms > p95_budget:
-        findings.append(Finding(FAIL, "p95", m.mode,
-                                f"{m.mode} plan p95 {m.timing.p95_ms:.2f} ms > budget "
-                                f"{p95_budget:g} ms at profile {profile} "
-                                f"(median {m.timing.median_ms:.2f} ms over "
-                                f"{len(m.timing.samples_ms)} runs)"))
+        findings.append(
+            Finding(
+                FAIL,
+                "p95",
+                m.mode,
+                f"{m.mode} plan p95 {m.timing.p95_ms:.2f} ms > budget "
+                f"{p95_budget:g} ms at profile {profile} "
+                f"(median {m.timing.median_ms:.2f} ms over "
+                f"{len(m.timing.samples_ms)} runs)",
+            )
+        )
     buffer_budget = scenario.budget.shared_buffers.get(profile)
     if buffer_budget is None:
-        findings.append(Finding(INFO, "shared_buffers", m.mode,
-                                f"no shared-buffers budget at profile {profile}"))
+        findings.append(
+            Finding(
+                INFO, "shared_buffers", m.mode, f"no shared-buffers budget at profile {profile}"
+            )
+        )
     elif m.plan.shared_buffers > buffer_budget:
-        findings.append(Finding(FAIL, "shared_buffers", m.mode,
-                                f"{m.mode} plan touched {m.plan.shared_buffers:,} shared buffers "
-                                f"> budget {buffer_budget:,} at profile {profile}"))
+        findings.append(
+            Finding(
+                FAIL,
+                "shared_buffers",
+                m.mode,
+                f"{m.mode} plan touched {m.plan.shared_buffers:,} shared buffers "
+                f"> budget {buffer_budget:,} at profile {profile}",
+            )
+        )
     return findings
 
 
-def check_misestimates(m: ModeMeasurement, factor: float, min_rows: float = 100.0,
-                       ) -> list[Finding]:
+def check_misestimates(
+    m: ModeMeasurement,
+    factor: float,
+    min_rows: float = 100.0,
+) -> list[Finding]:
     findings = []
     for node in m.plan.nodes():
         ratio = misestimate_ratio(node, min_rows)
         if ratio is not None and ratio > factor:
-            findings.append(Finding(WARN, "misestimate", m.mode,
-                                    f"{m.mode} plan: {node.label} estimated "
-                                    f"{node.plan_rows:,.0f} rows, got {node.actual_rows:,.0f} "
-                                    f"(x{ratio:.0f})"))
+            findings.append(
+                Finding(
+                    WARN,
+                    "misestimate",
+                    m.mode,
+                    f"{m.mode} plan: {node.label} estimated "
+                    f"{node.plan_rows:,.0f} rows, got {node.actual_rows:,.0f} "
+                    f"(x{ratio:.0f})",
+                )
+            )
     return findings
 
 

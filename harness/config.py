@@ -48,22 +48,37 @@ def _int_at_least(minimum: int) -> Callable[[str, str], int]:
         if number < minimum:
             raise ConfigError(f"{flag}: {number} is below the minimum {minimum}")
         return number
+
     return parse
 
 
 OPTIONS: tuple[Option, ...] = (
     Option("provider", "embedded", "where PostgreSQL comes from", PROVIDERS),
-    Option("dsn", "", "server to use with --plans-provider dsn (a libpq DSN or URL); the harness "
-           "creates its own database there and drops it afterwards", env="PLAN_HARNESS_DSN"),
+    Option(
+        "dsn",
+        "",
+        "server to use with --plans-provider dsn (a libpq DSN or URL); the harness "
+        "creates its own database there and drops it afterwards",
+        env="PLAN_HARNESS_DSN",
+    ),
     Option("profile", "ci", "scale profile from the project's profiles file"),
-    Option("seed", "1", "seed of the data generator; the same seed gives the same data",
-           parse=_int_at_least(0)),
+    Option(
+        "seed",
+        "1",
+        "seed of the data generator; the same seed gives the same data",
+        parse=_int_at_least(0),
+    ),
     Option("revision", "head", "schema revision to plan against (an Alembic revision id)"),
     Option("report_dir", "reports", "where index.html and results.json are written"),
     Option("runs", "20", "timed executions per plan mode", parse=_int_at_least(1)),
     Option("warmup", "3", "untimed executions before the timed ones", parse=_int_at_least(0)),
-    Option("on_missing_docker", "error", "with --plans-provider testcontainers and no Docker: "
-           "stop with an error, or skip the plan checks", ON_MISSING_DOCKER),
+    Option(
+        "on_missing_docker",
+        "error",
+        "with --plans-provider testcontainers and no Docker: "
+        "stop with an error, or skip the plan checks",
+        ON_MISSING_DOCKER,
+    ),
     Option("image", DEFAULT_CONTAINER_IMAGE, "image for --plans-provider testcontainers"),
 )
 
@@ -82,15 +97,21 @@ class Config:
     image: str
 
     @classmethod
-    def resolve(cls, given: Mapping[str, str | None], ini: Mapping[str, str | None],
-                env: Mapping[str, str], base_dir: Path) -> Config:
+    def resolve(
+        cls,
+        given: Mapping[str, str | None],
+        ini: Mapping[str, str | None],
+        env: Mapping[str, str],
+        base_dir: Path,
+    ) -> Config:
         """`given` holds command-line values (None when absent), `ini` pyproject values."""
         values: dict[str, Any] = {}
         for option in OPTIONS:
             raw, source = _pick(option, given, ini, env)
             if option.choices and raw not in option.choices:
-                raise ConfigError(f"{source}: unknown value {raw!r} (choose from "
-                                  f"{', '.join(option.choices)})")
+                raise ConfigError(
+                    f"{source}: unknown value {raw!r} (choose from {', '.join(option.choices)})"
+                )
             values[option.name] = option.parse(raw, source)
         report_dir = Path(values["report_dir"])
         values["report_dir"] = report_dir if report_dir.is_absolute() else base_dir / report_dir
@@ -100,8 +121,12 @@ class Config:
         return config
 
 
-def _pick(option: Option, given: Mapping[str, str | None], ini: Mapping[str, str | None],
-          env: Mapping[str, str]) -> tuple[str, str]:
+def _pick(
+    option: Option,
+    given: Mapping[str, str | None],
+    ini: Mapping[str, str | None],
+    env: Mapping[str, str],
+) -> tuple[str, str]:
     if given.get(option.name) is not None:
         return str(given[option.name]), option.flag
     if option.env and env.get(option.env):

@@ -65,8 +65,14 @@ class SeedContext:
     """What a generator's `generate(ctx)` gets: a connection, its profile data, the seed, a
     seeded Faker, and bulk-loading helpers that show progress."""
 
-    def __init__(self, conn: psycopg.Connection[Any], data: Mapping[str, int | float],
-                 seed: int, progress: Progress, chunk_rows: int = 250_000) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        data: Mapping[str, int | float],
+        seed: int,
+        progress: Progress,
+        chunk_rows: int = 250_000,
+    ) -> None:
         self.conn = conn
         self.data = data
         self.seed = seed
@@ -75,15 +81,16 @@ class SeedContext:
         self.faker = Faker("en_US")
         self.faker.seed_instance(seed)
         self.row_counts: dict[str, int] = {}
-        conn.execute(sql.SQL(_HELPERS.format(seed=int(seed))))  # type: ignore[arg-type]
+        conn.execute(sql.SQL(_HELPERS.format(seed=int(seed))))
         conn.commit()
 
     def vocabulary(self, make: Callable[[], str], size: int) -> list[str]:
         """`size` distinct-ish values from a Faker method, deterministic for the seed."""
         return [make() for _ in range(size)]
 
-    def insert_generated(self, table: str, statement: str, total: int,
-                         params: Mapping[str, Any] | None = None) -> int:
+    def insert_generated(
+        self, table: str, statement: str, total: int, params: Mapping[str, Any] | None = None
+    ) -> int:
         """Runs `statement` (an INSERT ... SELECT over generate_series(%(lo)s, %(hi)s)) in
         chunks of rows lo..hi, committing and reporting progress after each chunk."""
         if total <= 0:
@@ -99,8 +106,9 @@ class SeedContext:
         self.row_counts[table] = self.row_counts.get(table, 0) + inserted
         return inserted
 
-    def insert_derived(self, table: str, statement: str,
-                       params: Mapping[str, Any] | None = None) -> int:
+    def insert_derived(
+        self, table: str, statement: str, params: Mapping[str, Any] | None = None
+    ) -> int:
         """Runs one INSERT ... SELECT that derives rows from tables already loaded."""
         started = time.monotonic()
         cursor = self.conn.execute(statement, dict(params or {}))
@@ -108,14 +116,15 @@ class SeedContext:
         rows = max(cursor.rowcount, 0)
         self.row_counts[table] = self.row_counts.get(table, 0) + rows
         elapsed = time.monotonic() - started
-        self.progress(f"seed {table}: {rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} rows/s, "
-                      f"{elapsed:.1f} s")
+        self.progress(
+            f"seed {table}: {rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} rows/s, {elapsed:.1f} s"
+        )
         return rows
 
 
 def skewed_weights(count: int, exponent: float) -> list[float]:
     """Zipf-like weights 1/k^exponent, normalised; exponent 0 gives equal weights."""
-    raw = [1.0 / (k ** exponent) for k in range(1, count + 1)]
+    raw = [1.0 / (k**exponent) for k in range(1, count + 1)]
     total = sum(raw)
     return [w / total for w in raw]
 
@@ -160,14 +169,19 @@ def _tables_not_all_visible(conn: psycopg.Connection[Any]) -> list[str]:
 def table_checksums(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """An md5 over every row of every public table, in a stable order: equal checksums
     mean equal data."""
-    tables = [r[0] for r in conn.execute(
-        "SELECT relname FROM pg_class WHERE relkind = 'r' "
-        "AND relnamespace = 'public'::regnamespace AND relname <> 'alembic_version' "
-        "ORDER BY relname").fetchall()]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' "
+            "AND relnamespace = 'public'::regnamespace AND relname <> 'alembic_version' "
+            "ORDER BY relname"
+        ).fetchall()
+    ]
     sums: dict[str, str] = {}
     for table in tables:
-        query = sql.SQL("SELECT md5(coalesce(string_agg(md5(t::text), '' ORDER BY t::text), '')) "
-                        "FROM {} t").format(sql.Identifier(table))
+        query = sql.SQL(
+            "SELECT md5(coalesce(string_agg(md5(t::text), '' ORDER BY t::text), '')) FROM {} t"
+        ).format(sql.Identifier(table))
         row = conn.execute(query).fetchone()
         sums[table] = str(row[0]) if row else ""
     return sums

@@ -42,9 +42,13 @@ class Timing:
             stats.update(sample)
         return cls(
             samples_ms=tuple(samples_ms),
-            min_ms=stats.min, median_ms=stats.median, mean_ms=stats.mean,
-            p95_ms=percentile(samples_ms, 95), max_ms=stats.max,
-            stddev_ms=stats.stddev, iqr_ms=stats.iqr,
+            min_ms=stats.min,
+            median_ms=stats.median,
+            mean_ms=stats.mean,
+            p95_ms=percentile(samples_ms, 95),
+            max_ms=stats.max,
+            stddev_ms=stats.stddev,
+            iqr_ms=stats.iqr,
         )
 
 
@@ -78,29 +82,38 @@ def prepare(conn: psycopg.Connection[Any], positional_sql: str) -> sql.Composed:
     bound client-side by psycopg (quoted by the driver, never formatted by the harness) and
     cast to the types PostgreSQL inferred at PREPARE."""
     conn.execute("DEALLOCATE ALL")
-    conn.execute(sql.SQL("PREPARE {} AS ").format(sql.Identifier(STATEMENT))
-                 + sql.SQL(positional_sql))  # type: ignore[operator]
+    conn.execute(
+        sql.SQL("PREPARE {} AS ").format(sql.Identifier(STATEMENT)) + sql.SQL(positional_sql)
+    )
     row = conn.execute(
-        "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s",
-        [STATEMENT]).fetchone()
+        "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s", [STATEMENT]
+    ).fetchone()
     types: list[str] = list(row[0]) if row and row[0] else []
-    arguments = sql.SQL(", ").join(sql.SQL("%s::" + t) for t in types)  # type: ignore[arg-type]
+    arguments = sql.SQL(", ").join(sql.SQL("%s::" + t) for t in types)
     if not types:
         return sql.SQL("EXECUTE {}").format(sql.Identifier(STATEMENT))
     return sql.SQL("EXECUTE {}({})").format(sql.Identifier(STATEMENT), arguments)
 
 
-def explain(conn: psycopg.Connection[Any], execute: sql.Composed, values: Sequence[Any],
-            *, analyze: bool) -> Plan:
+def explain(
+    conn: psycopg.Connection[Any], execute: sql.Composed, values: Sequence[Any], *, analyze: bool
+) -> Plan:
     options = "ANALYZE, BUFFERS, SETTINGS, FORMAT JSON" if analyze else "SETTINGS, FORMAT JSON"
-    statement = sql.SQL(f"EXPLAIN ({options}) ") + execute  # type: ignore[operator]
+    statement = sql.SQL(f"EXPLAIN ({options}) ") + execute
     row = psycopg.ClientCursor(conn).execute(statement, values).fetchone()
     assert row is not None
     return Plan.from_explain(row[0])
 
 
-def measure(conn: psycopg.Connection[Any], positional_sql: str, values: Sequence[Any],
-            modes: Sequence[str], *, warmup: int, runs: int) -> list[ModeMeasurement]:
+def measure(
+    conn: psycopg.Connection[Any],
+    positional_sql: str,
+    values: Sequence[Any],
+    modes: Sequence[str],
+    *,
+    warmup: int,
+    runs: int,
+) -> list[ModeMeasurement]:
     execute = prepare(conn, positional_sql)
     try:
         return [_measure_mode(conn, execute, values, mode, warmup, runs) for mode in modes]
@@ -109,8 +122,14 @@ def measure(conn: psycopg.Connection[Any], positional_sql: str, values: Sequence
         conn.execute("DEALLOCATE ALL")
 
 
-def _measure_mode(conn: psycopg.Connection[Any], execute: sql.Composed, values: Sequence[Any],
-                  mode: str, warmup: int, runs: int) -> ModeMeasurement:
+def _measure_mode(
+    conn: psycopg.Connection[Any],
+    execute: sql.Composed,
+    values: Sequence[Any],
+    mode: str,
+    warmup: int,
+    runs: int,
+) -> ModeMeasurement:
     conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Literal(PLAN_CACHE_MODES[mode])))
     plan = explain(conn, execute, values, analyze=True)
     samples: list[float] = []
@@ -124,8 +143,11 @@ def _measure_mode(conn: psycopg.Connection[Any], execute: sql.Composed, values: 
             samples.append(elapsed_ms)
     after = explain(conn, execute, values, analyze=False)
     return ModeMeasurement(
-        mode=mode, plan=plan, timing=Timing.from_samples(samples) if samples else None,
-        plan_held=after.shape() == plan.shape(), rows_returned=rows,
+        mode=mode,
+        plan=plan,
+        timing=Timing.from_samples(samples) if samples else None,
+        plan_held=after.shape() == plan.shape(),
+        rows_returned=rows,
     )
 
 

@@ -66,8 +66,10 @@ class Project:
     def profile(self, name: str) -> Profile:
         profiles = self.profiles()
         if name not in profiles:
-            raise ConfigError(f"unknown profile {name!r} (known in {self.profiles_path}: "
-                              f"{', '.join(sorted(profiles))})")
+            raise ConfigError(
+                f"unknown profile {name!r} (known in {self.profiles_path}: "
+                f"{', '.join(sorted(profiles))})"
+            )
         return profiles[name]
 
 
@@ -92,15 +94,19 @@ def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
         profiles_path=fixtures_dir / reader.get(data, "profiles", str, "data"),
         anchors=dict(anchors),
         checks=CheckDefaults(
-            seq_scan_min_rows=reader.get(checks, "seq_scan_min_rows", int, "checks",
-                                         default=defaults.seq_scan_min_rows),
-            misestimate_factor=reader.get(checks, "misestimate_factor", float, "checks",
-                                          default=defaults.misestimate_factor),
+            seq_scan_min_rows=reader.get(
+                checks, "seq_scan_min_rows", int, "checks", default=defaults.seq_scan_min_rows
+            ),
+            misestimate_factor=reader.get(
+                checks, "misestimate_factor", float, "checks", default=defaults.misestimate_factor
+            ),
         ),
     )
-    for field, target in (("schema.migrations", project.migrations_dir),
-                          ("data.generator", project.generator_path),
-                          ("data.profiles", project.profiles_path)):
+    for field, target in (
+        ("schema.migrations", project.migrations_dir),
+        ("data.generator", project.generator_path),
+        ("data.profiles", project.profiles_path),
+    ):
         if not target.exists():
             raise reader.fail(field, f"{target} does not exist")
     return project
@@ -139,8 +145,10 @@ def _profile(reader: FieldReader, name: str, raw: Any, bounds: Mapping[str, Boun
         kind: type[Any] = int if bound.integer else float
         value = reader.get(data, key, kind, f"{name}.data")
         if not bound.minimum <= value <= bound.maximum:
-            raise reader.fail(f"{name}.data.{key}", f"{value} is outside the accepted range "
-                                                    f"{bound.minimum:g}..{bound.maximum:g}")
+            raise reader.fail(
+                f"{name}.data.{key}",
+                f"{value} is outside the accepted range {bound.minimum:g}..{bound.maximum:g}",
+            )
         values[key] = value
     planner = reader.table(raw, "planner", name, default={})
     for key, value in planner.items():

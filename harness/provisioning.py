@@ -113,8 +113,17 @@ class EmbeddedServer:
         user = self._os_user()
         if user is not None:
             shutil.chown(self._workdir, user)
-        args = [str(self._bin / "initdb"), "-D", str(self._data_dir), "-U", "postgres",
-                "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"]
+        args = [
+            str(self._bin / "initdb"),
+            "-D",
+            str(self._data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]
         result = subprocess.run(args, capture_output=True, text=True, user=user, check=False)
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
@@ -128,16 +137,26 @@ class EmbeddedServer:
     def _start(self) -> None:
         assert self._workdir is not None
         # The data is disposable, so durability is traded for loading speed.
-        settings = {"listen_addresses": "", "unix_socket_directories": str(self._workdir),
-                    "fsync": "off", "full_page_writes": "off", "max_connections": "50",
-                    **self._settings}
+        settings = {
+            "listen_addresses": "",
+            "unix_socket_directories": str(self._workdir),
+            "fsync": "off",
+            "full_page_writes": "off",
+            "max_connections": "50",
+            **self._settings,
+        }
         args = [str(self._bin / "postgres"), "-D", str(self._data_dir)]
         for key, value in settings.items():
             args += ["-c", f"{key}={value}"]
         log = (self._workdir / "server.log").open("wb")
         self._process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            user=self._os_user(), start_new_session=True, preexec_fn=_set_parent_death_signal,
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            user=self._os_user(),
+            start_new_session=True,
+            preexec_fn=_set_parent_death_signal,
         )
         log.close()
         _write_owner(self._workdir, self._process.pid)
@@ -145,8 +164,9 @@ class EmbeddedServer:
 
     def _conninfo(self, dbname: str) -> str:
         assert self._workdir is not None
-        return psycopg.conninfo.make_conninfo(host=str(self._workdir), user="postgres",
-                                              dbname=dbname)
+        return psycopg.conninfo.make_conninfo(
+            host=str(self._workdir), user="postgres", dbname=dbname
+        )
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None and self._workdir is not None
@@ -187,11 +207,17 @@ def embedded_bin_dir() -> Path:
 def _ensure_os_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
+        return
     except KeyError:
-        result = subprocess.run(["useradd", "--system", "--no-create-home", name],
-                                capture_output=True, text=True, check=False)
-        if result.returncode != 0 and "already exists" not in result.stderr:
-            raise ProvisioningError(f"cannot create OS user {name}: {result.stderr.strip()}")
+        pass
+    result = subprocess.run(
+        ["useradd", "--system", "--no-create-home", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 and "already exists" not in result.stderr:
+        raise ProvisioningError(f"cannot create OS user {name}: {result.stderr.strip()}")
 
 
 def _make_traversable(path: Path) -> None:
@@ -204,8 +230,11 @@ def _make_traversable(path: Path) -> None:
 
 def _stop_postmaster(process: subprocess.Popen[bytes]) -> None:
     """Fast shutdown (SIGINT); immediate (SIGQUIT), then SIGKILL if it hangs."""
-    for sig, wait in ((signal.SIGINT, _STOP_TIMEOUT_S), (signal.SIGQUIT, 5.0),
-                      (signal.SIGKILL, 5.0)):
+    for sig, wait in (
+        (signal.SIGINT, _STOP_TIMEOUT_S),
+        (signal.SIGQUIT, 5.0),
+        (signal.SIGKILL, 5.0),
+    ):
         if process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -290,7 +319,7 @@ class ContainerServer:
             from testcontainers.postgres import PostgresContainer
         except ImportError:
             raise ProvisioningError(
-                "the testcontainers provider needs the extra: pip install 'plan-harness[testcontainers]'"
+                "the testcontainers provider needs: pip install 'plan-harness[testcontainers]'"
             ) from None
         _require_docker()
         container = PostgresContainer(self._image, driver=None)
@@ -354,8 +383,11 @@ def harness_database(server: ServerInfo, *, keep: bool = False) -> Iterator[Harn
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         except psycopg.Error as exc:
             raise ProvisioningError(f"cannot create database {name}: {_first_line(exc)}") from None
-        admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(name), sql.Literal(DATABASE_MARKER)))
+        admin.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(DATABASE_MARKER)
+            )
+        )
     conninfo = psycopg.conninfo.make_conninfo(server.admin_conninfo, dbname=name)
     try:
         yield HarnessDatabase(name, conninfo, server.admin_conninfo)
@@ -366,8 +398,9 @@ def harness_database(server: ServerInfo, *, keep: bool = False) -> Iterator[Harn
 
 def drop_database(admin_conninfo: str, name: str) -> None:
     with psycopg.connect(admin_conninfo, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def assert_harness_owned(conninfo: str) -> None:
@@ -384,8 +417,9 @@ def assert_harness_owned(conninfo: str) -> None:
         )
 
 
-def server_provider(provider: str, *, dsn: str | None, image: str,
-                    settings: dict[str, str] | None = None) -> ServerProvider:
+def server_provider(
+    provider: str, *, dsn: str | None, image: str, settings: dict[str, str] | None = None
+) -> ServerProvider:
     if provider == "embedded":
         return EmbeddedServer(settings=settings)
     if provider == "dsn":

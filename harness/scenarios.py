@@ -106,8 +106,9 @@ def load_scenario(path: Path) -> Scenario:
     raw_cases = reader.get(doc, "cases", list, "")
     if not raw_cases:
         raise reader.fail("cases", "at least one case is needed")
-    cases = tuple(_case(reader, raw, f"cases[{i}]", parameters, expect)
-                  for i, raw in enumerate(raw_cases))
+    cases = tuple(
+        _case(reader, raw, f"cases[{i}]", parameters, expect) for i, raw in enumerate(raw_cases)
+    )
     _reject_duplicate_ids(reader, cases)
     return Scenario(
         name=reader.get(doc, "name", str, "", default=path.stem),
@@ -123,8 +124,13 @@ def load_scenario(path: Path) -> Scenario:
     )
 
 
-def _names(reader: FieldReader, table: Mapping[str, Any], key: str, where: str,
-           default: tuple[str, ...] | None) -> tuple[str, ...]:
+def _names(
+    reader: FieldReader,
+    table: Mapping[str, Any],
+    key: str,
+    where: str,
+    default: tuple[str, ...] | None,
+) -> tuple[str, ...]:
     value = table.get(key, default)
     if value is None:
         raise reader.fail(f"{where}.{key}", "missing")
@@ -137,28 +143,34 @@ def _names(reader: FieldReader, table: Mapping[str, Any], key: str, where: str,
     return tuple(value)
 
 
-def _expectation(reader: FieldReader, table: Mapping[str, Any], where: str,
-                 base: Expectation | None) -> Expectation:
+def _expectation(
+    reader: FieldReader, table: Mapping[str, Any], where: str, base: Expectation | None
+) -> Expectation:
     allowed = _EXPECT_KEYS if base is None else _CASE_EXPECT_KEYS
     reader.reject_unknown(table, allowed, where)
     if base is not None:
         indexes = _names(reader, table, "index", where, base.indexes)
         forbid = base.forbid_nodes
         if "forbid_nodes" in table:
-            forbid = tuple(_names(reader, table, "forbid_nodes", where, ())) if table[
-                "forbid_nodes"] else ()
+            forbid = (
+                tuple(_names(reader, table, "forbid_nodes", where, ()))
+                if table["forbid_nodes"]
+                else ()
+            )
         return Expectation(indexes, forbid, base.seq_scan_min_rows, base.plan_modes)
     modes = _names(reader, table, "plan_modes", where, PLAN_MODES)
     for mode in modes:
         if mode not in PLAN_MODES:
-            raise reader.fail(f"{where}.plan_modes", f"unknown mode {mode!r} "
-                                                     f"(known: {', '.join(PLAN_MODES)})")
+            raise reader.fail(
+                f"{where}.plan_modes", f"unknown mode {mode!r} (known: {', '.join(PLAN_MODES)})"
+            )
     min_rows = reader.get(table, "seq_scan_min_rows", int, where, default=None)
     if min_rows is not None and min_rows < 0:
         raise reader.fail(f"{where}.seq_scan_min_rows", "must not be negative")
     return Expectation(
         indexes=_names(reader, table, "index", where, None),
-        forbid_nodes=_names(reader, table, "forbid_nodes", where, ()) if "forbid_nodes" in table
+        forbid_nodes=_names(reader, table, "forbid_nodes", where, ())
+        if "forbid_nodes" in table
         else (),
         seq_scan_min_rows=min_rows,
         plan_modes=modes,
@@ -178,8 +190,9 @@ def _budget(reader: FieldReader, table: Mapping[str, Any]) -> Budget:
     return Budget({k: float(v) for k, v in p95.items()}, dict(buffers))
 
 
-def _case(reader: FieldReader, raw: Any, where: str, parameters: tuple[str, ...],
-          base: Expectation) -> Case:
+def _case(
+    reader: FieldReader, raw: Any, where: str, parameters: tuple[str, ...], base: Expectation
+) -> Case:
     if not isinstance(raw, dict):
         raise reader.fail(where, "must be a table")
     reader.reject_unknown(raw, _CASE_KEYS, where)
@@ -190,11 +203,13 @@ def _case(reader: FieldReader, raw: Any, where: str, parameters: tuple[str, ...]
             raise reader.fail(f"{where}.values.{param}", "missing (the SQL uses it)")
     for key in values:
         if key not in parameters:
-            raise reader.fail(f"{where}.values.{key}", "unknown parameter (the SQL has no "
-                                                       f"%({key})s)")
+            raise reader.fail(
+                f"{where}.values.{key}", f"unknown parameter (the SQL has no %({key})s)"
+            )
     parsed = {key: _value(reader, value, f"{where}.values.{key}") for key, value in values.items()}
-    expect = _expectation(reader, reader.table(raw, "expect", where, default={}),
-                          f"{where}.expect", base)
+    expect = _expectation(
+        reader, reader.table(raw, "expect", where, default={}), f"{where}.expect", base
+    )
     return Case(name=name, id=slug(name), values=parsed, expect=expect)
 
 
@@ -204,8 +219,9 @@ def _value(reader: FieldReader, value: Any, field: str) -> ParamValue:
     if isinstance(value, str) and value.startswith("@"):
         match = _ANCHOR.match(value)
         if not match:
-            raise reader.fail(field, f"cannot read anchor {value!r} "
-                                     "(write @name, or @name - 30 days)")
+            raise reader.fail(
+                field, f"cannot read anchor {value!r} (write @name, or @name - 30 days)"
+            )
         return AnchorRef(match["name"], _offset(match))
     if isinstance(value, str | int | float | bool | dt.datetime | dt.date):
         return value
@@ -239,7 +255,8 @@ def load_scenarios(directory: Path) -> list[Scenario]:
     names: dict[str, Path] = {}
     for scenario in scenarios:
         if scenario.name in names:
-            raise ScenarioError(f"{scenario.path}: name: {scenario.name!r} is also used by "
-                                f"{names[scenario.name]}")
+            raise ScenarioError(
+                f"{scenario.path}: name: {scenario.name!r} is also used by {names[scenario.name]}"
+            )
         names[scenario.name] = scenario.path
     return scenarios

@@ -35,8 +35,10 @@ class Revisions:
             script = self.script()
             found = script.get_revision(revision)
         except CommandError as exc:
-            raise SchemaError(f"unknown revision {revision!r} in {self.migrations_dir}: "
-                              f"{str(exc).splitlines()[0]}") from None
+            raise SchemaError(
+                f"unknown revision {revision!r} in {self.migrations_dir}: "
+                f"{str(exc).splitlines()[0]}"
+            ) from None
         if found is None:
             raise SchemaError(f"revision {revision!r} names no migration in {self.migrations_dir}")
         if isinstance(found, tuple):
@@ -52,8 +54,10 @@ class Revisions:
         return any(r.revision == wanted for r in self.script().walk_revisions("base", target))
 
 
-def _alembic_config(migrations_dir: Path, connection: sqlalchemy.Connection | None,
-                    ) -> AlembicConfig:
+def _alembic_config(
+    migrations_dir: Path,
+    connection: sqlalchemy.Connection | None,
+) -> AlembicConfig:
     config = AlembicConfig(stdout=io.StringIO())
     config.set_main_option("script_location", str(migrations_dir))
     config.attributes["connection"] = connection
@@ -64,9 +68,11 @@ def _alembic_config(migrations_dir: Path, connection: sqlalchemy.Connection | No
 def _engine_for(conninfo: str) -> Iterator[sqlalchemy.Engine]:
     # The engine reuses psycopg's own conninfo (which may name a Unix socket directory)
     # instead of translating it into a SQLAlchemy URL.
-    engine = sqlalchemy.create_engine("postgresql+psycopg://",
-                                      creator=lambda: psycopg.connect(conninfo),
-                                      poolclass=sqlalchemy.pool.NullPool)
+    engine = sqlalchemy.create_engine(
+        "postgresql+psycopg://",
+        creator=lambda: psycopg.connect(conninfo),
+        poolclass=sqlalchemy.pool.NullPool,
+    )
     try:
         yield engine
     finally:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -84,8 +85,10 @@ class PlanRun:
         revisions = schema.Revisions(self.project.migrations_dir)
         target = revisions.resolve(self.config.revision)
         if not revisions.is_at_or_after(target, self.project.load_revision):
-            raise ConfigError(f"--plans-revision {self.config.revision} is before the data "
-                              f"revision {self.project.load_revision}; nothing to seed into")
+            raise ConfigError(
+                f"--plans-revision {self.config.revision} is before the data "
+                f"revision {self.project.load_revision}; nothing to seed into"
+            )
         self.facts.revision, self.facts.head = target, revisions.head()
         self.facts.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         try:
@@ -96,18 +99,22 @@ class PlanRun:
 
     def _provision(self, profile: Profile, target: str) -> None:
         started = time.monotonic()
-        provider = server_provider(self.config.provider, dsn=self.config.dsn,
-                                   image=self.config.image)
+        provider = server_provider(
+            self.config.provider, dsn=self.config.dsn, image=self.config.image
+        )
         server: ServerInfo = self._stack.enter_context(provider)
         self.facts.server = server.label
         self.progress(f"server: {server.label}")
         database = self._stack.enter_context(harness_database(server))
         assert_harness_owned(database.conninfo)
         schema.upgrade(database.conninfo, self.project.migrations_dir, self.project.load_revision)
-        self.progress(f"schema at {self.project.load_revision}; seeding profile {profile.name} "
-                      f"with seed {self.config.seed}")
-        self.facts.row_counts = seed_database(database.conninfo, self.project, profile,
-                                              self.config.seed, self.progress)
+        self.progress(
+            f"schema at {self.project.load_revision}; seeding profile {profile.name} "
+            f"with seed {self.config.seed}"
+        )
+        self.facts.row_counts = seed_database(
+            database.conninfo, self.project, profile, self.config.seed, self.progress
+        )
         if target != self.project.load_revision:
             self.progress(f"migrating to {target}")
             schema.upgrade(database.conninfo, self.project.migrations_dir, target)
@@ -125,17 +132,27 @@ class PlanRun:
     def _apply_settings(self, conn: psycopg.Connection[Any], profile: Profile) -> None:
         settings = {"statement_timeout": STATEMENT_TIMEOUT, **profile.planner}
         for name, value in settings.items():
-            conn.execute(sql.SQL("SELECT set_config({}, {}, false)").format(
-                sql.Literal(name), sql.Literal(value)))
-        version = conn.execute("SHOW server_version").fetchone()
-        self.facts.server_version = str(version[0]) if version else ""
-        names = ["random_page_cost", "seq_page_cost", "effective_cache_size", "work_mem",
-                 "jit", "max_parallel_workers_per_gather", "default_statistics_target",
-                 *profile.planner]
+            conn.execute(
+                sql.SQL("SELECT set_config({}, {}, false)").format(
+                    sql.Literal(name), sql.Literal(value)
+                )
+            )
+        version_row = conn.execute("SHOW server_version").fetchone()
+        self.facts.server_version = str(version_row[0]) if version_row else ""
+        names = [
+            "random_page_cost",
+            "seq_page_cost",
+            "effective_cache_size",
+            "work_mem",
+            "jit",
+            "max_parallel_workers_per_gather",
+            "default_statistics_target",
+            *profile.planner,
+        ]
         for name in dict.fromkeys(names):
-            row = conn.execute(sql.SQL("SELECT current_setting({})").format(sql.Literal(name)))
-            value = row.fetchone()
-            self.facts.planner_settings[name] = str(value[0]) if value else ""
+            query = sql.SQL("SELECT current_setting({})").format(sql.Literal(name))
+            current = conn.execute(query).fetchone()
+            self.facts.planner_settings[name] = str(current[0]) if current else ""
 
     def close(self) -> None:
         self._conn = None
@@ -145,15 +162,21 @@ class PlanRun:
         if self._conn is None or self._catalog is None:
             raise RuntimeError("PlanRun.open() must come first")
         if scenario.table not in self._catalog.table_rows:
-            raise ScenarioError(f"{scenario.path}: table: no table named {scenario.table!r} "
-                                "exists in the schema")
-        values = {name: self._resolve(scenario, case, name, value)
-                  for name, value in case.values.items()}
+            raise ScenarioError(
+                f"{scenario.path}: table: no table named {scenario.table!r} exists in the schema"
+            )
+        values = {
+            name: self._resolve(scenario, case, name, value) for name, value in case.values.items()
+        }
         try:
-            measurements = measure(self._conn, scenario.positional_sql(),
-                                   bind_order(scenario.parameters, values),
-                                   scenario.expect.plan_modes,
-                                   warmup=self.config.warmup, runs=self.config.runs)
+            measurements = measure(
+                self._conn,
+                scenario.positional_sql(),
+                bind_order(scenario.parameters, values),
+                scenario.expect.plan_modes,
+                warmup=self.config.warmup,
+                runs=self.config.runs,
+            )
         except psycopg.Error as exc:
             message = str(exc).strip().splitlines()[0]
             raise ScenarioError(f"{scenario.path}: sql: {message}") from None
@@ -167,33 +190,42 @@ class PlanRun:
             return value
         field = f"cases[{scenario.cases.index(case)}].values.{name}"
         if value.name not in self.project.anchors:
-            raise ScenarioError(f"{scenario.path}: {field}: unknown anchor @{value.name} (known: "
-                                f"{', '.join(sorted(self.project.anchors))})")
+            raise ScenarioError(
+                f"{scenario.path}: {field}: unknown anchor @{value.name} (known: "
+                f"{', '.join(sorted(self.project.anchors))})"
+            )
         base = self._anchor(value.name)
         if not value.offset:
             return base
         if not isinstance(base, dt.datetime | dt.date):
-            raise ScenarioError(f"{scenario.path}: {field}: @{value.name} is {base!r}, "
-                                "not a date, so it takes no offset")
+            raise ScenarioError(
+                f"{scenario.path}: {field}: @{value.name} is {base!r}, "
+                "not a date, so it takes no offset"
+            )
         return base + value.offset
 
     def _anchor(self, name: str) -> Any:
         if name not in self._anchors:
             assert self._conn is not None
             try:
-                row = self._conn.execute(self.project.anchors[name]).fetchone()  # type: ignore[arg-type]
+                row = self._conn.execute(self.project.anchors[name]).fetchone()
             except psycopg.Error as exc:
-                raise ConfigError(f"{self.project.fixtures_dir / 'project.toml'}: anchors.{name}: "
-                                  f"{str(exc).strip().splitlines()[0]}") from None
+                raise ConfigError(
+                    f"{self.project.fixtures_dir / 'project.toml'}: anchors.{name}: "
+                    f"{str(exc).strip().splitlines()[0]}"
+                ) from None
             if row is None or row[0] is None:
-                raise ConfigError(f"{self.project.fixtures_dir / 'project.toml'}: anchors.{name}: "
-                                  "the query found no value in the seeded data")
+                raise ConfigError(
+                    f"{self.project.fixtures_dir / 'project.toml'}: anchors.{name}: "
+                    "the query found no value in the seeded data"
+                )
             self._anchors[name] = row[0]
         return self._anchors[name]
 
 
-def seed_database(conninfo: str, project: Project, profile: Profile, seed: int,
-                  progress: Progress) -> dict[str, int]:
+def seed_database(
+    conninfo: str, project: Project, profile: Profile, seed: int, progress: Progress
+) -> dict[str, int]:
     """Runs the project's generator into a database at the load revision."""
     generator = project.generator()
     with psycopg.connect(conninfo) as conn:
@@ -216,10 +248,11 @@ def _skip_fk_triggers_if_allowed(conn: psycopg.Connection[Any]) -> None:
 def read_catalog(conn: psycopg.Connection[Any], revision: str, profile: str) -> Catalog:
     tables = conn.execute(
         "SELECT relname, reltuples FROM pg_class WHERE relkind IN ('r', 'p') "
-        "AND relnamespace = 'public'::regnamespace").fetchall()
+        "AND relnamespace = 'public'::regnamespace"
+    ).fetchall()
     indexes = conn.execute(
-        "SELECT relname FROM pg_class WHERE relkind = 'i' "
-        "AND relnamespace = 'public'::regnamespace").fetchall()
+        "SELECT relname FROM pg_class WHERE relkind = 'i' AND relnamespace = 'public'::regnamespace"
+    ).fetchall()
     return Catalog(
         table_rows={str(name): max(float(rows), 0.0) for name, rows in tables},
         indexes=frozenset(str(r[0]) for r in indexes),
@@ -228,4 +261,21 @@ def read_catalog(conn: psycopg.Connection[Any], revision: str, profile: str) -> 
     )
 
 
-ProgressFactory = Callable[[], Progress]
+def failure_text(result: CaseResult, root: Path) -> str:
+    """A failure that reads like a diff: what was expected, what the plan did, the numbers."""
+    scenario, case = result.scenario, result.case
+    path = scenario.path.relative_to(root) if scenario.path.is_relative_to(root) else scenario.path
+    lines = [
+        f"{scenario.name}[{case.id}] ({path}) {scenario.endpoint}".rstrip(),
+        "  params: " + ", ".join(f"{k}={v!r}" for k, v in result.values.items()),
+        f"  expected: {' or '.join(case.expect.indexes)} on {scenario.table}",
+    ]
+    for m in result.measurements:
+        lines.append(
+            f"  {m.mode} plan: {m.plan.access_summary(scenario.table)}, "
+            f"{m.plan.shared_buffers:,} shared buffers"
+            + (f", p95 {m.timing.p95_ms:.2f} ms" if m.timing else "")
+        )
+    lines += [f"  FAIL {f.check}: {f.message}" for f in result.verdict.of("fail")]
+    lines += [f"  warn {f.check}: {f.message}" for f in result.verdict.of("warn")]
+    return "\n".join(lines)

@@ -11,8 +11,14 @@ from harness.errors import HarnessError
 
 T = TypeVar("T")
 _MISSING: Any = object()
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "a list", dict: "a table"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 
 
 class FieldReader:
@@ -37,8 +43,9 @@ class FieldReader:
     def fail(self, field: str, problem: str) -> HarnessError:
         return self.error(f"{self.path}: {field}: {problem}")
 
-    def get(self, table: Mapping[str, Any], key: str, kind: type[T], where: str,
-            default: Any = _MISSING) -> T:
+    def get(
+        self, table: Mapping[str, Any], key: str, kind: type[T], where: str, default: Any = _MISSING
+    ) -> T:
         field = f"{where}.{key}" if where else key
         if key not in table:
             if default is _MISSING:
@@ -48,12 +55,12 @@ class FieldReader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.fail(field, f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, "
-                                   f"not {value!r}")
+            raise self.fail(field, f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {value!r}")
         return value
 
-    def table(self, table: Mapping[str, Any], key: str, where: str,
-              default: Any = _MISSING) -> dict[str, Any]:
+    def table(
+        self, table: Mapping[str, Any], key: str, where: str, default: Any = _MISSING
+    ) -> dict[str, Any]:
         return self.get(table, key, dict, where, default)
 
     def reject_unknown(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:

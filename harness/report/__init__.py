@@ -95,8 +95,11 @@ def item_view(result: CaseResult, profile: str, base_dir: Path | None = None) ->
         budget_p95_ms=scenario.budget.p95_ms.get(profile),
         budget_shared_buffers=scenario.budget.shared_buffers.get(profile),
         modes=[_mode_view(m, scenario.table) for m in result.measurements],
-        findings=[FindingView(f.severity, f.check, f.mode, f.message)
-                  for f in result.verdict.findings if f.severity != "info"],
+        findings=[
+            FindingView(f.severity, f.check, f.mode, f.message)
+            for f in result.verdict.findings
+            if f.severity != "info"
+        ],
     )
 
 
@@ -107,8 +110,10 @@ def _text(value: Any) -> str:
 
 
 def results_document(facts: RunFacts, items: Sequence[ItemView]) -> dict[str, Any]:
-    counts = {outcome: sum(1 for i in items if i.outcome == outcome)
-              for outcome in ("pass", "warn", "fail")}
+    counts = {
+        outcome: sum(1 for i in items if i.outcome == outcome)
+        for outcome in ("pass", "warn", "fail")
+    }
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
@@ -118,8 +123,9 @@ def results_document(facts: RunFacts, items: Sequence[ItemView]) -> dict[str, An
     }
 
 
-def write_report(directory: Path, facts: RunFacts, results: Sequence[CaseResult],
-                 base_dir: Path | None = None) -> tuple[Path, Path]:
+def write_report(
+    directory: Path, facts: RunFacts, results: Sequence[CaseResult], base_dir: Path | None = None
+) -> tuple[Path, Path]:
     """Writes results.json and index.html into `directory`; returns their paths."""
     items = [item_view(r, facts.profile, base_dir) for r in results]
     document = results_document(facts, items)
@@ -132,9 +138,12 @@ def write_report(directory: Path, facts: RunFacts, results: Sequence[CaseResult]
 
 
 def render_html(document: Mapping[str, Any]) -> str:
-    env = Environment(loader=PackageLoader("harness.report", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
-                      lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("harness.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     order = {"fail": 0, "warn": 1, "pass": 2}
     items = sorted(document["items"], key=lambda i: (order[i["outcome"]], i["id"]))
     return env.get_template("index.html.j2").render(doc=document, items=items)

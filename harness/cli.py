@@ -1,0 +1,180 @@
+"""CLI: `plan-harness run` (the main job: provision, migrate, seed, run every scenario, write
+the report) and `plan-harness validate`, for people and CI jobs outside pytest. It takes the
+same --plans-* options as the pytest plugin, from the same table."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from harness import __version__
+from harness.config import OPTIONS, Config
+from harness.errors import HarnessError
+from harness.project import Project, load_project
+from harness.report import write_report
+from harness.scenarios import Case, Scenario, load_scenarios
+from harness.session import PlanRun, failure_text
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plan-harness",
+        description="EXPLAIN-plan regression checks for PostgreSQL.",
+        epilog="Exit codes: 0 every check passed, 1 a check failed, 2 bad input or "
+        "environment, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"plan-harness {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run", help="seed a database and run every scenario, then write the report (the main job)"
+    )
+    validate = commands.add_parser(
+        "validate", help="check the project and scenario files without a database"
+    )
+    for sub in (run, validate):
+        sub.add_argument(
+            "--project-dir",
+            type=Path,
+            default=Path.cwd(),
+            help="repository root: pyproject.toml settings are read from here "
+            "(default: current directory)",
+        )
+        sub.add_argument(
+            "--fixtures",
+            type=Path,
+            default=None,
+            help="fixtures directory with project.toml (default: PROJECT/fixtures)",
+        )
+        sub.add_argument(
+            "--scenarios",
+            type=Path,
+            default=None,
+            help="scenario directory (default: PROJECT/scenarios)",
+        )
+    run.add_argument(
+        "-k",
+        dest="keyword",
+        default=None,
+        help="only items whose id (scenario[case]) contains this text",
+    )
+    group = run.add_argument_group(
+        "settings (also plans_* keys in pyproject.toml's [tool.pytest.ini_options])"
+    )
+    for option in OPTIONS:
+        extra = f" (env {option.env})" if option.env else ""
+        group.add_argument(
+            option.flag,
+            dest=option.name,
+            default=None,
+            choices=option.choices,
+            help=f"{option.help}; default {option.default or 'none'}{extra}",
+        )
+    return parser
+
+
+def pyproject_settings(project_dir: Path) -> dict[str, str | None]:
+    """The plans_* keys of [tool.pytest.ini_options], as the pytest plugin reads them."""
+    path = project_dir / "pyproject.toml"
+    if not path.exists():
+        return {}
+    try:
+        ini = tomllib.loads(path.read_text())["tool"]["pytest"]["ini_options"]
+    except KeyError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise HarnessError(f"{path}: not valid TOML: {exc}") from None
+    return {o.name: str(ini[o.ini]) for o in OPTIONS if o.ini in ini}
+
+
+def _project(args: argparse.Namespace) -> Project:
+    root = args.project_dir.resolve()
+    return load_project(
+        (args.fixtures or root / "fixtures").resolve(),
+        (args.scenarios or root / "scenarios").resolve(),
+    )
+
+
+def _progress(message: str) -> None:
+    print(f"plan-harness: {message}", file=sys.stderr, flush=True)
+
+
+def command_validate(args: argparse.Namespace) -> int:
+    project = _project(args)
+    scenarios = load_scenarios(project.scenarios_dir)
+    profiles = project.profiles()
+    cases = sum(len(s.cases) for s in scenarios)
+    print(f"ok: {len(scenarios)} scenarios, {cases} cases, profiles {', '.join(profiles)}")
+    return EXIT_OK
+
+
+def command_run(args: argparse.Namespace) -> int:
+    root = args.project_dir.resolve()
+    given = {o.name: getattr(args, o.name) for o in OPTIONS}
+    settings = Config.resolve(given, pyproject_settings(root), os.environ, root)
+    project = _project(args)
+    selected = [
+        (s, c)
+        for s in load_scenarios(project.scenarios_dir)
+        for c in s.cases
+        if not args.keyword or args.keyword in f"{s.name}[{c.id}]"
+    ]
+    if not selected:
+        raise HarnessError(f"-k {args.keyword!r} selects no scenario case")
+    failed = 0
+    with PlanRun(settings, project, _progress) as run:
+        for scenario, case in selected:
+            failed += not _run_one(run, scenario, case, root)
+    json_path, html_path = write_report(settings.report_dir, run.facts, run.results, root)
+    passed = len(selected) - failed
+    print(f"{passed} passed, {failed} failed")
+    print(f"report: {html_path}\nresults: {json_path}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _run_one(run: PlanRun, scenario: Scenario, case: Case, root: Path) -> bool:
+    item = f"{scenario.name}[{case.id}]"
+    try:
+        result = run.run_case(scenario, case)
+    except HarnessError as exc:
+        print(f"ERROR {item}: {exc}", flush=True)
+        return False
+    print(f"{result.verdict.outcome.upper():5} {item}", flush=True)
+    if not result.verdict.passed:
+        print(failure_text(result, root), flush=True)
+    return result.verdict.passed
+
+
+def _interrupt_on_sigterm() -> None:
+    # SIGTERM (a CI job cancelled, `kill`) unwinds like Ctrl-C, so the server stops and the
+    # harness database is dropped instead of the process vanishing mid-seed.
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _interrupt_on_sigterm()
+    try:
+        if args.command == "validate":
+            return command_validate(args)
+        return command_run(args)
+    except HarnessError as exc:
+        print(f"plan-harness: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("plan-harness: interrupted; server stopped and database removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

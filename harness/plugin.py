@@ -1,0 +1,170 @@
+"""Plugin: pytest glue. Options in, scenario files collected as items marked `plans`, one
+PlanRun opened before the first item and closed (with the report written) after the last."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import hookspec
+from harness.config import OPTIONS, Config
+from harness.errors import DockerUnavailable, HarnessError
+from harness.project import Project, load_project
+from harness.report import write_report
+from harness.scenarios import Case, Scenario, load_scenario
+from harness.session import CaseResult, PlanRun, failure_text
+
+MARKER = "plans"
+
+
+class PlanSession:
+    """Run-wide state kept in config.stash: the settings, the project and the open run."""
+
+    def __init__(self, settings: Config, project: Project) -> None:
+        self.settings = settings
+        self.project = project
+        self.run: PlanRun | None = None
+        self.skip_reason: str | None = None
+        self.report_paths: tuple[Path, Path] | None = None
+
+
+SESSION = pytest.StashKey[PlanSession]()
+
+
+class PlanFailure(Exception):
+    def __init__(self, result: CaseResult) -> None:
+        super().__init__(result.scenario.name)
+        self.result = result
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("plans", "plan-harness (EXPLAIN-plan regression checks)")
+    for option in OPTIONS:
+        extra = f" (env {option.env})" if option.env else ""
+        group.addoption(
+            option.flag,
+            dest=option.dest,
+            default=None,
+            choices=option.choices,
+            help=f"{option.help}; default {option.default or 'none'}{extra}",
+        )
+        parser.addini(option.ini, help=f"plan-harness: {option.help}", default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}: an EXPLAIN-plan check of a scenario case (plan-harness)"
+    )
+    locations = config.hook.pytest_plans_locations(config=config)
+    if not locations:
+        return  # no project here: the plugin stays out of the way
+    given = {o.name: config.getoption(o.dest) for o in OPTIONS}
+    ini = {o.name: config.getini(o.ini) for o in OPTIONS}
+    try:
+        settings = Config.resolve(given, ini, os.environ, config.rootpath)
+        project = load_project(Path(locations["fixtures"]), Path(locations["scenarios"]))
+    except HarnessError as exc:
+        raise pytest.UsageError(f"plan-harness: {exc}") from None
+    config.stash[SESSION] = PlanSession(settings, project)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
+    session = parent.config.stash.get(SESSION, None)
+    if session is None or file_path.suffix != ".toml" or file_path.name.startswith("_"):
+        return None
+    if file_path.parent.resolve() != session.project.scenarios_dir.resolve():
+        return None
+    return ScenarioFile.from_parent(parent, path=file_path)
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[PlanItem]:
+        try:
+            scenario = load_scenario(self.path)
+        except HarnessError as exc:
+            raise self.CollectError(str(exc)) from None
+        for case in scenario.cases:
+            yield PlanItem.from_parent(
+                self, name=f"{scenario.name}[{case.id}]", scenario=scenario, case=case
+            )
+
+
+class PlanItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.case = case
+        self.add_marker(MARKER)
+
+    def runtest(self) -> None:
+        session = self.config.stash[SESSION]
+        if session.skip_reason:
+            pytest.skip(session.skip_reason)
+        if session.run is None:
+            raise HarnessError("plan-harness: no database (provisioning did not run)")
+        result = session.run.run_case(self.scenario, self.case)
+        if not result.verdict.passed:
+            raise PlanFailure(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, PlanFailure):
+            return failure_text(excinfo.value.result, self.config.rootpath)
+        if isinstance(excinfo.value, HarnessError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"plan check {self.name}"
+
+
+def _selected_plan_items(session: pytest.Session) -> bool:
+    return any(isinstance(item, PlanItem) for item in session.items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    plans = session.config.stash.get(SESSION, None)
+    if plans is None or session.config.option.collectonly or not _selected_plan_items(session):
+        return (yield)
+    terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def progress(message: str) -> None:
+        if terminal is not None:
+            terminal.write_line(f"plan-harness: {message}")
+
+    run = PlanRun(plans.settings, plans.project, progress)
+    try:
+        run.open()
+        plans.run = run
+    except DockerUnavailable as exc:
+        if plans.settings.on_missing_docker != "skip":
+            raise pytest.UsageError(f"plan-harness: {exc}") from None
+        plans.skip_reason = str(exc)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"plan-harness: {exc}") from None
+    try:
+        return (yield)
+    finally:
+        run.close()
+        if run.results:
+            plans.report_paths = write_report(
+                plans.settings.report_dir, run.facts, run.results, session.config.rootpath
+            )
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    plans = config.stash.get(SESSION, None)
+    if plans is None or plans.report_paths is None:
+        return
+    json_path, html_path = plans.report_paths
+    terminalreporter.write_sep("-", "plan-harness")
+    terminalreporter.write_line(f"report: {html_path}")
+    terminalreporter.write_line(f"results: {json_path}")
