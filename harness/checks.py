@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.explain import ModeMeasurement
-from harness.plans import Plan, PlanNode
+from harness.plans import PlanNode
 from harness.project import CheckDefaults
 from harness.scenarios import Case, Scenario
 
@@ -195,8 +195,8 @@ def check_misestimates(
     min_rows: float = 100.0,
 ) -> list[Finding]:
     findings = []
-    for node in m.plan.nodes():
-        ratio = misestimate_ratio(node, min_rows)
+    for node, stopped_early in _nodes_with_limit_flag(m.plan.root, False):
+        ratio = misestimate_ratio(node, min_rows, stopped_early)
         if ratio is not None and ratio > factor:
             findings.append(
                 Finding(
@@ -211,13 +211,26 @@ def check_misestimates(
     return findings
 
 
-def misestimate_ratio(node: PlanNode, min_rows: float) -> float | None:
-    """How many times the estimate is off (per loop), ignoring nodes too small to matter."""
+def _nodes_with_limit_flag(
+    node: PlanNode,
+    under_limit: bool,
+) -> Iterator[tuple[PlanNode, bool]]:
+    """Each node with whether a Limit above it may have stopped it early."""
+    yield node, under_limit
+    for child in node.children:
+        yield from _nodes_with_limit_flag(child, under_limit or node.node_type == "Limit")
+
+
+def misestimate_ratio(
+    node: PlanNode,
+    min_rows: float,
+    stopped_early: bool = False,
+) -> float | None:
+    """How many times the estimate is off (per loop), ignoring nodes too small to matter and
+    nodes a Limit stopped before they produced all the rows they were estimated to."""
     if node.actual_rows is None or max(node.plan_rows, node.actual_rows) < min_rows:
+        return None
+    if stopped_early and node.actual_rows < node.plan_rows:
         return None
     low, high = sorted((node.plan_rows, node.actual_rows))
     return high / max(low, 1.0)
-
-
-def describe_plan(plan: Plan, table: str) -> str:
-    return plan.access_summary(table)

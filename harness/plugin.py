@@ -125,14 +125,18 @@ class PlanItem(pytest.Item):
         return self.path, 0, f"plan check {self.name}"
 
 
-def _selected_plan_items(session: pytest.Session) -> bool:
+def _needs_database(session: pytest.Session) -> bool:
+    if session.config.option.collectonly:
+        return False
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        return False  # pytest stops before running anything
     return any(isinstance(item, PlanItem) for item in session.items)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     plans = session.config.stash.get(SESSION, None)
-    if plans is None or session.config.option.collectonly or not _selected_plan_items(session):
+    if plans is None or not _needs_database(session):
         return (yield)
     terminal = session.config.pluginmanager.get_plugin("terminalreporter")
 

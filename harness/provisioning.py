@@ -12,6 +12,7 @@ import pwd
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -316,10 +317,10 @@ class ContainerServer:
 
     def __enter__(self) -> ServerInfo:
         try:
-            from testcontainers.postgres import PostgresContainer
+            from testcontainers.community.postgres import PostgresContainer
         except ImportError:
             raise ProvisioningError(
-                "the testcontainers provider needs: pip install 'plan-harness[testcontainers]'"
+                "the testcontainers provider needs: pip install 'plan-harness[testcontainers]' (>= 4.13)"
             ) from None
         _require_docker()
         container = PostgresContainer(self._image, driver=None)
@@ -339,13 +340,20 @@ class ContainerServer:
 
 
 def _require_docker() -> None:
+    """Fails in one line when no Docker engine answers (the common local case is a unix
+    socket; other DOCKER_HOST forms are left to testcontainers' own start-up error)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return
+    path = host.removeprefix("unix://")
     try:
-        import docker
-
-        docker.from_env().ping()
-    except Exception as exc:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2.0)
+            probe.connect(path)
+    except OSError as exc:
         raise DockerUnavailable(
-            f"Docker is not available for the testcontainers provider ({_first_line(exc)})"
+            f"Docker is not available for the testcontainers provider "
+            f"(no engine at {path}: {exc.strerror or exc})"
         ) from None
 
 

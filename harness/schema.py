@@ -99,6 +99,9 @@ def _run(conninfo: str, migrations_dir: Path, action: str, revision: str) -> Non
         except sqlalchemy.exc.DBAPIError as exc:
             detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise SchemaError(f"alembic {action} {revision} failed: {detail}") from None
+        except Exception as exc:  # a migration script's own error, e.g. a RuntimeError
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SchemaError(f"alembic {action} {revision} failed: {detail}") from None
         connection.commit()
 
 

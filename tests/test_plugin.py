@@ -1,0 +1,161 @@
+"""The pytest plugin end to end through pytester, on tests/sample_project: a schema that is
+not the CSR one, so the engine is shown to know nothing of it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE_PROJECT, embedded_postgres_pids
+
+CONFTEST = """
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def pytest_plans_locations(config):
+    return {"scenarios": HERE / "scenarios", "fixtures": HERE / "fixtures"}
+"""
+INI = "[pytest]\nplans_profile = small\nplans_runs = 3\nplans_warmup = 1\n"
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    fixtures = pytester.path / "fixtures"
+    shutil.copytree(SAMPLE_PROJECT, fixtures, ignore=shutil.ignore_patterns("scenarios",
+                                                                           "__pycache__"))
+    shutil.copytree(SAMPLE_PROJECT / "scenarios", pytester.path / "scenarios")
+    pytester.makeconftest(CONFTEST)
+    pytester.makeini(INI)
+    return pytester
+
+
+def results(project: pytest.Pytester) -> dict[str, object]:
+    return json.loads((project.path / "reports" / "results.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_scenario_cases_are_items_marked_plans(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("-m", "plans", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["scenarios/account_feed.toml::account_feed[busiest-account-30-days]",
+                                 "scenarios/account_feed.toml::account_feed[account-7-fixed-date]",
+                                 "2 tests collected*"])
+    assert result.ret == 0
+
+
+def test_a_passing_run_writes_the_report_and_junit(project: pytest.Pytester) -> None:
+    before = set(embedded_postgres_pids())
+    result = project.runpytest_subprocess("-m", "plans", "--junitxml=junit.xml")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["plan-harness: server: embedded PostgreSQL *",
+                                 "plan-harness: seed events: 20,000/20,000 rows*",
+                                 "plan-harness: ready in *", "report: */reports/index.html"])
+    document = results(project)
+    assert document["counts"] == {"pass": 2, "warn": 0, "fail": 0}  # type: ignore[index]
+    item = document["items"][0]  # type: ignore[index]
+    assert [m["indexes_used"] for m in item["modes"]] == [["ix_events_account_id_created_at"]] * 2
+    assert "<html" in (project.path / "reports" / "index.html").read_text()
+    assert 'tests="2"' in (project.path / "junit.xml").read_text()
+    assert set(embedded_postgres_pids()) <= before
+
+
+def test_k_selects_items_and_x_stops_at_the_first_failure(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("-m", "plans", "-k", "fixed")
+    result.assert_outcomes(passed=1)
+    result = project.runpytest_subprocess("-m", "plans", "-x", "--plans-revision", "0001")
+    result.assert_outcomes(failed=1)
+
+
+def test_a_failure_names_scenario_params_expected_index_and_what_happened(
+        project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("-m", "plans", "--plans-revision", "0001")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([
+        "account_feed[busiest-account-30-days] (scenarios/account_feed.toml) GET /feed",
+        "  params: account_id=1, since=datetime.datetime(*",
+        "  expected: ix_events_account_id_created_at on events",
+        "  custom plan: Seq Scan on events, * shared buffers, p95 * ms",
+        "  FAIL index_missing: */scenarios/account_feed.toml: expect.index: "
+        "ix_events_account_id_created_at does not exist at revision 0001",
+        "  FAIL index: custom plan did Seq Scan on events instead of using "
+        "ix_events_account_id_created_at",
+        "  FAIL seq_scan: custom plan has Seq Scan on events (20,000 rows > threshold 1,000)",
+        "  FAIL forbidden_node: custom plan has a Sort (Sort Key: created_at DESC)*",
+    ])
+
+
+def test_a_blown_budget_fails_with_the_number(project: pytest.Pytester) -> None:
+    scenario = project.path / "scenarios" / "account_feed.toml"
+    scenario.write_text(scenario.read_text().replace("shared_buffers = { small = 500 }",
+                                                     "shared_buffers = { small = 1 }"))
+    result = project.runpytest_subprocess("-m", "plans", "-k", "busiest")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["  FAIL shared_buffers: custom plan touched * shared buffers "
+                                 "> budget 1 at profile small"])
+
+
+def test_a_malformed_scenario_is_a_collection_error_naming_the_field(
+        project: pytest.Pytester) -> None:
+    (project.path / "scenarios" / "broken.toml").write_text(
+        'table = "events"\nsql = "SELECT %(a)s"\n[expect]\nindex = "x"\n'
+        '[[cases]]\nname = "n"\nvalues = { b = 1 }\n')
+    result = project.runpytest_subprocess("-m", "plans")
+    result.stdout.fnmatch_lines(["*broken.toml: cases[[]0].values.a: missing (the SQL uses it)*"])
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.no_fnmatch_line("plan-harness: seed*")  # no database for a run that stops
+
+
+def test_an_unknown_table_fails_the_item_with_file_and_field(project: pytest.Pytester) -> None:
+    scenario = project.path / "scenarios" / "account_feed.toml"
+    scenario.write_text(scenario.read_text().replace('table = "events"', 'table = "evnts"'))
+    result = project.runpytest_subprocess("-m", "plans", "-k", "fixed")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*account_feed.toml: table: no table named 'evnts' exists*"])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--plans-provider", "nope"], "*argument --plans-provider: invalid choice: 'nope'*"),
+    (["--plans-profile", "huge"], "ERROR: plan-harness: unknown profile 'huge'*"),
+    (["--plans-revision", "0009"], "ERROR: plan-harness: unknown revision '0009'*"),
+    (["--plans-provider", "dsn", "--plans-dsn", "host=127.0.0.1 port=1"],
+     "ERROR: plan-harness: cannot connect to --plans-dsn*"),
+])
+def test_bad_options_are_one_line_usage_errors(project: pytest.Pytester, args: list[str],
+                                               message: str) -> None:
+    result = project.runpytest_subprocess("-m", "plans", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_missing_docker_skips_when_asked(project: pytest.Pytester,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = project.runpytest_subprocess("-m", "plans", "--plans-provider", "testcontainers",
+                                          "--plans-on-missing-docker", "skip", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*Docker is not available for the testcontainers provider*"])
+    result = project.runpytest_subprocess("-m", "plans", "--plans-provider", "testcontainers")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: plan-harness: Docker is not available*"])
+
+
+def test_without_a_project_the_plugin_collects_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    (pytester.path / "x.toml").write_text("not = 'a scenario'\n")
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+def test_settings_come_from_the_ini_file(project: pytest.Pytester) -> None:
+    project.makeini(INI.replace("plans_profile = small", "plans_profile = huge"))
+    result = project.runpytest_subprocess("-m", "plans")
+    result.stderr.fnmatch_lines(["ERROR: plan-harness: unknown profile 'huge'*"])
+
+
+def test_report_dir_option(project: pytest.Pytester, tmp_path: Path) -> None:
+    out = tmp_path / "elsewhere"
+    project.runpytest_subprocess("-m", "plans", "-k", "fixed", "--plans-report-dir",
+                                 str(out)).assert_outcomes(passed=1)
+    assert (out / "results.json").exists() and (out / "index.html").exists()
