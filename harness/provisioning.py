@@ -320,7 +320,8 @@ class ContainerServer:
             from testcontainers.community.postgres import PostgresContainer
         except ImportError:
             raise ProvisioningError(
-                "the testcontainers provider needs: pip install 'plan-harness[testcontainers]' (>= 4.13)"
+                "the testcontainers provider needs testcontainers >= 4.13: "
+                "pip install 'plan-harness[testcontainers]'"
             ) from None
         _require_docker()
         container = PostgresContainer(self._image, driver=None)

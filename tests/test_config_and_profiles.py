@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from harness.config import Config
 from harness.datagen import skewed_weights
 from harness.errors import ConfigError

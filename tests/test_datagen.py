@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from harness import schema
 from harness.datagen import table_checksums
 from harness.project import load_project

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import plan_sample
 
+from conftest import plan_sample
 from harness.checks import (
     Catalog,
     check_budgets,

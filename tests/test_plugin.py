@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from conftest import SAMPLE_PROJECT, embedded_postgres_pids
 
 CONFTEST = """

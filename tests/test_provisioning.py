@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import REPO, embedded_postgres_pids
 
+from conftest import REPO, embedded_postgres_pids
 from harness.errors import DockerUnavailable, ProvisioningError
 from harness.provisioning import (
     ContainerServer,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import REPO
 
 BEFORE_INDEXES = "20250115000000"

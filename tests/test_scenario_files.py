@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from harness.errors import ScenarioError
 from harness.scenarios import AnchorRef, load_scenario, load_scenarios
 

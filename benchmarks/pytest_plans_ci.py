@@ -1,0 +1,83 @@
+"""Benchmark: wall time and peak memory of `pytest -m plans` at the ci profile.
+
+Each run is a fresh process doing everything: start the embedded server, migrate, seed,
+run every scenario case, write the report. The first run of the script is the "cold" one
+(no server, nothing in the OS page cache from an earlier run of this script); the next ones
+are reruns. There is no seeded-database cache yet, so a rerun repeats all the work.
+
+    python benchmarks/pytest_plans_ci.py [--runs 3] [--out benchmarks/results/pytest_plans_ci.json]
+
+Peak memory is the maximum resident set size of the pytest process itself (the harness),
+and separately of the largest PostgreSQL process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Runs pytest in this process and reports its own and its children's peak RSS on exit.
+PROBE = """
+import resource, sys, pytest
+code = pytest.main(sys.argv[1:])
+self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"@@peak {self_kb} {children_kb}", flush=True)
+sys.exit(code)
+"""
+
+
+def one_run(report_dir: Path) -> dict[str, float | int]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, "scenarios", "-m", "plans", "-q", "-p", "no:cacheprovider",
+         "--plans-profile", "ci", "--plans-report-dir", str(report_dir)],
+        cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    peak = next(line for line in result.stdout.splitlines() if line.startswith("@@peak"))
+    self_kb, children_kb = (int(x) for x in peak.split()[1:])
+    summary = [line for line in result.stdout.splitlines() if " passed" in line or " failed" in line]
+    ready = [line for line in result.stdout.splitlines() if "plan-harness: ready in" in line]
+    return {"exit_code": result.returncode, "wall_s": round(wall, 2),
+            "ready_s": float(ready[-1].split()[-2]) if ready else -1.0,
+            "harness_peak_rss_mib": round(self_kb / 1024, 1),
+            "largest_postgres_rss_mib": round(children_kb / 1024, 1),
+            "summary": summary[-1] if summary else ""}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" /
+                        "pytest_plans_ci.json")
+    args = parser.parse_args()
+    runs = []
+    for i in range(args.runs):
+        run = one_run(Path("/tmp") / f"plan-harness-bench-{i}")
+        run["kind"] = "cold" if i == 0 else "rerun"
+        print(json.dumps(run), flush=True)
+        runs.append(run)
+    reruns = [r for r in runs if r["kind"] == "rerun"]
+    document = {
+        "command": "python benchmarks/pytest_plans_ci.py --runs %d" % args.runs,
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "runs": runs,
+        "cold_wall_s": runs[0]["wall_s"],
+        "rerun_median_wall_s": statistics.median(r["wall_s"] for r in reruns) if reruns else None,
+        "harness_peak_rss_mib_max": max(r["harness_peak_rss_mib"] for r in runs),
+    }
+    args.out.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
