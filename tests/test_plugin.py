@@ -71,8 +71,10 @@ def test_k_selects_items_and_x_stops_at_the_first_failure(project: pytest.Pytest
 
 def test_a_failure_names_scenario_params_expected_index_and_what_happened(
         project: pytest.Pytester) -> None:
+    before = set(embedded_postgres_pids())
     result = project.runpytest_subprocess("-m", "plans", "--plans-revision", "0001")
     result.assert_outcomes(failed=2)
+    assert set(embedded_postgres_pids()) <= before  # failed tests leave no server either
     result.stdout.fnmatch_lines([
         "account_feed[busiest-account-30-days] (scenarios/account_feed.toml) GET /feed",
         "  params: account_id=1, since=datetime.datetime(*",

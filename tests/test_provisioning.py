@@ -137,3 +137,21 @@ def test_cli_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> 
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert set(embedded_postgres_pids()) <= before
+
+
+def test_ctrl_c_during_seeding_under_pytest_stops_the_server() -> None:
+    command = [sys.executable, "-m", "pytest", "scenarios", "-m", "plans", "-p",
+               "no:cacheprovider", "-q"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "seed calls" in line or "seed leads" in line:
+            break
+    assert servers_of(process.pid)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2  # pytest's "interrupted"
+    assert "KeyboardInterrupt" in output
+    assert servers_of(process.pid) == []
+    assert not [d for d in runs_root().iterdir() if d.name.startswith(f"{process.pid}-")]

@@ -1,0 +1,68 @@
+"""`plan-harness run` and `validate` on the sample project: the main job for people outside
+pytest, with the same settings and exit codes the README documents."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE_PROJECT, embedded_postgres_pids
+
+CLI = [sys.executable, "-m", "harness.cli"]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(SAMPLE_PROJECT, tmp_path / "fixtures",
+                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
+    shutil.copytree(SAMPLE_PROJECT / "scenarios", tmp_path / "scenarios")
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.pytest.ini_options]\nplans_profile = \"small\"\nplans_runs = 3\n")
+    return tmp_path
+
+
+def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args, "--project-dir", str(project)], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_run_seeds_checks_and_writes_the_report(project: Path) -> None:
+    before = set(embedded_postgres_pids())
+    result = cli(project, "run")
+    assert result.returncode == 0, result.stderr
+    assert "PASS  account_feed[busiest-account-30-days]" in result.stdout
+    assert "2 passed, 0 failed" in result.stdout
+    assert "plan-harness: seed events: 20,000/20,000 rows" in result.stderr
+    document = json.loads((project / "reports" / "results.json").read_text())
+    assert document["run"]["profile"] == "small"  # read from pyproject.toml
+    assert document["run"]["revision"] == "0002"
+    assert set(embedded_postgres_pids()) <= before
+
+
+def test_run_exits_1_when_a_check_fails_and_says_why(project: Path) -> None:
+    result = cli(project, "run", "--plans-revision", "0001", "-k", "fixed")
+    assert result.returncode == 1
+    assert "FAIL  account_feed[account-7-fixed-date]" in result.stdout
+    assert "FAIL index: custom plan did Seq Scan on events" in result.stdout
+    assert "0 passed, 1 failed" in result.stdout
+
+
+def test_k_that_selects_nothing_is_an_error(project: Path) -> None:
+    result = cli(project, "run", "-k", "nothing-like-this")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("plan-harness: error: -k 'nothing-like-this' selects no "
+                                     "scenario case")
+
+
+def test_validate_checks_files_without_a_database(project: Path) -> None:
+    result = cli(project, "validate")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "ok: 1 scenarios, 2 cases, profiles small"
+    (project / "scenarios" / "bad.toml").write_text('table = "events"\n')
+    result = cli(project, "validate")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("bad.toml: sql: missing")
