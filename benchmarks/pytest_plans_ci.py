@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -43,8 +44,9 @@ def one_run(report_dir: Path) -> dict[str, float | int]:
     wall = time.perf_counter() - started
     peak = next(line for line in result.stdout.splitlines() if line.startswith("@@peak"))
     self_kb, children_kb = (int(x) for x in peak.split()[1:])
-    summary = [line for line in result.stdout.splitlines() if " passed" in line or " failed" in line]
-    ready = [line for line in result.stdout.splitlines() if "plan-harness: ready in" in line]
+    lines = result.stdout.splitlines()
+    summary = [line for line in lines if " passed" in line or " failed" in line]
+    ready = [line for line in lines if "plan-harness: ready in" in line]
     return {"exit_code": result.returncode, "wall_s": round(wall, 2),
             "ready_s": float(ready[-1].split()[-2]) if ready else -1.0,
             "harness_peak_rss_mib": round(self_kb / 1024, 1),
@@ -66,8 +68,8 @@ def main() -> None:
         runs.append(run)
     reruns = [r for r in runs if r["kind"] == "rerun"]
     document = {
-        "command": "python benchmarks/pytest_plans_ci.py --runs %d" % args.runs,
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
+        "command": f"python benchmarks/pytest_plans_ci.py --runs {args.runs}",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": runs,

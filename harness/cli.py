@@ -69,14 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         "settings (also plans_* keys in pyproject.toml's [tool.pytest.ini_options])"
     )
     for option in OPTIONS:
-        extra = f" (env {option.env})" if option.env else ""
-        group.add_argument(
-            option.flag,
-            dest=option.name,
-            default=None,
-            choices=option.choices,
-            help=f"{option.help}; default {option.default or 'none'}{extra}",
-        )
+        flags, settings = option.argument(option.name)
+        group.add_argument(*flags, **settings)
     return parser
 
 

@@ -38,6 +38,13 @@ class Option:
     def dest(self) -> str:
         return "plans_" + self.name
 
+    def argument(self, dest: str) -> tuple[tuple[str], dict[str, Any]]:
+        """The add_argument()/addoption() call for this option, the same for argparse and
+        pytest, so the CLI and the plugin describe it alike."""
+        extra = f" (env {self.env})" if self.env else ""
+        return (self.flag,), {"dest": dest, "default": None, "choices": self.choices,
+                              "help": f"{self.help}; default {self.default or 'none'}{extra}"}
+
 
 def _int_at_least(minimum: int) -> Callable[[str, str], int]:
     def parse(value: str, flag: str) -> int:

@@ -48,14 +48,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("plans", "plan-harness (EXPLAIN-plan regression checks)")
     for option in OPTIONS:
-        extra = f" (env {option.env})" if option.env else ""
-        group.addoption(
-            option.flag,
-            dest=option.dest,
-            default=None,
-            choices=option.choices,
-            help=f"{option.help}; default {option.default or 'none'}{extra}",
-        )
+        flags, settings = option.argument(option.dest)
+        group.addoption(*flags, **settings)
         parser.addini(option.ini, help=f"plan-harness: {option.help}", default=None)
 
 

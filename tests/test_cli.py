@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import SAMPLE_PROJECT, embedded_postgres_pids
 
 CLI = [sys.executable, "-m", "harness.cli"]
