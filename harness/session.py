@@ -19,7 +19,7 @@ from harness import datagen, schema
 from harness.checks import Catalog, Verdict, evaluate
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
-from harness.errors import ConfigError, ScenarioError
+from harness.errors import ConfigError, ScenarioError, SchemaError
 from harness.explain import ModeMeasurement, bind_order, measure
 from harness.project import Profile, Project
 from harness.provisioning import (
@@ -223,15 +223,20 @@ class PlanRun:
         return self._anchors[name]
 
 
-def seed_database(
-    conninfo: str, project: Project, profile: Profile, seed: int, progress: Progress
-) -> dict[str, int]:
+def seed_database(conninfo: str, project: Project, profile: Profile, seed: int,
+                  progress: Progress) -> dict[str, int]:
     """Runs the project's generator into a database at the load revision."""
     generator = project.generator()
     with psycopg.connect(conninfo) as conn:
         _skip_fk_triggers_if_allowed(conn)
         context = SeedContext(conn, profile.data, datagen.check_seed(seed), progress)
-        generator.generate(context)
+        try:
+            generator.generate(context)
+        except psycopg.Error as exc:
+            # e.g. a schema at the load revision without the table the generator fills
+            detail = str(exc).strip().splitlines()[0]
+            raise SchemaError(f"{project.generator_path}: seeding profile {profile.name} "
+                              f"failed: {detail}") from None
         conn.commit()
     return context.row_counts
 

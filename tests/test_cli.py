@@ -67,3 +67,17 @@ def test_validate_checks_files_without_a_database(project: Path) -> None:
     result = cli(project, "validate")
     assert result.returncode == 2
     assert result.stderr.strip().endswith("bad.toml: sql: missing")
+
+
+def test_a_schema_without_the_generators_table_is_one_line(project: Path) -> None:
+    migration = project / "fixtures" / "migrations" / "versions" / "0001_events.py"
+    migration.write_text(migration.read_text().replace("CREATE TABLE events", "CREATE TABLE evts"))
+    before = set(embedded_postgres_pids())
+    result = cli(project, "run")
+    assert result.returncode == 2
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("plan-harness: error: ")
+    assert error.endswith('datagen.py: seeding profile small failed: relation "events" does not '
+                          "exist")
+    assert "Traceback" not in result.stderr
+    assert set(embedded_postgres_pids()) <= before
