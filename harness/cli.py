@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from harness import __version__
+from harness.cache import SeedCache, default_cache_dir, human_size
 from harness.config import OPTIONS, Config
 from harness.errors import HarnessError
 from harness.project import Project, load_project
@@ -39,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate", help="check the project and scenario files without a database"
     )
+    cache = commands.add_parser("cache", help="list or prune the kept seeded databases")
+    cache.add_argument("action", choices=("list", "prune"))
+    cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
+                       help="prune only entries older than this (default: all)")
+    cache.add_argument("--plans-cache-dir", dest="cache_dir", default=None,
+                       help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
+                            "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
     for sub in (run, validate):
         sub.add_argument(
             "--project-dir",
@@ -109,6 +117,24 @@ def command_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_cache(args: argparse.Namespace) -> int:
+    root = Path(args.cache_dir or os.environ.get("PLAN_HARNESS_CACHE_DIR") or
+                default_cache_dir())
+    cache = SeedCache(root)
+    if args.action == "prune":
+        removed = cache.prune(older_than_days=args.older_than)
+        print(f"removed {len(removed)} entries from {root}")
+        return EXIT_OK
+    entries = cache.entries()
+    for e in entries:
+        print(f"{e.key}  {e.created_at}  {human_size(e.size_bytes):>10}  "
+              f"profile={e.inputs.get('profile')} seed={e.inputs.get('seed')} "
+              f"revision={e.inputs.get('revision')} postgres={e.inputs.get('postgres')}")
+    total = sum(e.size_bytes for e in entries)
+    print(f"{len(entries)} entries, {human_size(total)} in {root}")
+    return EXIT_OK
+
+
 def command_run(args: argparse.Namespace) -> int:
     root = args.project_dir.resolve()
     given = {o.name: getattr(args, o.name) for o in OPTIONS}
@@ -161,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return command_validate(args)
+        if args.command == "cache":
+            return command_cache(args)
         return command_run(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)

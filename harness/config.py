@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.cache import default_cache_dir
 from harness.errors import ConfigError
 from harness.provisioning import DEFAULT_CONTAINER_IMAGE
 
 PROVIDERS = ("embedded", "dsn", "testcontainers")
+CACHE_MODES = ("on", "off", "refresh")
 ON_MISSING_DOCKER = ("error", "skip")
 
 
@@ -87,6 +89,10 @@ OPTIONS: tuple[Option, ...] = (
         ON_MISSING_DOCKER,
     ),
     Option("image", DEFAULT_CONTAINER_IMAGE, "image for --plans-provider testcontainers"),
+    Option("cache", "on", "reuse seeded embedded databases: on (reuse or build and keep), off, "
+           "refresh (rebuild and replace)", CACHE_MODES),
+    Option("cache_dir", "", "where seeded databases are kept (default "
+           "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)", env="PLAN_HARNESS_CACHE_DIR"),
 )
 
 
@@ -102,6 +108,8 @@ class Config:
     warmup: int
     on_missing_docker: str
     image: str
+    cache: str
+    cache_dir: Path
 
     @classmethod
     def resolve(
@@ -122,6 +130,8 @@ class Config:
             values[option.name] = option.parse(raw, source)
         report_dir = Path(values["report_dir"])
         values["report_dir"] = report_dir if report_dir.is_absolute() else base_dir / report_dir
+        values["cache_dir"] = Path(values["cache_dir"]) if values["cache_dir"] else (
+            default_cache_dir())
         config = cls(**values)
         if config.provider == "dsn" and not config.dsn:
             raise ConfigError("--plans-provider dsn needs --plans-dsn or PLAN_HARNESS_DSN")

@@ -70,8 +70,10 @@ class EmbeddedServer:
     the harness, which then shuts the server down in order) and tied to our life by
     PR_SET_PDEATHSIG. Its data directory is deleted on exit."""
 
-    def __init__(self, *, settings: dict[str, str] | None = None) -> None:
+    def __init__(self, *, settings: dict[str, str] | None = None,
+                 data_from: Path | None = None) -> None:
         self._settings = settings or {}
+        self._data_from = data_from  # a cached data directory to start from, copied
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
 
@@ -80,7 +82,10 @@ class EmbeddedServer:
         self._bin = embedded_bin_dir()
         self._workdir = _make_run_dir()
         try:
-            self._initdb()
+            if self._data_from is None:
+                self._initdb()
+            else:
+                self._restore(self._data_from)
             self._start()
             return ServerInfo(self._conninfo("postgres"), f"embedded PostgreSQL {self._version()}")
         except OSError as exc:
@@ -111,6 +116,24 @@ class EmbeddedServer:
         assert self._workdir is not None
         _make_traversable(self._workdir)
         return EMBEDDED_OS_USER
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[Path]:
+        """Shuts the server down cleanly, yields its data directory (consistent on disk),
+        then starts it again."""
+        assert self._process is not None
+        _stop_postmaster(self._process)
+        self._process = None
+        try:
+            yield self._data_dir
+        finally:
+            self._start()
+
+    def _restore(self, source: Path) -> None:
+        copy_tree(source, self._data_dir)
+        user = self._os_user()
+        if user is not None and self._workdir is not None:
+            shutil.chown(self._workdir, user)
 
     def _initdb(self) -> None:
         assert self._workdir is not None
@@ -148,6 +171,13 @@ class EmbeddedServer:
             "fsync": "off",
             "full_page_writes": "off",
             "max_connections": "50",
+            # Nobody replays this server's WAL: keep it minimal, and remove old segments at
+            # checkpoints instead of recycling them, so a kept data directory is not
+            # mostly pre-allocated WAL.
+            "wal_level": "minimal",
+            "max_wal_senders": "0",
+            "wal_recycle": "off",
+            "min_wal_size": "32MB",
             **self._settings,
         }
         args = [str(self._bin / "postgres"), "-D", str(self._data_dir)]
@@ -194,6 +224,23 @@ class EmbeddedServer:
         with psycopg.connect(self._conninfo("postgres")) as conn:
             row = conn.execute("SHOW server_version").fetchone()
         return str(row[0]) if row else "?"
+
+
+def copy_tree(source: Path, destination: Path) -> None:
+    """Copies a data directory keeping owners and modes (cp -a; reflinks where the file
+    system has them)."""
+    result = subprocess.run(["cp", "-a", "--reflink=auto", str(source), str(destination)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise ProvisioningError(f"cannot copy {source} to {destination}: "
+                                f"{result.stderr.strip()}")
+
+
+def embedded_server_version() -> str:
+    """`postgres --version` of the wheel's server, e.g. "PostgreSQL 18.6"."""
+    result = subprocess.run([str(embedded_bin_dir() / "postgres"), "--version"],
+                            capture_output=True, text=True, check=False)
+    return result.stdout.strip().removeprefix("postgres (PostgreSQL) ") or "unknown"
 
 
 def embedded_bin_dir() -> Path:
@@ -268,7 +315,7 @@ def _write_owner(workdir: Path, postmaster_pid: int) -> None:
     (workdir / "owner.json").write_text(json.dumps(info))
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -290,7 +337,7 @@ def sweep_abandoned_runs() -> list[Path]:
             owner = json.loads(owner_file.read_text())
         except (OSError, ValueError):
             continue  # still starting, or not ours
-        if _alive(int(owner["harness_pid"])):
+        if process_alive(int(owner["harness_pid"])):
             continue
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(owner["postmaster_pid"]), signal.SIGQUIT)

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from harness import datagen, schema
+from harness.cache import SeedCache, files_digest, fingerprint, human_size
 from harness.checks import Catalog, Verdict, evaluate
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
@@ -23,14 +24,19 @@ from harness.errors import ConfigError, ScenarioError, SchemaError
 from harness.explain import ModeMeasurement, bind_order, measure
 from harness.project import Profile, Project
 from harness.provisioning import (
+    EmbeddedServer,
+    HarnessDatabase,
     ServerInfo,
+    ServerProvider,
     assert_harness_owned,
+    embedded_server_version,
     harness_database,
     server_provider,
 )
 from harness.scenarios import AnchorRef, Case, ParamValue, Scenario
 
 STATEMENT_TIMEOUT = "60s"  # bounds every scenario query
+CACHE_FORMAT = 1  # bump when the way a database is built changes, to retire old entries
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class RunFacts:
     seed_seconds: float = 0.0
     row_counts: dict[str, int] = field(default_factory=dict)
     planner_settings: dict[str, str] = field(default_factory=dict)
+    cache: str = ""  # "reused KEY", "stored KEY", or "" when the cache was not used
 
 
 class PlanRun:
@@ -72,6 +79,7 @@ class PlanRun:
         self._conn: psycopg.Connection[Any] | None = None
         self._catalog: Catalog | None = None
         self._anchors: dict[str, Any] = {}
+        self._server: ServerInfo | None = None
 
     def __enter__(self) -> PlanRun:
         self.open()
@@ -99,35 +107,88 @@ class PlanRun:
 
     def _provision(self, profile: Profile, target: str) -> None:
         started = time.monotonic()
-        provider = server_provider(
-            self.config.provider, dsn=self.config.dsn, image=self.config.image
-        )
-        server: ServerInfo = self._stack.enter_context(provider)
-        self.facts.server = server.label
-        self.progress(f"server: {server.label}")
-        database = self._stack.enter_context(harness_database(server))
-        assert_harness_owned(database.conninfo)
-        schema.upgrade(database.conninfo, self.project.migrations_dir, self.project.load_revision)
-        self.progress(
-            f"schema at {self.project.load_revision}; seeding profile {profile.name} "
-            f"with seed {self.config.seed}"
-        )
-        self.facts.row_counts = seed_database(
-            database.conninfo, self.project, profile, self.config.seed, self.progress
-        )
-        if target != self.project.load_revision:
-            self.progress(f"migrating to {target}")
-            schema.upgrade(database.conninfo, self.project.migrations_dir, target)
+        if self.config.provider == "embedded" and self.config.cache != "off":
+            conninfo = self._embedded_with_cache(profile, target)
+        else:
+            server = self._start_server(server_provider(
+                self.config.provider, dsn=self.config.dsn, image=self.config.image))
+            conninfo = self._build(server, profile, target).conninfo
         # The harness PREPAREs its statements itself; psycopg's automatic preparation (after
         # five executions) would add a second, unchecked prepared statement.
-        conn = psycopg.connect(database.conninfo, autocommit=True, prepare_threshold=None)
+        conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None)
         self._stack.callback(conn.close)
-        datagen.vacuum_analyze(conn, self.progress)
         self._apply_settings(conn, profile)
         self._conn = conn
         self._catalog = read_catalog(conn, target, profile.name)
         self.facts.seed_seconds = time.monotonic() - started
         self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
+
+    def _start_server(self, provider: ServerProvider) -> ServerInfo:
+        server: ServerInfo = self._stack.enter_context(provider)
+        self._server = server
+        self.facts.server = server.label
+        self.progress(f"server: {server.label}")
+        return server
+
+    def _build(self, server: ServerInfo, profile: Profile, target: str) -> HarnessDatabase:
+        """Creates, migrates, seeds and vacuums the harness's database on `server`."""
+        database = self._stack.enter_context(harness_database(server))
+        assert_harness_owned(database.conninfo)
+        migrations = self.project.migrations_dir
+        schema.upgrade(database.conninfo, migrations, self.project.load_revision)
+        self.progress(f"schema at {self.project.load_revision}; seeding profile {profile.name} "
+                      f"with seed {self.config.seed}")
+        self.facts.row_counts = seed_database(database.conninfo, self.project, profile,
+                                              self.config.seed, self.progress)
+        if target != self.project.load_revision:
+            self.progress(f"migrating to {target}")
+            schema.upgrade(database.conninfo, migrations, target)
+        with psycopg.connect(database.conninfo, autocommit=True) as conn:
+            datagen.vacuum_analyze(conn, self.progress)
+        return database
+
+    def _embedded_with_cache(self, profile: Profile, target: str) -> str:
+        cache = SeedCache(self.config.cache_dir)
+        inputs = self._cache_inputs(profile, target)
+        key = fingerprint(inputs)
+        entry = cache.lookup(key) if self.config.cache == "on" else None
+        if entry is not None:
+            self._start_server(EmbeddedServer(data_from=entry.data_dir))
+            self.progress(f"reusing seeded database {key} from {cache.root} "
+                          f"(profile {profile.name}, seed {self.config.seed}, revision {target})")
+            self.facts.row_counts = dict(entry.row_counts)
+            self.facts.cache = f"reused {key}"
+            return self._cached_conninfo(entry.database)
+        embedded = EmbeddedServer()
+        server = self._start_server(embedded)
+        database = self._build(server, profile, target)
+        with embedded.stopped() as data_dir:
+            stored = cache.store(key, data_dir, inputs, database.name, self.facts.row_counts)
+        self.progress(f"kept seeded database {key} in {cache.root} "
+                      f"({human_size(stored.size_bytes)}; --plans-cache off to skip)")
+        self.facts.cache = f"stored {key}"
+        return database.conninfo
+
+    def _cached_conninfo(self, database: str) -> str:
+        assert self._server is not None
+        conninfo = psycopg.conninfo.make_conninfo(self._server.admin_conninfo, dbname=database)
+        assert_harness_owned(conninfo)
+        return conninfo
+
+    def _cache_inputs(self, profile: Profile, target: str) -> dict[str, Any]:
+        """Everything that shapes the seeded database; any change gives another entry."""
+        generator = self.project.generator()
+        return {
+            "format": CACHE_FORMAT,
+            "postgres": embedded_server_version(),
+            "revision": target,
+            "load_revision": self.project.load_revision,
+            "migrations": files_digest(self.project.migrations_dir.rglob("*.py")),
+            "profile": profile.name,
+            "data": dict(profile.data),
+            "generator": f"{generator.VERSION}/{files_digest([self.project.generator_path])}",
+            "seed": self.config.seed,
+        }
 
     def _apply_settings(self, conn: psycopg.Connection[Any], profile: Profile) -> None:
         settings = {"statement_timeout": STATEMENT_TIMEOUT, **profile.planner}

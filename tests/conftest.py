@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,20 @@ SAMPLE_PROJECT = TESTS / "sample_project"
 
 def plan_sample(name: str) -> object:
     return json.loads((PLAN_SAMPLES / name).read_text())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Harness runs started by the tests (as subprocesses) keep seeded databases in a
+    temporary directory, never in the user's cache."""
+    path = tmp_path_factory.mktemp("seed-cache")
+    previous = os.environ.get("PLAN_HARNESS_CACHE_DIR")
+    os.environ["PLAN_HARNESS_CACHE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        del os.environ["PLAN_HARNESS_CACHE_DIR"]
+    else:
+        os.environ["PLAN_HARNESS_CACHE_DIR"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,8 @@ def project(tmp_path: Path) -> Path:
                     ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
     shutil.copytree(SAMPLE_PROJECT / "scenarios", tmp_path / "scenarios")
     (tmp_path / "pyproject.toml").write_text(
-        "[tool.pytest.ini_options]\nplans_profile = \"small\"\nplans_runs = 3\n")
+        "[tool.pytest.ini_options]\nplans_profile = \"small\"\nplans_runs = 3\n"
+        "plans_cache = \"off\"\n")
     return tmp_path
 
 

@@ -44,7 +44,7 @@ def test_embedded_server_stops_and_leaves_no_directory() -> None:
 
 
 def start_cli_until_seeding(*args: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen([*CLI, "run", *args], cwd=REPO, stdout=subprocess.DEVNULL,
+    process = subprocess.Popen([*CLI, "run", "--plans-cache", "off", *args], cwd=REPO, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     for line in process.stderr:
@@ -141,7 +141,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> 
 
 def test_ctrl_c_during_seeding_under_pytest_stops_the_server() -> None:
     command = [sys.executable, "-m", "pytest", "scenarios", "-m", "plans", "-p",
-               "no:cacheprovider", "-q"]
+               "no:cacheprovider", "-q", "--plans-cache", "off"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None

@@ -1,0 +1,128 @@
+"""Reuse of seeded databases: same inputs reuse, any changed input rebuilds, an interrupted
+seed never becomes an entry, and the cache is listed and pruned from the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE_PROJECT
+from harness.cache import SeedCache, fingerprint
+from harness.errors import ConfigError
+
+CLI = [sys.executable, "-m", "harness.cli"]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(SAMPLE_PROJECT, root / "fixtures",
+                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
+    shutil.copytree(SAMPLE_PROJECT / "scenarios", root / "scenarios")
+    (root / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\nplans_profile = "small"\nplans_runs = 2\n')
+    return root
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def run(project: Path, cache_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "run", "--project-dir", str(project), "--plans-cache-dir",
+                           str(cache_dir), *args], capture_output=True, text=True, timeout=300)
+
+
+def cache_cli(cache_dir: Path, *args: str) -> str:
+    result = subprocess.run([*CLI, "cache", *args, "--plans-cache-dir", str(cache_dir)],
+                            capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout
+
+
+def test_same_inputs_reuse_and_changed_inputs_rebuild(project: Path, cache_dir: Path) -> None:
+    first = run(project, cache_dir)
+    assert first.returncode == 0, first.stderr
+    assert "seed events: 20,000/20,000 rows" in first.stderr
+    assert "kept seeded database" in first.stderr
+
+    again = run(project, cache_dir)
+    assert again.returncode == 0
+    assert "reusing seeded database" in again.stderr
+    assert "seed events" not in again.stderr
+    document = json.loads((project / "reports" / "results.json").read_text())
+    assert document["run"]["cache"].startswith("reused ")
+    assert document["run"]["row_counts"] == {"events": 20000}
+
+    for changed in (["--plans-seed", "2"], ["--plans-revision", "0001"]):
+        assert "seed events" in run(project, cache_dir, *changed).stderr, changed
+    generator = project / "fixtures" / "datagen.py"
+    generator.write_text(generator.read_text().replace('VERSION = "1"', 'VERSION = "2"'))
+    assert "seed events" in run(project, cache_dir).stderr
+
+    listing = cache_cli(cache_dir, "list")
+    assert listing.strip().splitlines()[-1].startswith("4 entries,")
+    assert "profile=small seed=2 revision=0002" in listing
+    assert cache_cli(cache_dir, "prune").startswith("removed 4 entries")
+    assert cache_cli(cache_dir, "list").startswith("0 entries")
+
+
+def test_refresh_rebuilds_and_off_neither_reads_nor_writes(project: Path,
+                                                           cache_dir: Path) -> None:
+    assert run(project, cache_dir).returncode == 0
+    assert "seed events" in run(project, cache_dir, "--plans-cache", "refresh").stderr
+    off = run(project, cache_dir, "--plans-cache", "off", "--plans-seed", "9")
+    assert "seed events" in off.stderr and "kept seeded" not in off.stderr
+    assert len(SeedCache(cache_dir).entries()) == 1
+
+
+def test_an_interrupted_seed_is_never_reused(project: Path, cache_dir: Path) -> None:
+    profiles = project / "fixtures" / "profiles.toml"
+    profiles.write_text(profiles.read_text().replace("events = 20000", "events = 5000000"))
+    process = subprocess.Popen([*CLI, "run", "--project-dir", str(project),
+                                "--plans-cache-dir", str(cache_dir)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "seed events" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert SeedCache(cache_dir).entries() == []
+    assert not any(cache_dir.glob(".incomplete-*"))
+
+
+def test_an_incomplete_entry_is_ignored_and_pruned(tmp_path: Path) -> None:
+    cache = SeedCache(tmp_path)
+    (tmp_path / "abc").mkdir()  # no manifest: a copy that never finished
+    (tmp_path / ".incomplete-abc-999999999").mkdir()  # its writer is gone
+    assert cache.lookup("abc") is None and cache.entries() == []
+    assert len(cache.prune()) == 2
+
+
+def test_a_cache_directory_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="cache directory .*/file/cache is not writable"):
+        SeedCache(blocker / "cache").store("k", tmp_path, {}, "db", {})
+
+
+def test_a_failed_copy_leaves_no_entry(tmp_path: Path) -> None:
+    cache = SeedCache(tmp_path / "cache")
+    with pytest.raises(ConfigError, match="cannot store a cache entry"):
+        cache.store("k", tmp_path / "missing-data-dir", {}, "db", {})
+    assert cache.entries() == [] and list((tmp_path / "cache").iterdir()) == []
+
+
+def test_the_fingerprint_covers_every_input() -> None:
+    base = {"revision": "a", "seed": 1, "data": {"calls": 10}}
+    assert fingerprint(base) == fingerprint(dict(reversed(list(base.items()))))
+    assert fingerprint(base) != fingerprint({**base, "seed": 2})
+    assert fingerprint(base) != fingerprint({**base, "data": {"calls": 11}})
