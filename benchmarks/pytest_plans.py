@@ -1,11 +1,13 @@
-"""Benchmark: wall time and peak memory of `pytest -m plans` at the ci profile.
+"""Benchmark: wall time and peak memory of `pytest -m plans`, cold and warm.
 
-Each run is a fresh process doing everything: start the embedded server, migrate, seed,
-run every scenario case, write the report. The first run of the script is the "cold" one
-(no server, nothing in the OS page cache from an earlier run of this script); the next ones
-are reruns. There is no seeded-database cache yet, so a rerun repeats all the work.
+Each run is a new pytest process: start the embedded server, then either build the database
+(migrate, seed, vacuum) or reuse it from the seeded-database cache, run every scenario case,
+write the report. The script starts with an empty cache directory of its own, so the first
+run is cold (it seeds and keeps the result); the next ones are warm (they reuse it).
+`--cache off` makes every run seed (a rerun then repeats all the work).
 
-    python benchmarks/pytest_plans_ci.py [--runs 3] [--out benchmarks/results/pytest_plans_ci.json]
+    python benchmarks/pytest_plans.py --profile ci --runs 3
+    python benchmarks/pytest_plans.py --profile dev --runs 2
 
 Peak memory is the maximum resident set size of the pytest process itself (the harness),
 and separately of the largest PostgreSQL process it started.
@@ -20,6 +22,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,11 +38,13 @@ sys.exit(code)
 """
 
 
-def one_run(report_dir: Path) -> dict[str, float | int]:
+def one_run(report_dir: Path, profile: str, cache: str, cache_dir: Path,
+            ) -> dict[str, float | int]:
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-c", PROBE, "scenarios", "-m", "plans", "-q", "-p", "no:cacheprovider",
-         "--plans-profile", "ci", "--plans-report-dir", str(report_dir)],
+         "--plans-profile", profile, "--plans-report-dir", str(report_dir),
+         "--plans-cache", cache, "--plans-cache-dir", str(cache_dir)],
         cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     peak = next(line for line in result.stdout.splitlines() if line.startswith("@@peak"))
@@ -56,19 +61,25 @@ def one_run(report_dir: Path) -> dict[str, float | int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="ci")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" /
-                        "pytest_plans_ci.json")
+    parser.add_argument("--cache", choices=("on", "off"), default="on")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default benchmarks/results/pytest_plans_<profile>.json")
     args = parser.parse_args()
+    out = args.out or ROOT / "benchmarks" / "results" / f"pytest_plans_{args.profile}.json"
     runs = []
-    for i in range(args.runs):
-        run = one_run(Path("/tmp") / f"plan-harness-bench-{i}")
-        run["kind"] = "cold" if i == 0 else "rerun"
-        print(json.dumps(run), flush=True)
-        runs.append(run)
-    reruns = [r for r in runs if r["kind"] == "rerun"]
+    with tempfile.TemporaryDirectory(prefix="plan-harness-bench-cache-") as cache_dir:
+        for i in range(args.runs):
+            run = one_run(Path("/tmp") / f"plan-harness-bench-{args.profile}-{i}", args.profile,
+                          args.cache, Path(cache_dir))
+            run["kind"] = "cold" if i == 0 else ("warm" if args.cache == "on" else "rerun")
+            print(json.dumps(run), flush=True)
+            runs.append(run)
+    reruns = [r for r in runs if r["kind"] != "cold"]
     document = {
-        "command": f"python benchmarks/pytest_plans_ci.py --runs {args.runs}",
+        "command": f"python benchmarks/pytest_plans.py --profile {args.profile} "
+                   f"--runs {args.runs} --cache {args.cache}",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -77,8 +88,8 @@ def main() -> None:
         "rerun_median_wall_s": statistics.median(r["wall_s"] for r in reruns) if reruns else None,
         "harness_peak_rss_mib_max": max(r["harness_peak_rss_mib"] for r in runs),
     }
-    args.out.write_text(json.dumps(document, indent=1) + "\n")
-    print(f"written {args.out}")
+    out.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"written {out}")
 
 
 if __name__ == "__main__":
