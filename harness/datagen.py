@@ -3,8 +3,10 @@ server-side randomness, chunked bulk inserts with progress, and post-load housek
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +65,12 @@ class Throughput:
 
 class SeedContext:
     """What a generator's `generate(ctx)` gets: a connection, its profile data, the seed, a
-    seeded Faker, and bulk-loading helpers that show progress."""
+    seeded Faker, and bulk-loading helpers that show progress.
+
+    With `workers` > 1 and a way to open more sessions, `insert_generated` runs chunks on that
+    many sessions at once. Values stay the same (they hash the row number); rows of
+    neighbouring chunks may interleave on disk, and chunks are kept small so that the table
+    stays nearly in generation (time) order."""
 
     def __init__(
         self,
@@ -71,18 +78,27 @@ class SeedContext:
         data: Mapping[str, int | float],
         seed: int,
         progress: Progress,
-        chunk_rows: int = 250_000,
+        chunk_rows: int = 100_000,
+        workers: int = 1,
+        open_session: Callable[[], psycopg.Connection[Any]] | None = None,
     ) -> None:
         self.conn = conn
         self.data = data
         self.seed = seed
         self.progress = progress
         self.chunk_rows = chunk_rows
+        self.workers = workers if open_session is not None else 1
+        self._open_session = open_session
+        self._sessions: list[psycopg.Connection[Any]] = []
         self.faker = Faker("en_US")
         self.faker.seed_instance(seed)
         self.row_counts: dict[str, int] = {}
-        conn.execute(sql.SQL(_HELPERS.format(seed=int(seed))))
-        conn.commit()
+        prepare_session(conn, seed)
+
+    def close(self) -> None:
+        for session in self._sessions:
+            session.close()
+        self._sessions.clear()
 
     def vocabulary(self, make: Callable[[], str], size: int) -> list[str]:
         """`size` distinct-ish values from a Faker method, deterministic for the seed."""
@@ -95,16 +111,59 @@ class SeedContext:
         chunks of rows lo..hi, committing and reporting progress after each chunk."""
         if total <= 0:
             return 0
+        chunks = [(lo, min(lo + self.chunk_rows - 1, total))
+                  for lo in range(1, total + 1, self.chunk_rows)]
         meter = Throughput(table, total, self.progress)
-        inserted = 0
-        for lo in range(1, total + 1, self.chunk_rows):
-            hi = min(lo + self.chunk_rows - 1, total)
-            cursor = self.conn.execute(statement, {**(params or {}), "lo": lo, "hi": hi})
-            self.conn.commit()
-            inserted += max(cursor.rowcount, 0)
-            meter.advance(hi)
+        run = self._run_parallel if self.workers > 1 and len(chunks) > 1 else self._run_serial
+        inserted = run(statement, dict(params or {}), chunks, meter)
         self.row_counts[table] = self.row_counts.get(table, 0) + inserted
         return inserted
+
+    def _run_serial(self, statement: str, params: dict[str, Any],
+                    chunks: list[tuple[int, int]], meter: Throughput) -> int:
+        inserted = 0
+        for lo, hi in chunks:
+            inserted += _insert_chunk(self.conn, statement, params, lo, hi)
+            meter.advance(hi)
+        return inserted
+
+    def _run_parallel(self, statement: str, params: dict[str, Any],
+                      chunks: list[tuple[int, int]], meter: Throughput) -> int:
+        idle: queue.Queue[psycopg.Connection[Any]] = queue.Queue()
+        for session in self._worker_sessions():
+            idle.put(session)
+
+        def work(lo: int, hi: int) -> int:
+            session = idle.get()
+            try:
+                return _insert_chunk(session, statement, params, lo, hi)
+            finally:
+                idle.put(session)
+
+        inserted = done = 0
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = {pool.submit(work, lo, hi): hi - lo + 1 for lo, hi in chunks}
+            try:
+                for future in as_completed(futures):
+                    inserted += future.result()
+                    done += futures[future]
+                    meter.advance(done)
+            except BaseException:
+                # Ctrl-C or a failed chunk: stop the other sessions' statements too.
+                for future in futures:
+                    future.cancel()
+                for session in self._sessions:
+                    session.cancel_safe()
+                raise
+        return inserted
+
+    def _worker_sessions(self) -> list[psycopg.Connection[Any]]:
+        assert self._open_session is not None
+        while len(self._sessions) < self.workers:
+            session = self._open_session()
+            prepare_session(session, self.seed)
+            self._sessions.append(session)
+        return self._sessions
 
     def insert_derived(
         self, table: str, statement: str, params: Mapping[str, Any] | None = None
@@ -120,6 +179,24 @@ class SeedContext:
             f"seed {table}: {rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} rows/s, {elapsed:.1f} s"
         )
         return rows
+
+
+def _insert_chunk(conn: psycopg.Connection[Any], statement: str, params: dict[str, Any],
+                  lo: int, hi: int) -> int:
+    cursor = conn.execute(statement, {**params, "lo": lo, "hi": hi})
+    conn.commit()
+    return max(cursor.rowcount, 0)
+
+
+def prepare_session(conn: psycopg.Connection[Any], seed: int) -> None:
+    """Makes a session ready to load: the deterministic helper functions, and no per-row
+    foreign-key triggers when the role may skip them (generators keep references consistent
+    by construction; skipping needs superuser, which the harness's own servers give it)."""
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if row and row[0]:
+        conn.execute("SET session_replication_role = replica")
+    conn.execute(sql.SQL(_HELPERS.format(seed=int(seed))))
+    conn.commit()
 
 
 def skewed_weights(count: int, exponent: float) -> list[float]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -285,12 +286,14 @@ class PlanRun:
 
 
 def seed_database(conninfo: str, project: Project, profile: Profile, seed: int,
-                  progress: Progress) -> dict[str, int]:
-    """Runs the project's generator into a database at the load revision."""
+                  progress: Progress, workers: int | None = None) -> dict[str, int]:
+    """Runs the project's generator into a database at the load revision, on `workers`
+    sessions at once (default: one per CPU core)."""
     generator = project.generator()
+    workers = workers or max(1, os.cpu_count() or 1)
     with psycopg.connect(conninfo) as conn:
-        _skip_fk_triggers_if_allowed(conn)
-        context = SeedContext(conn, profile.data, datagen.check_seed(seed), progress)
+        context = SeedContext(conn, profile.data, datagen.check_seed(seed), progress,
+                              workers=workers, open_session=lambda: psycopg.connect(conninfo))
         try:
             generator.generate(context)
         except psycopg.Error as exc:
@@ -298,17 +301,10 @@ def seed_database(conninfo: str, project: Project, profile: Profile, seed: int,
             detail = str(exc).strip().splitlines()[0]
             raise SchemaError(f"{project.generator_path}: seeding profile {profile.name} "
                               f"failed: {detail}") from None
+        finally:
+            context.close()
         conn.commit()
     return context.row_counts
-
-
-def _skip_fk_triggers_if_allowed(conn: psycopg.Connection[Any]) -> None:
-    """The generator keeps references consistent by construction, so per-row foreign-key
-    triggers only slow the load; skipping them needs superuser, which the harness's own
-    servers give it."""
-    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-    if row and row[0]:
-        conn.execute("SET session_replication_role = replica")
 
 
 def read_catalog(conn: psycopg.Connection[Any], revision: str, profile: str) -> Catalog:

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO
 from harness import schema
 from harness.datagen import table_checksums
-from harness.project import load_project
+from harness.project import Profile, load_project
 from harness.provisioning import HarnessDatabase, ServerInfo, harness_database
 from harness.session import seed_database
 
@@ -100,3 +100,19 @@ def test_threads_reach_500_messages_and_analyses_have_up_to_3_objections(
 def test_human_looking_text(tiny: psycopg.Connection[tuple[object, ...]]) -> None:
     name = one(tiny, "SELECT first_name || ' ' || last_name FROM contact_cards LIMIT 1")
     assert isinstance(name, str) and " " in name and name.replace(" ", "").isalpha()
+
+
+def test_parallel_seeding_gives_the_same_data_as_serial(server: ServerInfo) -> None:
+    # Enough calls for several chunks, so two sessions really load at once.
+    profile = Profile(name="chunks", description="", planner={},
+                      data={**TINY.data, "calls": 250_000})
+    sums = []
+    for workers in (1, 2):
+        with harness_database(server) as db:
+            schema.upgrade(db.conninfo, PROJECT.migrations_dir, PROJECT.load_revision)
+            counts = seed_database(db.conninfo, PROJECT, profile, 3, lambda m: None,
+                                   workers=workers)
+            assert counts["calls"] == 250_000
+            with psycopg.connect(db.conninfo) as conn:
+                sums.append(table_checksums(conn))
+    assert sums[0] == sums[1]
