@@ -1,0 +1,85 @@
+"""Benchmark: how long each stage of building a profile's database takes, and the harness's
+peak memory, with the embedded server and no cache.
+
+    python benchmarks/seed_profile.py --profile capacity
+
+Stages: server start, schema at the load revision, seeding (per table: rows/s), the index
+migration to head, VACUUM (ANALYZE, FREEZE). Results go to results/seed_<profile>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+import psycopg
+
+from harness import datagen, schema
+from harness.project import load_project
+from harness.provisioning import EmbeddedServer, harness_database
+from harness.session import seed_database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="capacity")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--server-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra embedded-server setting, e.g. shared_buffers=1GB")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.server_setting)
+    project = load_project(ROOT / "fixtures", ROOT / "scenarios")
+    profile = project.profile(args.profile)
+    stages: dict[str, float] = {}
+    lines: list[str] = []
+
+    def progress(message: str) -> None:
+        lines.append(message)
+        print(message, flush=True)
+
+    started = time.monotonic()
+    with EmbeddedServer(settings=settings) as server, harness_database(server) as db:
+        stages["server_start_s"] = time.monotonic() - started
+        mark = time.monotonic()
+        schema.upgrade(db.conninfo, project.migrations_dir, project.load_revision)
+        stages["schema_s"] = time.monotonic() - mark
+        mark = time.monotonic()
+        counts = seed_database(db.conninfo, project, profile, args.seed, progress)
+        stages["seed_s"] = time.monotonic() - mark
+        mark = time.monotonic()
+        schema.upgrade(db.conninfo, project.migrations_dir, "head")
+        stages["index_migration_s"] = time.monotonic() - mark
+        mark = time.monotonic()
+        with psycopg.connect(db.conninfo, autocommit=True) as conn:
+            datagen.vacuum_analyze(conn, progress)
+            sizes = dict(conn.execute(
+                "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
+                "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace").fetchall())
+        stages["vacuum_analyze_s"] = time.monotonic() - mark
+    stages["total_s"] = time.monotonic() - started
+    document = {
+        "command": f"python benchmarks/seed_profile.py --profile {args.profile}"
+                   + "".join(f" --server-setting {k}={v}" for k, v in settings.items()),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "stages": {k: round(v, 1) for k, v in stages.items()},
+        "row_counts": counts,
+        "total_rows": sum(counts.values()),
+        "table_bytes": sizes,
+        "harness_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "progress_lines": [line for line in lines if "ETA" not in line],
+    }
+    out = args.out or ROOT / "benchmarks" / "results" / f"seed_{args.profile}.json"
+    out.write_text(json.dumps(document, indent=1) + "\n")
+    print(json.dumps(document["stages"]), f"written {out}")
+
+
+if __name__ == "__main__":
+    main()
