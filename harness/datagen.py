@@ -43,6 +43,7 @@ class Throughput:
     label: str
     total: int
     progress: Progress
+    unit: str = "rows"
     interval_s: float = 1.0
     started: float = field(default_factory=time.monotonic)
     _last_report: float = 0.0
@@ -54,8 +55,8 @@ class Throughput:
         self._last_report = now
         elapsed = max(now - self.started, 1e-9)
         rate = done / elapsed
-        line = f"seed {self.label}: {done:,}/{self.total:,} rows ({100 * done / self.total:.0f}%)"
-        line += f", {rate:,.0f} rows/s"
+        line = (f"seed {self.label}: {done:,}/{self.total:,} {self.unit} "
+                f"({100 * done / self.total:.0f}%), {rate:,.0f} {self.unit}/s")
         if done < self.total and rate > 0:
             line += f", ETA {(self.total - done) / rate:.0f} s"
         else:
@@ -105,15 +106,18 @@ class SeedContext:
         return [make() for _ in range(size)]
 
     def insert_generated(
-        self, table: str, statement: str, total: int, params: Mapping[str, Any] | None = None
+        self, table: str, statement: str, total: int, params: Mapping[str, Any] | None = None,
+        unit: str = "rows",
     ) -> int:
         """Runs `statement` (an INSERT ... SELECT over generate_series(%(lo)s, %(hi)s)) in
-        chunks of rows lo..hi, committing and reporting progress after each chunk."""
+        chunks of lo..hi, committing and reporting progress after each chunk. `unit` names
+        what the series counts when it is not rows of `table` (e.g. contacts whose messages
+        are generated)."""
         if total <= 0:
             return 0
         chunks = [(lo, min(lo + self.chunk_rows - 1, total))
                   for lo in range(1, total + 1, self.chunk_rows)]
-        meter = Throughput(table, total, self.progress)
+        meter = Throughput(table, total, self.progress, unit)
         run = self._run_parallel if self.workers > 1 and len(chunks) > 1 else self._run_serial
         inserted = run(statement, dict(params or {}), chunks, meter)
         self.row_counts[table] = self.row_counts.get(table, 0) + inserted
