@@ -74,7 +74,21 @@ def evaluate(
                     "the plan changed between the checked EXPLAIN and the timed executions",
                 )
             )
+    findings += check_plan_modes_agree(scenario, measurements)
     return Verdict(tuple(findings))
+
+
+def check_plan_modes_agree(
+    scenario: Scenario, measurements: Sequence[ModeMeasurement]
+) -> list[Finding]:
+    """A warning when the custom and generic plans read the table differently: a driver's
+    prepared statement switches to the generic plan after five executions, so production
+    may run either."""
+    access = {m.mode: m.plan.access_summary(scenario.table) for m in measurements}
+    if len(set(access.values())) <= 1:
+        return []
+    detail = "; ".join(f"{mode} plan: {summary}" for mode, summary in access.items())
+    return [Finding(WARN, "plans_differ", None, f"custom and generic plans differ ({detail})")]
 
 
 def check_indexes_exist(scenario: Scenario, case: Case, catalog: Catalog) -> list[Finding]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,7 +16,7 @@ from harness.errors import ConfigError
 from harness.tomlfields import FieldReader
 
 MANIFEST = "project.toml"
-_TOP_KEYS = {"schema", "data", "checks", "anchors"}
+_TOP_KEYS = {"schema", "data", "checks", "anchors", "projection"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,23 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """What a design document says an index costs, quoted as written."""
+
+    bytes_per_row: float
+    total: str
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Row counts to project measured index sizes to, and the claims to show beside them."""
+
+    label: str = ""
+    rows: Mapping[str, int] = field(default_factory=dict)
+    claims: Mapping[str, Claim] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Project:
     fixtures_dir: Path
     scenarios_dir: Path
@@ -56,6 +73,7 @@ class Project:
     profiles_path: Path
     anchors: Mapping[str, str]
     checks: CheckDefaults
+    projection: Projection = Projection()
 
     def generator(self) -> ModuleType:
         return load_generator(self.generator_path)
@@ -101,15 +119,35 @@ def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
                 checks, "misestimate_factor", float, "checks", default=defaults.misestimate_factor
             ),
         ),
+        projection=_projection(reader, reader.table(doc, "projection", "projection",
+                                                    default={})),
     )
-    for field, target in (
+    for where, target in (
         ("schema.migrations", project.migrations_dir),
         ("data.generator", project.generator_path),
         ("data.profiles", project.profiles_path),
     ):
         if not target.exists():
-            raise reader.fail(field, f"{target} does not exist")
+            raise reader.fail(where, f"{target} does not exist")
     return project
+
+
+def _projection(reader: FieldReader, table: Mapping[str, Any]) -> Projection:
+    reader.reject_unknown(table, {"label", "rows", "claims"}, "projection")
+    rows = reader.table(table, "rows", "projection", default={})
+    for name in rows:
+        if reader.get(rows, name, int, "projection.rows") <= 0:
+            raise reader.fail(f"projection.rows.{name}", "must be positive")
+    claims = {}
+    for index, raw in reader.table(table, "claims", "projection", default={}).items():
+        where = f"projection.claims.{index}"
+        if not isinstance(raw, dict):
+            raise reader.fail(where, "must be a table")
+        reader.reject_unknown(raw, {"bytes_per_row", "total"}, where)
+        claims[index] = Claim(reader.get(raw, "bytes_per_row", float, where),
+                              reader.get(raw, "total", str, where))
+    return Projection(reader.get(table, "label", str, "projection", default=""), dict(rows),
+                      claims)
 
 
 def load_generator(path: Path) -> ModuleType:

@@ -18,6 +18,7 @@ from psycopg import sql
 
 from harness import datagen, schema
 from harness.cache import SeedCache, files_digest, fingerprint, human_size
+from harness.capacity import IndexSize, index_sizes
 from harness.checks import Catalog, Verdict, evaluate
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
@@ -64,6 +65,8 @@ class RunFacts:
     row_counts: dict[str, int] = field(default_factory=dict)
     planner_settings: dict[str, str] = field(default_factory=dict)
     cache: str = ""  # "reused KEY", "stored KEY", or "" when the cache was not used
+    projection: str = ""
+    index_sizes: list[IndexSize] = field(default_factory=list)
 
 
 class PlanRun:
@@ -121,6 +124,8 @@ class PlanRun:
         self._apply_settings(conn, profile)
         self._conn = conn
         self._catalog = read_catalog(conn, target, profile.name)
+        self.facts.projection = self.project.projection.label
+        self.facts.index_sizes = index_sizes(conn, self.project.projection)
         self.facts.seed_seconds = time.monotonic() - started
         self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
 

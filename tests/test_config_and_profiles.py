@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,19 @@ def test_a_project_manifest_pointing_nowhere_is_named(tmp_path: Path) -> None:
         '[data]\ngenerator = "g.py"\nprofiles = "p.toml"\n')
     with pytest.raises(ConfigError, match=r"project.toml: schema.migrations: .*nope does not"):
         load_project(tmp_path, tmp_path)
+
+
+def test_the_projection_and_the_seed_claims_are_read() -> None:
+    project = load_project(REPO / "fixtures", REPO / "scenarios")
+    assert project.projection.rows["calls"] == 100_000_000
+    claim = project.projection.claims["ix_calls_company_id_created_at"]
+    assert (claim.bytes_per_row, claim.total) == (16.0, "1.6GB")
+
+
+def test_a_bad_projection_is_named(tmp_path: Path) -> None:
+    fixtures = tmp_path / "fixtures"
+    shutil.copytree(REPO / "fixtures", fixtures, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = fixtures / "project.toml"
+    manifest.write_text(manifest.read_text().replace("calls = 100_000_000", "calls = -1"))
+    with pytest.raises(ConfigError, match=r"project.toml: projection.rows.calls: must be positive"):
+        load_project(fixtures, tmp_path)

@@ -14,6 +14,7 @@ from harness.checks import (
     check_index_used,
     check_indexes_exist,
     check_misestimates,
+    check_plan_modes_agree,
     check_seq_scans,
     evaluate,
 )
@@ -148,3 +149,16 @@ def test_percentile_interpolates_between_order_statistics() -> None:
     samples = [float(i) for i in range(1, 21)]
     assert percentile(samples, 95) == pytest.approx(19.05)
     assert percentile([3.0], 95) == 3.0
+
+
+def test_custom_and_generic_plans_that_differ_are_flagged(scenario: Scenario) -> None:
+    custom = measured("seq_scan_sort.json")
+    generic = ModeMeasurement("generic", Plan.from_explain(plan_sample("index_scan.json")),
+                              None, plan_held=True, rows_returned=100)
+    (finding,) = check_plan_modes_agree(scenario, [custom, generic])
+    assert finding.severity == "warn"
+    assert finding.message == (
+        "custom and generic plans differ (custom plan: Seq Scan on calls; generic plan: "
+        "Index Scan using ix_calls_company_id_created_at on calls)")
+    same = ModeMeasurement("generic", custom.plan, None, plan_held=True, rows_returned=100)
+    assert check_plan_modes_agree(scenario, [custom, same]) == []

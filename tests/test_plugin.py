@@ -55,9 +55,14 @@ def test_a_passing_run_writes_the_report_and_junit(project: pytest.Pytester) -> 
                                  "plan-harness: seed events: 20,000/20,000 rows*",
                                  "plan-harness: ready in *", "report: */reports/index.html"])
     document = results(project)
-    assert document["counts"] == {"pass": 2, "warn": 0, "fail": 0}  # type: ignore[index]
+    assert document["counts"] == {"pass": 2, "warn": 0, "fail": 0, "plans_differ": 0}  # type: ignore[index]
     item = document["items"][0]  # type: ignore[index]
     assert [m["indexes_used"] for m in item["modes"]] == [["ix_events_account_id_created_at"]] * 2
+    sizes = {s["index"]: s for s in document["run"]["index_sizes"]}  # type: ignore[index]
+    feed = sizes["ix_events_account_id_created_at"]
+    assert feed["table_rows"] == 20000 and feed["size_bytes"] > 0
+    assert feed["bytes_per_row"] == round(feed["size_bytes"] / 20000, 2)
+    assert feed["projected_bytes"] is None  # the sample project declares no projection
     assert "<html" in (project.path / "reports" / "index.html").read_text()
     assert 'tests="2"' in (project.path / "junit.xml").read_text()
     assert set(embedded_postgres_pids()) <= before

@@ -58,6 +58,7 @@ class ItemView:
     budget_shared_buffers: int | None
     modes: list[ModeView]
     findings: list[FindingView]
+    plans_differ: bool
 
 
 def _mode_view(m: ModeMeasurement, table: str) -> ModeView:
@@ -100,6 +101,7 @@ def item_view(result: CaseResult, profile: str, base_dir: Path | None = None) ->
             for f in result.verdict.findings
             if f.severity != "info"
         ],
+        plans_differ=any(f.check == "plans_differ" for f in result.verdict.findings),
     )
 
 
@@ -114,6 +116,7 @@ def results_document(facts: RunFacts, items: Sequence[ItemView]) -> dict[str, An
         outcome: sum(1 for i in items if i.outcome == outcome)
         for outcome in ("pass", "warn", "fail")
     }
+    counts["plans_differ"] = sum(1 for i in items if i.plans_differ)
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
