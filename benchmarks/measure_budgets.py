@@ -49,8 +49,8 @@ def write_budget(path: Path, profile: str, buffers: int, p95: float) -> None:
     block = (f"# Budgets at the {profile} profile: shared buffers ~1.25x and p95 ~3x (10 ms at "
              f"least) of the\n# maxima over all cases and plan modes measured by "
              f"`python benchmarks/measure_budgets.py\n# --profile {profile}` (seed 1): "
-             f"{buffers:,} buffers, p95 {p95:.1f} ms.\n# Buffers are deterministic for a "
-             f"given plan; p95 is not.\n[budget]\n"
+             f"{buffers:,} buffers, p95 {p95:.1f} ms.\n# Buffers follow the plan and the "
+             f"data's layout (a few % between builds); p95 follows the machine.\n[budget]\n"
              f"p95_ms = {{ {profile} = {max(10, round_up(p95 * 3))} }}\n"
              f"shared_buffers = {{ {profile} = {round_up(buffers * 1.25)} }}\n")
     text = path.read_text()

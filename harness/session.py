@@ -38,7 +38,8 @@ from harness.provisioning import (
 from harness.scenarios import AnchorRef, Case, ParamValue, Scenario
 
 STATEMENT_TIMEOUT = "60s"  # bounds every scenario query
-CACHE_FORMAT = 1  # bump when the way a database is built changes, to retire old entries
+CACHE_FORMAT = 2  # bump when the way a database is built changes, to retire old entries
+# (2: keys and indexes are set aside during the load and rebuilt after it)
 
 
 @dataclass(frozen=True)
@@ -297,18 +298,21 @@ def seed_database(conninfo: str, project: Project, profile: Profile, seed: int,
     generator = project.generator()
     workers = workers or max(1, os.cpu_count() or 1)
     with psycopg.connect(conninfo) as conn:
+        deferred = datagen.DeferredKeys.drop(conn)
         context = SeedContext(conn, profile.data, datagen.check_seed(seed), progress,
                               workers=workers, open_session=lambda: psycopg.connect(conninfo))
         try:
             generator.generate(context)
+            conn.commit()
+            deferred.rebuild(conn, progress)
         except psycopg.Error as exc:
-            # e.g. a schema at the load revision without the table the generator fills
+            # e.g. a schema at the load revision without the table the generator fills, or
+            # a generator whose keys are not unique (the key rebuild says so)
             detail = str(exc).strip().splitlines()[0]
             raise SchemaError(f"{project.generator_path}: seeding profile {profile.name} "
                               f"failed: {detail}") from None
         finally:
             context.close()
-        conn.commit()
     return context.row_counts
 
 
