@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,6 +48,13 @@ def server() -> Iterator[ServerInfo]:
 def database(server: ServerInfo) -> Iterator[HarnessDatabase]:
     with harness_database(server) as db:
         yield db
+
+
+def default_sigint() -> None:
+    """preexec_fn for children that are sent Ctrl-C: a shell that starts this test run in the
+    background (without job control) makes SIGINT ignored for everything below it, and a
+    Python process that starts with SIGINT ignored never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def embedded_postgres_pids() -> list[int]:

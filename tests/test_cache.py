@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_PROJECT
+from conftest import SAMPLE_PROJECT, default_sigint
 from harness.cache import SeedCache, fingerprint
 from harness.errors import ConfigError
 
@@ -87,7 +87,8 @@ def test_an_interrupted_seed_is_never_reused(project: Path, cache_dir: Path) -> 
     profiles.write_text(profiles.read_text().replace("events = 20000", "events = 5000000"))
     process = subprocess.Popen([*CLI, "run", "--project-dir", str(project),
                                 "--plans-cache-dir", str(cache_dir)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_sigint)
     assert process.stderr is not None
     for line in process.stderr:
         if "seed events" in line:

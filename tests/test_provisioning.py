@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import REPO, embedded_postgres_pids
+from conftest import REPO, default_sigint, embedded_postgres_pids
 from harness.errors import DockerUnavailable, ProvisioningError
 from harness.provisioning import (
     ContainerServer,
@@ -45,7 +45,7 @@ def test_embedded_server_stops_and_leaves_no_directory() -> None:
 
 def start_cli_until_seeding(*args: str) -> subprocess.Popen[str]:
     process = subprocess.Popen([*CLI, "run", "--plans-cache", "off", *args], cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     assert process.stderr is not None
     for line in process.stderr:
         if "seed calls" in line or "seed leads" in line:
@@ -143,7 +143,8 @@ def test_ctrl_c_during_seeding_under_pytest_stops_the_server() -> None:
     command = [sys.executable, "-m", "pytest", "scenarios", "-m", "plans", "-p",
                "no:cacheprovider", "-q", "--plans-cache", "off"]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+                               stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=default_sigint)
     assert process.stdout is not None
     for line in process.stdout:
         if "seed calls" in line or "seed leads" in line:
