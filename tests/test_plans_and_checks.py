@@ -162,3 +162,11 @@ def test_custom_and_generic_plans_that_differ_are_flagged(scenario: Scenario) ->
         "Index Scan using ix_calls_company_id_created_at on calls)")
     same = ModeMeasurement("generic", custom.plan, None, plan_held=True, rows_returned=100)
     assert check_plan_modes_agree(scenario, [custom, same]) == []
+
+
+def test_a_plan_that_changed_during_timing_is_a_warning(scenario: Scenario) -> None:
+    moved = ModeMeasurement("custom", Plan.from_explain(plan_sample("index_scan.json")),
+                            Timing.from_samples((1.0,)), plan_held=False, rows_returned=100)
+    verdict = evaluate(scenario, scenario.cases[0], [moved], CATALOG, CheckDefaults())
+    assert [f.check for f in verdict.of("warn")] == ["plan_changed"]
+    assert verdict.outcome == "warn"
