@@ -4,7 +4,8 @@ plan modes at a profile: the figures the scenario files' budgets are derived fro
     python benchmarks/measure_budgets.py --profile ci [--write]
 
 With --write, each scenario's [budget] block for that profile is rewritten to ~1.25x the
-buffers and ~3x the p95 (10 ms at least, for a noisy shared machine).
+buffers and ~5x the p95 (25 ms at least: a CI run on this shared machine once measured
+10.9 ms for a p95 measured at 3.1 ms alone).
 """
 
 from __future__ import annotations
@@ -46,12 +47,12 @@ def measure(profile: str) -> dict[str, tuple[int, float]]:
 
 
 def write_budget(path: Path, profile: str, buffers: int, p95: float) -> None:
-    block = (f"# Budgets at the {profile} profile: shared buffers ~1.25x and p95 ~3x (10 ms at "
+    block = (f"# Budgets at the {profile} profile: shared buffers ~1.25x and p95 ~5x (25 ms at "
              f"least) of the\n# maxima over all cases and plan modes measured by "
              f"`python benchmarks/measure_budgets.py\n# --profile {profile}` (seed 1): "
              f"{buffers:,} buffers, p95 {p95:.1f} ms.\n# Buffers follow the plan and the "
              f"data's layout (a few % between builds); p95 follows the machine.\n[budget]\n"
-             f"p95_ms = {{ {profile} = {max(10, round_up(p95 * 3))} }}\n"
+             f"p95_ms = {{ {profile} = {max(25, round_up(p95 * 5))} }}\n"
              f"shared_buffers = {{ {profile} = {round_up(buffers * 1.25)} }}\n")
     text = path.read_text()
     # The comment lines above [budget], and its key lines up to the next blank line or table.
