@@ -1,5 +1,6 @@
-"""Capacity: index sizes measured on the run's database, bytes per row, and a linear
-projection to a target scale beside what a design document claims."""
+"""Capacity: table and index sizes measured on the run's database, bytes per row, and a
+linear projection to a target scale beside what a design document claims. Index definitions
+(key columns, method, predicate) come along so reports can tell duplicates and redundancy."""
 
 from __future__ import annotations
 
@@ -10,13 +11,32 @@ import psycopg
 
 from harness.project import Projection
 
-_SIZES = """
-SELECT ix.relname, tbl.relname, pg_relation_size(ix.oid), greatest(tbl.reltuples, 0)
+# Alembic's bookkeeping table is the harness's, not the schema under test's.
+_USER_TABLES = "{0}.relnamespace = 'public'::regnamespace AND {0}.relname <> 'alembic_version'"
+
+_INDEXES = f"""
+SELECT ix.relname, tbl.relname, pg_relation_size(ix.oid), greatest(tbl.reltuples, 0),
+       am.amname, i.indisunique, i.indisprimary, i.indisvalid,
+       pg_get_expr(i.indpred, i.indrelid),
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
+             FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k),
+       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
+             FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS k ORDER BY k),
+       pg_get_indexdef(i.indexrelid)
 FROM pg_index i
 JOIN pg_class ix ON ix.oid = i.indexrelid
 JOIN pg_class tbl ON tbl.oid = i.indrelid
-WHERE tbl.relnamespace = 'public'::regnamespace AND tbl.relname <> 'alembic_version'
+JOIN pg_am am ON am.oid = ix.relam
+WHERE {_USER_TABLES.format('tbl')}
 ORDER BY tbl.relname, ix.relname
+"""
+
+_TABLES = f"""
+SELECT c.relname, greatest(c.reltuples, 0), pg_relation_size(c.oid), pg_table_size(c.oid),
+       pg_indexes_size(c.oid)
+FROM pg_class c
+WHERE c.relkind IN ('r', 'p') AND {_USER_TABLES.format('c')}
+ORDER BY c.relname
 """
 
 
@@ -31,11 +51,32 @@ class IndexSize:
     projected_bytes: int | None  # bytes_per_row x projected_rows (linear)
     claimed_bytes_per_row: float | None
     claimed_total: str | None
+    method: str = ""
+    unique: bool = False
+    primary: bool = False
+    valid: bool = True
+    predicate: str | None = None
+    columns: tuple[str, ...] = ()  # key columns or expressions, in order
+    include: tuple[str, ...] = ()  # INCLUDE columns
+    definition: str = ""
+
+
+@dataclass(frozen=True)
+class TableSize:
+    table: str
+    rows: int
+    heap_bytes: int  # the main fork only
+    table_bytes: int  # with TOAST, free space and visibility maps
+    indexes_bytes: int
+    bytes_per_row: float | None  # table_bytes / rows
+    projected_rows: int | None
+    projected_bytes: int | None  # (table + indexes) bytes per row x projected rows
 
 
 def index_sizes(conn: psycopg.Connection[Any], projection: Projection) -> list[IndexSize]:
     sizes = []
-    for index, table, size, rows in conn.execute(_SIZES).fetchall():
+    for (index, table, size, rows, method, unique, primary, valid, predicate, columns,
+         include, definition) in conn.execute(_INDEXES).fetchall():
         per_row = size / rows if rows else None
         target = projection.rows.get(table)
         claim = projection.claims.get(index)
@@ -46,5 +87,21 @@ def index_sizes(conn: psycopg.Connection[Any], projection: Projection) -> list[I
             projected_bytes=round(per_row * target) if per_row is not None and target else None,
             claimed_bytes_per_row=claim.bytes_per_row if claim else None,
             claimed_total=claim.total if claim else None,
+            method=method, unique=unique, primary=primary, valid=valid, predicate=predicate,
+            columns=tuple(columns), include=tuple(include), definition=definition,
+        ))
+    return sizes
+
+
+def table_sizes(conn: psycopg.Connection[Any], projection: Projection) -> list[TableSize]:
+    sizes = []
+    for table, rows, heap, total, indexes in conn.execute(_TABLES).fetchall():
+        target = projection.rows.get(table)
+        sizes.append(TableSize(
+            table=table, rows=int(rows), heap_bytes=int(heap), table_bytes=int(total),
+            indexes_bytes=int(indexes),
+            bytes_per_row=round(total / rows, 2) if rows else None,
+            projected_rows=target,
+            projected_bytes=round((total + indexes) / rows * target) if rows and target else None,
         ))
     return sizes

@@ -1,6 +1,7 @@
 """CLI: `plan-harness run` (the main job: provision, migrate, seed, run every scenario, write
-the report) and `plan-harness validate`, for people and CI jobs outside pytest. It takes the
-same --plans-* options as the pytest plugin, from the same table."""
+the report), `validate`, `report` (re-render a saved run) and `cache`, for people and CI jobs
+outside pytest. `run` takes the same --plans-* options as the pytest plugin, from the same
+table."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from harness.cache import SeedCache, default_cache_dir, human_size
 from harness.config import OPTIONS, Config
 from harness.errors import HarnessError
 from harness.project import Project, load_project
-from harness.report import write_report
+from harness.report import ReportPaths, rerender, write_report
 from harness.scenarios import Case, Scenario, load_scenarios
 from harness.session import PlanRun, failure_text
 
@@ -40,6 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser(
         "validate", help="check the project and scenario files without a database"
     )
+    report = commands.add_parser(
+        "report", help="render index.html and summary.md from a saved results.json "
+        "(no database needed)")
+    report.add_argument("results", type=Path, metavar="RESULTS.json")
+    report.add_argument("--compare", type=Path, metavar="OTHER.json", default=None,
+                        help="a run to compare with, as the 'before' (e.g. the revision "
+                             "before a migration): adds regressions and before/after tables")
+    report.add_argument("--out", type=Path, metavar="DIR", default=None,
+                        help="where to write (default: the directory of RESULTS.json)")
     cache = commands.add_parser("cache", help="list or prune the kept seeded databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
@@ -117,6 +127,16 @@ def command_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_report(args: argparse.Namespace) -> int:
+    paths = rerender(args.results, args.out, args.compare)
+    _print_paths(paths)
+    return EXIT_OK
+
+
+def _print_paths(paths: ReportPaths) -> None:
+    print(f"report: {paths.html}\nsummary: {paths.summary}\nresults: {paths.results}")
+
+
 def command_cache(args: argparse.Namespace) -> int:
     root = Path(args.cache_dir or os.environ.get("PLAN_HARNESS_CACHE_DIR") or
                 default_cache_dir())
@@ -152,10 +172,10 @@ def command_run(args: argparse.Namespace) -> int:
     with PlanRun(settings, project, _progress) as run:
         for scenario, case in selected:
             failed += not _run_one(run, scenario, case, root)
-    json_path, html_path = write_report(settings.report_dir, run.facts, run.results, root)
+    paths = write_report(settings.report_dir, run.facts, run.results, root)
     passed = len(selected) - failed
     print(f"{passed} passed, {failed} failed")
-    print(f"report: {html_path}\nresults: {json_path}")
+    _print_paths(paths)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -189,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_validate(args)
         if args.command == "cache":
             return command_cache(args)
+        if args.command == "report":
+            return command_report(args)
         return command_run(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)

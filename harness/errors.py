@@ -23,3 +23,7 @@ class DockerUnavailable(ProvisioningError):
 
 class SchemaError(HarnessError):
     """Migrations could not be applied or the schema is not what was expected."""
+
+
+class ReportError(HarnessError):
+    """A results file cannot be read or rendered (missing, corrupt, unknown schema version)."""

@@ -119,6 +119,10 @@ class Plan:
             found |= node.indexes_reading(table)
         return found
 
+    def indexes_used(self) -> set[str]:
+        """Every index the plan reads, on any table."""
+        return {n.index for n in self.nodes() if n.index}
+
     def scans_of(self, table: str) -> list[PlanNode]:
         """The nodes that read `table` itself (not bitmap index scans under them)."""
         return [n for n in self.nodes() if n.relation == table]

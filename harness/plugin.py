@@ -14,7 +14,7 @@ from harness import hookspec
 from harness.config import OPTIONS, Config
 from harness.errors import DockerUnavailable, HarnessError
 from harness.project import Project, load_project
-from harness.report import write_report
+from harness.report import ReportPaths, write_report
 from harness.scenarios import Case, Scenario, load_scenario
 from harness.session import CaseResult, PlanRun, failure_text
 
@@ -29,7 +29,7 @@ class PlanSession:
         self.project = project
         self.run: PlanRun | None = None
         self.skip_reason: str | None = None
-        self.report_paths: tuple[Path, Path] | None = None
+        self.report_paths: ReportPaths | None = None
 
 
 SESSION = pytest.StashKey[PlanSession]()
@@ -162,7 +162,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     plans = config.stash.get(SESSION, None)
     if plans is None or plans.report_paths is None:
         return
-    json_path, html_path = plans.report_paths
+    paths = plans.report_paths
     terminalreporter.write_sep("-", "plan-harness")
-    terminalreporter.write_line(f"report: {html_path}")
-    terminalreporter.write_line(f"results: {json_path}")
+    terminalreporter.write_line(f"report: {paths.html}")
+    terminalreporter.write_line(f"summary: {paths.summary}")
+    terminalreporter.write_line(f"results: {paths.results}")

@@ -55,12 +55,23 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class EndpointClaim:
+    """What a design document says an endpoint gains from the indexes, quoted as written."""
+
+    speedup: str
+    before: str = ""
+    after: str = ""
+
+
+@dataclass(frozen=True)
 class Projection:
-    """Row counts to project measured index sizes to, and the claims to show beside them."""
+    """Row counts to project measured sizes to, and a design document's claims to show beside
+    the measurements: index sizes, and per endpoint the speed-up the indexes should bring."""
 
     label: str = ""
     rows: Mapping[str, int] = field(default_factory=dict)
     claims: Mapping[str, Claim] = field(default_factory=dict)
+    endpoints: Mapping[str, EndpointClaim] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,7 +144,7 @@ def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
 
 
 def _projection(reader: FieldReader, table: Mapping[str, Any]) -> Projection:
-    reader.reject_unknown(table, {"label", "rows", "claims"}, "projection")
+    reader.reject_unknown(table, {"label", "rows", "claims", "endpoints"}, "projection")
     rows = reader.table(table, "rows", "projection", default={})
     for name in rows:
         if reader.get(rows, name, int, "projection.rows") <= 0:
@@ -146,8 +157,19 @@ def _projection(reader: FieldReader, table: Mapping[str, Any]) -> Projection:
         reader.reject_unknown(raw, {"bytes_per_row", "total"}, where)
         claims[index] = Claim(reader.get(raw, "bytes_per_row", float, where),
                               reader.get(raw, "total", str, where))
+    endpoints = {}
+    for endpoint, raw in reader.table(table, "endpoints", "projection", default={}).items():
+        where = f"projection.endpoints.{endpoint}"
+        if not isinstance(raw, dict):
+            raise reader.fail(where, "must be a table")
+        reader.reject_unknown(raw, {"speedup", "before", "after"}, where)
+        endpoints[endpoint] = EndpointClaim(
+            speedup=reader.get(raw, "speedup", str, where),
+            before=reader.get(raw, "before", str, where, default=""),
+            after=reader.get(raw, "after", str, where, default=""),
+        )
     return Projection(reader.get(table, "label", str, "projection", default=""), dict(rows),
-                      claims)
+                      claims, endpoints)
 
 
 def load_generator(path: Path) -> ModuleType:

@@ -9,7 +9,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from psycopg import sql
 
 from harness import datagen, schema
 from harness.cache import SeedCache, files_digest, fingerprint, human_size
-from harness.capacity import IndexSize, index_sizes
+from harness.capacity import IndexSize, TableSize, index_sizes, table_sizes
 from harness.checks import Catalog, Verdict, evaluate
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
@@ -68,6 +68,10 @@ class RunFacts:
     cache: str = ""  # "reused KEY", "stored KEY", or "" when the cache was not used
     projection: str = ""
     index_sizes: list[IndexSize] = field(default_factory=list)
+    table_sizes: list[TableSize] = field(default_factory=list)
+    # the design document's per-endpoint claims, for before/after reports
+    endpoint_claims: dict[str, dict[str, str]] = field(default_factory=dict)
+    write_cost: dict[str, Any] | None = None  # added by benchmarks/write_cost.py --results
 
 
 class PlanRun:
@@ -126,7 +130,12 @@ class PlanRun:
         self._conn = conn
         self._catalog = read_catalog(conn, target, profile.name)
         self.facts.projection = self.project.projection.label
-        self.facts.index_sizes = index_sizes(conn, self.project.projection)
+        projection = self.project.projection
+        self.facts.index_sizes = index_sizes(conn, projection)
+        self.facts.table_sizes = table_sizes(conn, projection)
+        self.facts.endpoint_claims = {
+            endpoint: asdict(claim) for endpoint, claim in projection.endpoints.items()
+        }
         self.facts.seed_seconds = time.monotonic() - started
         self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
 

