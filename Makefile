@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup run test lint bench clean
+.PHONY: help setup browser run test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -15,7 +15,10 @@ setup: $(BIN)/plan-harness ## create .venv and install the project with its dev 
 run: setup ## the main job: seed, run every scenario, write reports/
 	$(BIN)/plan-harness run
 
-test: setup ## the test suite (unit, database, plugin, and the plan checks at ci)
+browser: ## install Debian's chromium for the report's browser test, unless one is there
+	sh tools/install-browser.sh
+
+test: browser setup ## the test suite (unit, database, plugin, browser, and the plan checks at ci)
 	$(BIN)/pytest
 
 lint: setup ## ruff and mypy
@@ -23,7 +26,7 @@ lint: setup ## ruff and mypy
 	$(BIN)/mypy
 
 bench: setup ## wall time and peak memory of pytest -m plans at ci
-	$(BIN)/python benchmarks/pytest_plans_ci.py
+	$(BIN)/python benchmarks/pytest_plans.py
 
 clean: ## remove generated reports and caches (keeps .venv)
-	rm -rf reports/index.html reports/results.json .pytest_cache .mypy_cache .ruff_cache
+	rm -rf reports/index.html reports/summary.md reports/results.json .pytest_cache .mypy_cache .ruff_cache

@@ -2,13 +2,16 @@
 "10-20% slower writes" for its eight indexes on calls).
 
     python benchmarks/write_cost.py [--profile ci] [--rows 20000] [--reps 3]
+                                    [--results reports/results.json [--reuse]]
 
 Two databases of the same profile and seed: one at the revision before the index migration
 (primary key only), one at head. Each round inserts --rows new calls into both, one
 single-row INSERT per call as the application does (pipelined by psycopg's executemany),
 copying the columns of existing calls so both databases receive identical rows. Rounds
 alternate between the databases; the figures are medians of rows per second. Results go
-to results/write_cost_<profile>.json.
+to results/write_cost_<profile>.json. With --results, the measurement is also recorded in a
+run's results.json (of the same profile), whose report then shows it; --reuse takes the
+committed measurement instead of measuring again.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import psycopg
 from harness import datagen, schema
 from harness.project import load_project
 from harness.provisioning import EmbeddedServer, harness_database
+from harness.report import load_results
 from harness.session import seed_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,40 +77,78 @@ def insert_round(conninfo: str, tag: str, rows: int) -> float:
         return rows / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="ci")
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
+def measure(profile: str, rows: int, reps: int) -> dict[str, Any]:
     rates: dict[str, list[float]] = {"before": [], "head": []}
     with EmbeddedServer() as server:
-        before = build(server, args.profile, BEFORE, args.rows)
-        head = build(server, args.profile, "head", args.rows)
+        before = build(server, profile, BEFORE, rows)
+        head = build(server, profile, "head", rows)
         try:
-            for rep in range(args.reps):
+            for rep in range(reps):
                 for name, (_, db, _) in (("before", before), ("head", head)):
-                    rate = insert_round(db.conninfo, f"w{rep}", args.rows)
+                    rate = insert_round(db.conninfo, f"w{rep}", rows)
                     rates[name].append(round(rate))
                     print(name, round(rate), "rows/s", flush=True)
         finally:
             head[0].__exit__(None, None, None)
             before[0].__exit__(None, None, None)
     median = {k: statistics.median(v) for k, v in rates.items()}
-    document = {
-        "command": f"python benchmarks/write_cost.py --profile {args.profile} "
-                   f"--rows {args.rows} --reps {args.reps}",
+    return {
+        "command": f"python benchmarks/write_cost.py --profile {profile} "
+                   f"--rows {rows} --reps {reps}",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "profile": profile,
         "indexes_on_calls": {"before": before[2], "head": head[2]},
         "rows_per_second": rates,
         "median_rows_per_second": median,
         "slowdown_percent": round(100 * (1 - median["head"] / median["before"]), 1),
         "seed_claim": "10-20% slower writes with the 8 indexes on calls",
     }
+
+
+def attach(results: Path, measured: dict[str, Any], profile: str) -> None:
+    """Records the measurement as the run's write_cost (see results.schema.json)."""
+    document = load_results(results)
+    if document["run"]["profile"] != profile:
+        raise SystemExit(f"{results}: a run of profile {document['run']['profile']!r}; "
+                         f"this write cost is of {profile!r}")
+    median = measured["median_rows_per_second"]
+    document["run"]["write_cost"] = {
+        "table": "calls",
+        "indexes_without": measured["indexes_on_calls"]["before"],
+        "indexes_with": measured["indexes_on_calls"]["head"],
+        "rows_per_second_without": median["before"],
+        "rows_per_second_with": median["head"],
+        "slowdown_percent": measured["slowdown_percent"],
+        "claim": measured["seed_claim"],
+        "command": measured["command"],
+        "measured_at": measured["measured_at"],
+    }
+    results.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"recorded in {results}; `plan-harness report {results}` shows it")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="ci")
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--results", type=Path, default=None,
+                        help="also record the measurement in this results.json")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --results: take the committed measurement of --profile")
+    args = parser.parse_args()
     out = ROOT / "benchmarks" / "results" / f"write_cost_{args.profile}.json"
+    if args.reuse:
+        if args.results is None:
+            parser.error("--reuse needs --results")
+        attach(args.results, json.loads(out.read_text()), args.profile)
+        return
+    document = measure(args.profile, args.rows, args.reps)
     out.write_text(json.dumps(document, indent=1) + "\n")
     print(json.dumps({k: document[k] for k in ("indexes_on_calls", "median_rows_per_second",
                                                 "slowdown_percent")}), f"written {out}")
+    if args.results is not None:
+        attach(args.results, document, args.profile)
 
 
 if __name__ == "__main__":

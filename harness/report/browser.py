@@ -125,6 +125,11 @@ class Browser:
         """A command to the page."""
         return self._call(method, params, session=self._session)
 
+    def call_browser(self, method: str, params: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+        """A command to the browser itself (Browser.getVersion, ...)."""
+        return self._call(method, params)
+
     def _call(self, method: str, params: dict[str, Any] | None = None,
               session: str | None = None) -> dict[str, Any]:
         self._next_id += 1
