@@ -1,6 +1,7 @@
 """Benchmark: how heavy the HTML report of a run is, and how fast Chromium has it ready.
 
-    python benchmarks/report_page.py RESULTS.json [--loads 5] [--name capacity]
+    plan-harness run --plans-profile capacity --plans-report-dir /tmp/cap-report
+    python benchmarks/report_page.py /tmp/cap-report/results.json [--loads 5] [--name NAME]
                                      [--screenshot docs/report.png]
 
 Renders index.html from a saved run (as `plan-harness report` does; the time that takes is
@@ -53,6 +54,7 @@ def main() -> None:
                    + (f" --name {args.name}" if args.name else ""),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "profile": document["run"]["profile"],
+        "run_started_at": document["run"]["started_at"],
         "items": len(document["items"]),
         "results_json_bytes": args.results.stat().st_size,
         "html_bytes": paths.html.stat().st_size,
