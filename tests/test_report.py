@@ -155,8 +155,11 @@ def test_the_usage_matrix_of_the_csr_run_flags_the_redundant_company_id_index(
     assert len(matrix.scenarios) == len({i["scenario"] for i in csr_head.document["items"]})
     rows = {r.name: r for r in matrix.indexes}
     company = rows["ix_calls_company_id"]
-    assert company.unused and "ix_calls_company_id_created_at" in company.redundant_with
-    assert [r.name for r in matrix.drop_candidates] == ["ix_calls_company_id"]
+    # whether a plan picks it is close to a coin toss against ix_calls_company_id_booked
+    # (the same size after deduplication), so only its redundancy is certain
+    assert "ix_calls_company_id_created_at" in company.redundant_with
+    assert "ix_calls_company_id" in [r.name for r in matrix.drop_candidates]
+    assert not any(r.constraint for r in matrix.drop_candidates)
     assert rows["calls_pkey"].constraint and not rows["calls_pkey"].redundant_with
     threads = rows["ix_message_threads_contact_card_id_created_at"]
     assert threads.used_by == {"message_thread_page": ["custom", "generic"]}
