@@ -170,13 +170,17 @@ def command_run(args: argparse.Namespace) -> int:
         raise HarnessError(f"-k {args.keyword!r} selects no scenario case")
     failed = 0
     with PlanRun(settings, project, _progress) as run:
+        for line in run.migration_failures:
+            print(f"FAIL  {line}", flush=True)
         for scenario, case in selected:
             failed += not _run_one(run, scenario, case, root)
     paths = write_report(settings.report_dir, run.facts, run.results, root)
-    passed = len(selected) - failed
-    print(f"{passed} passed, {failed} failed")
+    summary = f"{len(selected) - failed} passed, {failed} failed"
+    if settings.migration_check == "on":
+        summary += f"; migration check {'failed' if run.migration_failures else 'passed'}"
+    print(summary)
     _print_paths(paths)
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if failed or run.migration_failures else EXIT_OK
 
 
 def _run_one(run: PlanRun, scenario: Scenario, case: Case, root: Path) -> bool:

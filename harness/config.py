@@ -15,6 +15,7 @@ from harness.provisioning import DEFAULT_CONTAINER_IMAGE
 PROVIDERS = ("embedded", "dsn", "testcontainers")
 CACHE_MODES = ("on", "off", "refresh")
 ON_MISSING_DOCKER = ("error", "skip")
+ON_OFF = ("off", "on")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,11 @@ OPTIONS: tuple[Option, ...] = (
            "refresh (rebuild and replace)", CACHE_MODES),
     Option("cache_dir", "", "where seeded databases are kept (default "
            "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)", env="PLAN_HARNESS_CACHE_DIR"),
+    Option("migration_check", "off", "apply the migrations after the data revision one at a "
+           "time while a writer inserts rows, and fail when a write waits longer than "
+           "--plans-max-write-wait-ms or an index is left INVALID", ON_OFF),
+    Option("max_write_wait_ms", "200", "budget of the migration check: the longest a write may "
+           "wait on one migration statement", parse=_int_at_least(0)),
 )
 
 
@@ -110,6 +116,8 @@ class Config:
     image: str
     cache: str
     cache_dir: Path
+    migration_check: str
+    max_write_wait_ms: int
 
     @classmethod
     def resolve(

@@ -119,12 +119,53 @@ class PlanItem(pytest.Item):
         return self.path, 0, f"plan check {self.name}"
 
 
+class MigrationFailure(Exception):
+    pass
+
+
+class MigrationCheckItem(pytest.Item):
+    """With --plans-migration-check on: the migrations applied under load (the run does it
+    while provisioning) kept every write within its budget and left no INVALID index."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_marker(MARKER)
+
+    def runtest(self) -> None:
+        session = self.config.stash[SESSION]
+        if session.skip_reason:
+            pytest.skip(session.skip_reason)
+        if session.run is None:
+            raise HarnessError("plan-harness: no database (provisioning did not run)")
+        if session.run.migration_failures:
+            raise MigrationFailure("\n".join(session.run.migration_failures))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, MigrationFailure | HarnessError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.config.rootpath, 0, "migration check under load"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Adds the migration check ahead of the plan items (before -m and -k select)."""
+    plans = config.stash.get(SESSION, None)
+    if plans is None or plans.settings.migration_check != "on":
+        return
+    if any(isinstance(item, PlanItem) for item in items):
+        items.insert(0, MigrationCheckItem.from_parent(session, name="plans-migration-check"))
+
+
 def _needs_database(session: pytest.Session) -> bool:
     if session.config.option.collectonly:
         return False
     if session.testsfailed and not session.config.option.continue_on_collection_errors:
         return False  # pytest stops before running anything
-    return any(isinstance(item, PlanItem) for item in session.items)
+    return any(isinstance(item, PlanItem | MigrationCheckItem) for item in session.items)
 
 
 @pytest.hookimpl(wrapper=True)

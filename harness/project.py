@@ -16,7 +16,7 @@ from harness.errors import ConfigError
 from harness.tomlfields import FieldReader
 
 MANIFEST = "project.toml"
-_TOP_KEYS = {"schema", "data", "checks", "anchors", "projection"}
+_TOP_KEYS = {"schema", "data", "checks", "anchors", "projection", "migration_check"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,8 @@ class Project:
     anchors: Mapping[str, str]
     checks: CheckDefaults
     projection: Projection = Projection()
+    # an INSERT the migration check repeats while the migrations run (--plans-migration-check)
+    migration_writer: str = ""
 
     def generator(self) -> ModuleType:
         return load_generator(self.generator_path)
@@ -132,6 +134,7 @@ def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
         ),
         projection=_projection(reader, reader.table(doc, "projection", "projection",
                                                     default={})),
+        migration_writer=_migration_writer(reader, doc),
     )
     for where, target in (
         ("schema.migrations", project.migrations_dir),
@@ -170,6 +173,15 @@ def _projection(reader: FieldReader, table: Mapping[str, Any]) -> Projection:
         )
     return Projection(reader.get(table, "label", str, "projection", default=""), dict(rows),
                       claims, endpoints)
+
+
+def _migration_writer(reader: FieldReader, doc: Mapping[str, Any]) -> str:
+    table = reader.table(doc, "migration_check", "migration_check", default={})
+    reader.reject_unknown(table, {"writer"}, "migration_check")
+    writer = reader.get(table, "writer", str, "migration_check", default="")
+    if "writer" in table and not writer.strip():
+        raise reader.fail("migration_check.writer", "is empty")
+    return writer
 
 
 def load_generator(path: Path) -> ModuleType:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,9 +83,15 @@ def _quiet_alembic() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _run(conninfo: str, migrations_dir: Path, action: str, revision: str) -> None:
+OnConnect = Callable[[sqlalchemy.Connection], None]
+
+
+def _run(conninfo: str, migrations_dir: Path, action: str, revision: str,
+         on_connect: OnConnect | None = None) -> None:
     _quiet_alembic()
     with _engine_for(conninfo) as engine, engine.connect() as connection:
+        if on_connect is not None:
+            on_connect(connection)
         config = _alembic_config(migrations_dir, connection)
         try:
             if action == "upgrade":
@@ -105,8 +111,10 @@ def _run(conninfo: str, migrations_dir: Path, action: str, revision: str) -> Non
         connection.commit()
 
 
-def upgrade(conninfo: str, migrations_dir: Path, revision: str = "head") -> None:
-    _run(conninfo, migrations_dir, "upgrade", revision)
+def upgrade(conninfo: str, migrations_dir: Path, revision: str = "head",
+            on_connect: OnConnect | None = None) -> None:
+    """`on_connect` sees the migration's connection first (to time its statements, say)."""
+    _run(conninfo, migrations_dir, "upgrade", revision, on_connect)
 
 
 def downgrade(conninfo: str, migrations_dir: Path, revision: str) -> None:

@@ -24,6 +24,7 @@ from harness.config import Config
 from harness.datagen import Progress, SeedContext
 from harness.errors import ConfigError, ScenarioError, SchemaError
 from harness.explain import ModeMeasurement, bind_order, measure
+from harness.migration_watch import watch_migration
 from harness.project import Profile, Project
 from harness.provisioning import (
     EmbeddedServer,
@@ -72,6 +73,7 @@ class RunFacts:
     # the design document's per-endpoint claims, for before/after reports
     endpoint_claims: dict[str, dict[str, str]] = field(default_factory=dict)
     write_cost: dict[str, Any] | None = None  # added by benchmarks/write_cost.py --results
+    migration: dict[str, Any] | None = None  # with --plans-migration-check on
 
 
 class PlanRun:
@@ -89,6 +91,7 @@ class PlanRun:
         self._catalog: Catalog | None = None
         self._anchors: dict[str, Any] = {}
         self._server: ServerInfo | None = None
+        self.migration_failures: list[str] = []  # with --plans-migration-check on
 
     def __enter__(self) -> PlanRun:
         self.open()
@@ -116,12 +119,18 @@ class PlanRun:
 
     def _provision(self, profile: Profile, target: str) -> None:
         started = time.monotonic()
+        watched = self.config.migration_check == "on"
+        # The migration check builds (or reuses) the database at the data revision and
+        # migrates it under load on every run; a migrated copy is never kept.
+        build_to = self.project.load_revision if watched else target
         if self.config.provider == "embedded" and self.config.cache != "off":
-            conninfo = self._embedded_with_cache(profile, target)
+            conninfo = self._embedded_with_cache(profile, build_to)
         else:
             server = self._start_server(server_provider(
                 self.config.provider, dsn=self.config.dsn, image=self.config.image))
-            conninfo = self._build(server, profile, target).conninfo
+            conninfo = self._build(server, profile, build_to).conninfo
+        if watched:
+            self._migrate_under_load(conninfo, target)
         # The harness PREPAREs its statements itself; psycopg's automatic preparation (after
         # five executions) would add a second, unchecked prepared statement.
         conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None)
@@ -138,6 +147,17 @@ class PlanRun:
         }
         self.facts.seed_seconds = time.monotonic() - started
         self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
+
+    def _migrate_under_load(self, conninfo: str, target: str) -> None:
+        self.progress(f"migration check: {self.project.load_revision} -> {target} while "
+                      f"inserting (budget {self.config.max_write_wait_ms} ms per write)")
+        cost = watch_migration(conninfo, self.project.migrations_dir, self.project.load_revision,
+                               target, self.project.migration_writer,
+                               self.config.max_write_wait_ms, self.progress)
+        self.migration_failures = cost.failures()
+        self.facts.migration = {**asdict(cost), "failures": self.migration_failures}
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            datagen.vacuum_analyze(conn, self.progress)
 
     def _start_server(self, provider: ServerProvider) -> ServerInfo:
         server: ServerInfo = self._stack.enter_context(provider)

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from harness.provisioning import EmbeddedServer, HarnessDatabase, ServerInfo, harness_database
+from harness.report.document import SCHEMA_FILE
 
 pytest_plugins = ["pytester"]
 
@@ -28,6 +30,16 @@ BEFORE_INDEXES = "20250115000000"
 
 def plan_sample(name: str) -> object:
     return json.loads((PLAN_SAMPLES / name).read_text())
+
+
+def validate_results(document: dict[str, Any]) -> None:
+    """Asserts that a results document matches the published JSON Schema."""
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema,
+                                                format_checker=jsonschema.FormatChecker())
+    errors = [f"{e.json_path}: {e.message[:200]}" for e in validator.iter_errors(document)]
+    assert errors == []
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
-from conftest import SAMPLE_PROJECT, CsrRun, plan_sample
+from conftest import SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
 from harness.report import load_results, rerender
 from harness.report.analysis import (
     compare,
@@ -24,19 +23,9 @@ from harness.report.analysis import (
     plan_tree,
     usage_matrix,
 )
-from harness.report.document import SCHEMA_FILE
 from harness.report.render import SUMMARY_MAX_LINES, md_cell
 
 CLI = [sys.executable, "-m", "harness.cli"]
-
-
-def validate(document: dict[str, Any]) -> None:
-    schema = json.loads(SCHEMA_FILE.read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    validator = jsonschema.Draft202012Validator(schema,
-                                                format_checker=jsonschema.FormatChecker())
-    errors = [f"{e.json_path}: {e.message[:200]}" for e in validator.iter_errors(document)]
-    assert errors == []
 
 
 # --- the results document --------------------------------------------------------------------
@@ -44,7 +33,7 @@ def validate(document: dict[str, Any]) -> None:
 def test_real_results_validate_against_the_published_schema(csr_head: CsrRun,
                                                             csr_before: CsrRun) -> None:
     for run in (csr_head, csr_before):
-        validate(run.document)
+        validate_results(run.document)
         assert run.document["schema_version"] == 2
 
 
@@ -52,14 +41,18 @@ def test_the_schema_rejects_what_it_should(csr_head: CsrRun) -> None:
     broken = copy.deepcopy(csr_head.document)
     broken["items"][0]["outcome"] = "maybe"
     with pytest.raises(AssertionError, match="outcome"):
-        validate(broken)
+        validate_results(broken)
 
 
 def test_a_version_1_file_is_migrated_on_read(csr_head: CsrRun, tmp_path: Path) -> None:
     old = copy.deepcopy(csr_head.document)
     old["schema_version"] = 1
-    for key in ("table_sizes", "endpoint_claims", "write_cost"):
+    for key in ("table_sizes", "endpoint_claims", "write_cost", "migration"):
         del old["run"][key]
+    for index in old["run"]["index_sizes"]:
+        for key in ("method", "unique", "primary", "valid", "predicate", "columns", "include",
+                    "definition"):
+            del index[key]
     for item in old["items"]:
         for mode in item["modes"]:
             for key in ("samples_ms", "indexes_all", "estimated_rows", "actual_rows"):
@@ -68,11 +61,13 @@ def test_a_version_1_file_is_migrated_on_read(csr_head: CsrRun, tmp_path: Path) 
     path.write_text(json.dumps(old))
     migrated = load_results(path)
     assert migrated["schema_version"] == 2
+    validate_results(migrated)
     first = csr_head.document["items"][0]["modes"][0]
     assert migrated["items"][0]["modes"][0]["estimated_rows"] == first["estimated_rows"]
     assert migrated["items"][0]["modes"][0]["actual_rows"] == first["actual_rows"]
+    assert not usage_matrix(migrated).known
     paths = rerender(path, tmp_path / "out")
-    assert "plan-harness report" in paths.html.read_text()
+    assert "no index definitions (schema version 1)" in paths.html.read_text()
 
 
 @pytest.mark.parametrize(("content", "message"), [

@@ -248,7 +248,7 @@ def usage_matrix(document: Mapping[str, Any]) -> UsageMatrix:
         )
         for ix in indexes
     ]
-    return UsageMatrix(scenarios, rows, known=all("columns" in ix for ix in indexes))
+    return UsageMatrix(scenarios, rows, known=all(ix.get("columns") for ix in indexes))
 
 
 # --- comparing two runs ----------------------------------------------------------------------

@@ -143,12 +143,25 @@ def results_document(facts: RunFacts, results: Sequence[CaseResult],
 
 # --- reading saved documents -----------------------------------------------------------------
 
+# An index's definition, unknown in version 1 (empty columns say so to the usage matrix).
+_V1_INDEX_DEFAULTS: dict[str, Any] = {
+    "method": "", "unique": False, "primary": False, "valid": True, "predicate": None,
+    "columns": [], "include": [], "definition": "",
+}
+
+
 def _from_v1(document: Document) -> Document:
     """Version 1 lacked timing samples, root row counts, indexes on other tables, table sizes,
-    index definitions and endpoint claims; they read as empty or unknown."""
+    index definitions, endpoint claims, write cost and the migration check; they read as
+    empty or unknown."""
     run = document["run"]
     run.setdefault("table_sizes", [])
     run.setdefault("endpoint_claims", {})
+    run.setdefault("write_cost", None)
+    run.setdefault("migration", None)
+    for index in run.get("index_sizes", []):
+        for key, unknown in _V1_INDEX_DEFAULTS.items():
+            index.setdefault(key, unknown)
     for item in document["items"]:
         for mode in item["modes"]:
             mode.setdefault("samples_ms", [])

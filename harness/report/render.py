@@ -117,6 +117,7 @@ def render_summary(document: Document, comparison: Comparison | None = None) -> 
     ]
     if comparison is not None:
         lines += _comparison_lines(comparison)
+    lines += _migration_lines(run.get("migration"))
     failures = [i for i in ordered_items(document) if i["outcome"] == "fail"]
     warnings = [i for i in ordered_items(document) if i["outcome"] == "warn"]
     # failures get the room, keeping five warning rows; warnings get what is left
@@ -134,6 +135,19 @@ def render_summary(document: Document, comparison: Comparison | None = None) -> 
     if not failures and not warnings:
         lines += ["", "Every item passed."]
     return "\n".join(lines[:SUMMARY_MAX_LINES]) + "\n"
+
+
+def _migration_lines(migration: Mapping[str, Any] | None) -> list[str]:
+    if not migration:
+        return []
+    longest = max((s["max_write_wait_ms"] for s in migration["statements"]), default=0.0)
+    verdict = "failed" if migration["failures"] else "passed"
+    lines = ["", f"Migration check {verdict}: {md_cell(migration['from_revision'])} -> "
+                 f"{md_cell(migration['to_revision'])} under {migration['writes']:,} inserts; "
+                 f"longest write wait {fmt_ms(longest)} ms (budget "
+                 f"{migration['max_write_wait_budget_ms']:,.0f} ms)."]
+    lines += [f"- {md_cell(line)}" for line in migration["failures"][:6]]
+    return lines
 
 
 def _comparison_lines(comparison: Comparison) -> list[str]:
