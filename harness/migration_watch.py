@@ -1,11 +1,14 @@
 """Migration cost under load: applies a project's migrations one revision at a time to a
 loaded database while a writer keeps inserting rows, and records how long each step and
-each statement took and the longest time a write waited meanwhile. A non-concurrent
+each statement took and the longest time a write waited for a lock meanwhile (sampled from
+pg_stat_activity, so a slow machine is not mistaken for a blocking migration). A non-concurrent
 CREATE INDEX blocks every insert into its table for the whole build; CREATE INDEX
 CONCURRENTLY does not. An index left INVALID by a failed concurrent build is reported."""
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import statistics
 import threading
@@ -32,6 +35,7 @@ _CREATE_INDEX = re.compile(
 # migration asks what exists) and Alembic's own bookkeeping.
 _BOOKKEEPING = re.compile(r"^\s*(SELECT|SHOW|SET|BEGIN|COMMIT)\b|alembic_version", re.IGNORECASE)
 WRITER_PAUSE_S = 0.005  # between inserts: a steady stream, not a benchmark of its own
+SAMPLE_INTERVAL_S = 0.01  # how often the writer's backend is looked at
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,8 @@ class StatementCost:
     table: str | None
     concurrently: bool
     seconds: float
-    max_write_wait_ms: float  # the longest write that overlapped this statement
+    max_write_wait_ms: float  # the most an overlapping insert waited for a lock
+    max_insert_ms: float  # the longest overlapping insert, waiting or not
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ class StepCost:
     revision: str
     seconds: float
     writes: int  # inserts that completed during the step
-    max_write_wait_ms: float
+    max_write_wait_ms: float  # the most an overlapping insert waited for a lock
+    max_insert_ms: float
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class MigrationCost:
     def failures(self) -> list[str]:
         """One line per reason the migration fails the gate."""
         lines = [
-            f"migration {s.revision}: {s.sql[:80]}: writes waited up to "
+            f"migration {s.revision}: {s.sql[:80]}: writes waited for a lock up to "
             f"{s.max_write_wait_ms:,.0f} ms (budget {self.max_write_wait_budget_ms:,.0f} ms)"
             for s in self.statements if s.max_write_wait_ms > self.max_write_wait_budget_ms
         ]
@@ -84,23 +90,36 @@ class MigrationCost:
 @dataclass
 class _Writer:
     """Inserts rows one per transaction on its own connection until stopped, recording each
-    insert's start and end."""
+    insert's start and end. A second connection samples the writer's backend in
+    pg_stat_activity, so that time spent waiting for a lock (what a migration inflicts) is
+    told apart from time spent running slowly (what a busy machine inflicts)."""
 
     conninfo: str
     sql: str
     spans: list[tuple[float, float]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    samples: list[tuple[float, bool]] = field(default_factory=list)  # (time, waiting on a lock)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _pid: int | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="plan-harness-writer",
-                                        daemon=True)
-        self._thread.start()
+        ready = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(ready,), name="plan-harness-writer",
+                             daemon=True),
+            threading.Thread(target=self._sample, args=(ready,), name="plan-harness-sampler",
+                             daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        ready.wait(timeout=10)
 
-    def _loop(self) -> None:
+    def _loop(self, ready: threading.Event) -> None:
         try:
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                self._pid = conn.info.backend_pid
+                ready.set()
                 while not self._stop.is_set():
                     started = time.monotonic()
                     try:
@@ -114,16 +133,44 @@ class _Writer:
                     self._stop.wait(WRITER_PAUSE_S)
         except psycopg.Error as exc:
             self.errors.append(str(exc).strip().splitlines()[0])
+        finally:
+            ready.set()
+
+    def _sample(self, ready: threading.Event) -> None:
+        ready.wait(timeout=10)
+        if self._pid is None:
+            return
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            while not self._stop.is_set():
+                row = conn.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s",
+                                   (self._pid,)).fetchone()
+                self.samples.append((time.monotonic(), bool(row and row[0] == "Lock")))
+                self._stop.wait(SAMPLE_INTERVAL_S)
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
-    def longest_wait_ms(self, start: float, end: float) -> float:
-        """The longest insert that overlapped [start, end]."""
-        waits = [e - s for s, e in self.spans if s <= end and e >= start]
-        return round(max(waits, default=0.0) * 1000, 1)
+    def _overlapping(self, start: float, end: float) -> list[tuple[float, float]]:
+        return [(s, e) for s, e in self.spans if s <= end and e >= start]
+
+    def longest_insert_ms(self, start: float, end: float) -> float:
+        """The longest insert that overlapped [start, end], however it spent its time."""
+        longest = max((e - s for s, e in self._overlapping(start, end)), default=0.0)
+        return round(longest * 1000, 1)
+
+    def longest_lock_wait_ms(self, start: float, end: float) -> float:
+        """The most time one insert overlapping [start, end] spent waiting for a lock: the
+        sampled intervals in which its backend waited on one."""
+        times = [t for t, _ in self.samples]  # sampled in time order
+        longest = 0.0
+        for s, e in self._overlapping(start, end):
+            inside = self.samples[bisect.bisect_left(times, s):bisect.bisect_right(times, e)]
+            waited = sum(later[0] - earlier[0]
+                         for earlier, later in itertools.pairwise(inside) if earlier[1])
+            longest = max(longest, waited)
+        return round(longest * 1000, 1)
 
     def completed(self, start: float, end: float) -> int:
         return sum(1 for _, e in self.spans if start <= e <= end)
@@ -187,11 +234,13 @@ def watch_migration(conninfo: str, migrations_dir: Path, current: str, target: s
         time.sleep(0.2)  # a write blocked until the last step committed has finished now
     # Waits are known only once the writes blocked by a step have completed: after it.
     steps = [StepCost(revision, round(ended - started, 3), writer.completed(started, ended),
-                      writer.longest_wait_ms(started, ended))
+                      writer.longest_lock_wait_ms(started, ended),
+                      writer.longest_insert_ms(started, ended))
              for revision, started, ended in windows]
     for step in steps:
-        progress(f"migration {step.revision}: writes waited up to "
-                 f"{step.max_write_wait_ms:,.0f} ms ({step.writes:,} completed during it)")
+        progress(f"migration {step.revision}: writes waited for locks up to "
+                 f"{step.max_write_wait_ms:,.0f} ms; longest insert {step.max_insert_ms:,.0f} ms "
+                 f"({step.writes:,} completed during it)")
     return MigrationCost(
         from_revision=current, to_revision=target, writer=writer_sql.strip(),
         writes=len(writer.spans), write_errors=sorted(set(writer.errors)),
@@ -213,7 +262,8 @@ def _statement_cost(record: tuple[str, str, float, float], writer: _Writer) -> S
         table=match["table"].strip('"') if match else None,
         concurrently=bool(match and match["concurrently"]),
         seconds=round(ended - started, 3),
-        max_write_wait_ms=writer.longest_wait_ms(started, ended),
+        max_write_wait_ms=writer.longest_lock_wait_ms(started, ended),
+        max_insert_ms=writer.longest_insert_ms(started, ended),
     )
 
 

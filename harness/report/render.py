@@ -144,7 +144,7 @@ def _migration_lines(migration: Mapping[str, Any] | None) -> list[str]:
     verdict = "failed" if migration["failures"] else "passed"
     lines = ["", f"Migration check {verdict}: {md_cell(migration['from_revision'])} -> "
                  f"{md_cell(migration['to_revision'])} under {migration['writes']:,} inserts; "
-                 f"longest write wait {fmt_ms(longest)} ms (budget "
+                 f"longest lock wait of a write {fmt_ms(longest)} ms (budget "
                  f"{migration['max_write_wait_budget_ms']:,.0f} ms)."]
     lines += [f"- {md_cell(line)}" for line in migration["failures"][:6]]
     return lines
