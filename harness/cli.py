@@ -11,6 +11,7 @@ import signal
 import sys
 import tomllib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
@@ -19,7 +20,8 @@ from harness.cache import SeedCache, default_cache_dir, human_size
 from harness.config import OPTIONS, Config
 from harness.errors import HarnessError
 from harness.project import Project, load_project
-from harness.report import ReportPaths, rerender, write_report
+from harness.report import ReportPaths, load_results, rerender, write_report
+from harness.report.analysis import compare
 from harness.scenarios import Case, Scenario, load_scenarios
 from harness.session import PlanRun, failure_text
 
@@ -30,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plan-harness",
         description="EXPLAIN-plan regression checks for PostgreSQL.",
-        epilog="Exit codes: 0 every check passed, 1 a check failed, 2 bad input or "
-        "environment, 130 interrupted.",
+        epilog="Exit codes: 0 every check passed, 1 a check failed (compare: the head "
+        "regressed), 2 bad input or environment, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"plan-harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "before a migration): adds regressions and before/after tables")
     report.add_argument("--out", type=Path, metavar="DIR", default=None,
                         help="where to write (default: the directory of RESULTS.json)")
+    compare_cmd = commands.add_parser(
+        "compare", help="run every scenario at a base revision, migrate the same database to "
+        "the head revision, run again, and print the difference as Markdown")
+    compare_cmd.add_argument("--base", required=True, metavar="REV",
+                         help="the revision to start from (e.g. main's head)")
+    compare_cmd.add_argument("--head", default="head", metavar="REV",
+                         help="the revision to migrate to (default: the newest)")
     cache = commands.add_parser("cache", help="list or prune the kept seeded databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
@@ -57,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--plans-cache-dir", dest="cache_dir", default=None,
                        help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
                             "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
-    for sub in (run, validate):
+    for sub in (run, compare_cmd, validate):
         sub.add_argument(
             "--project-dir",
             type=Path,
@@ -77,18 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="scenario directory (default: PROJECT/scenarios)",
         )
-    run.add_argument(
-        "-k",
-        dest="keyword",
-        default=None,
-        help="only items whose id (scenario[case]) contains this text",
-    )
-    group = run.add_argument_group(
-        "settings (also plans_* keys in pyproject.toml's [tool.pytest.ini_options])"
-    )
-    for option in OPTIONS:
-        flags, settings = option.argument(option.name)
-        group.add_argument(*flags, **settings)
+    for sub in (run, compare_cmd):
+        sub.add_argument(
+            "-k",
+            dest="keyword",
+            default=None,
+            help="only items whose id (scenario[case]) contains this text",
+        )
+        group = sub.add_argument_group(
+            "settings (also plans_* keys in pyproject.toml's [tool.pytest.ini_options])"
+        )
+        for option in OPTIONS:
+            if option.name == "base_revision" or (sub is compare_cmd
+                                                  and option.name == "revision"):
+                continue  # compare's --base and --head say it
+            flags, settings = option.argument(option.name)
+            group.add_argument(*flags, **settings)
     return parser
 
 
@@ -155,9 +168,13 @@ def command_cache(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def command_run(args: argparse.Namespace) -> int:
+Selection = list[tuple[Scenario, Case]]
+
+
+def _settings_and_selection(args: argparse.Namespace,
+                            **overrides: str) -> tuple[Config, Project, Selection]:
     root = args.project_dir.resolve()
-    given = {o.name: getattr(args, o.name) for o in OPTIONS}
+    given = {o.name: getattr(args, o.name, None) for o in OPTIONS} | overrides
     settings = Config.resolve(given, pyproject_settings(root), os.environ, root)
     project = _project(args)
     selected = [
@@ -168,6 +185,12 @@ def command_run(args: argparse.Namespace) -> int:
     ]
     if not selected:
         raise HarnessError(f"-k {args.keyword!r} selects no scenario case")
+    return settings, project, selected
+
+
+def command_run(args: argparse.Namespace) -> int:
+    root = args.project_dir.resolve()
+    settings, project, selected = _settings_and_selection(args)
     failed = 0
     with PlanRun(settings, project, _progress) as run:
         for line in run.migration_failures:
@@ -183,15 +206,40 @@ def command_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed or run.migration_failures else EXIT_OK
 
 
-def _run_one(run: PlanRun, scenario: Scenario, case: Case, root: Path) -> bool:
-    item = f"{scenario.name}[{case.id}]"
+def command_compare(args: argparse.Namespace) -> int:
+    """Base, migrate, head, on one database; exit 1 only when the head regresses (an item's
+    verdict gets worse, or the migration check fails), not for failures both share."""
+    root = args.project_dir.resolve()
+    settings, project, selected = _settings_and_selection(args, revision=args.base)
+    with PlanRun(replace(settings, migration_check="off"), project, _progress) as run:
+        for scenario, case in selected:
+            _run_one(run, scenario, case, root, prefix="base ", details=False)
+        base = write_report(settings.report_dir / "base", run.facts, run.results, root)
+        run.config = settings  # the migration check, when on, applies to base -> head
+        run.migrate(args.head)
+        for line in run.migration_failures:
+            print(f"FAIL  {line}", flush=True)
+        for scenario, case in selected:
+            _run_one(run, scenario, case, root, prefix="head ")
+    before = load_results(base.results)
+    paths = write_report(settings.report_dir, run.facts, run.results, root, before=before)
+    print(paths.summary.read_text(), end="")
+    _print_paths(paths)
+    print(f"base report: {base.html}")
+    regressed = compare(load_results(paths.results), before).regressions
+    return EXIT_FAILED if regressed or run.migration_failures else EXIT_OK
+
+
+def _run_one(run: PlanRun, scenario: Scenario, case: Case, root: Path,
+             prefix: str = "", details: bool = True) -> bool:
+    item = f"{prefix}{scenario.name}[{case.id}]"
     try:
         result = run.run_case(scenario, case)
     except HarnessError as exc:
         print(f"ERROR {item}: {exc}", flush=True)
         return False
     print(f"{result.verdict.outcome.upper():5} {item}", flush=True)
-    if not result.verdict.passed:
+    if details and not result.verdict.passed:
         print(failure_text(result, root), flush=True)
     return result.verdict.passed
 
@@ -215,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_cache(args)
         if args.command == "report":
             return command_report(args)
+        if args.command == "compare":
+            return command_compare(args)
         return command_run(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)

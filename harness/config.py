@@ -94,6 +94,9 @@ OPTIONS: tuple[Option, ...] = (
            "refresh (rebuild and replace)", CACHE_MODES),
     Option("cache_dir", "", "where seeded databases are kept (default "
            "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)", env="PLAN_HARNESS_CACHE_DIR"),
+    Option("base_revision", "", "pytest only: run the selected scenarios at this revision "
+           "first, then migrate the same database to --plans-revision and run the items there; "
+           "the report and summary.md compare the two (outside pytest: plan-harness compare)"),
     Option("migration_check", "off", "apply the migrations after the data revision one at a "
            "time while a writer inserts rows, and fail when a write waits longer than "
            "--plans-max-write-wait-ms or an index is left INVALID", ON_OFF),
@@ -116,6 +119,7 @@ class Config:
     image: str
     cache: str
     cache_dir: Path
+    base_revision: str
     migration_check: str
     max_write_wait_ms: int
 

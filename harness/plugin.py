@@ -3,8 +3,10 @@ PlanRun opened before the first item and closed (with the report written) after 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from harness import hookspec
 from harness.config import OPTIONS, Config
 from harness.errors import DockerUnavailable, HarnessError
 from harness.project import Project, load_project
-from harness.report import ReportPaths, write_report
+from harness.report import Document, ReportPaths, load_results, write_report
 from harness.scenarios import Case, Scenario, load_scenario
 from harness.session import CaseResult, PlanRun, failure_text
 
@@ -30,6 +32,7 @@ class PlanSession:
         self.run: PlanRun | None = None
         self.skip_reason: str | None = None
         self.report_paths: ReportPaths | None = None
+        self.before: Document | None = None  # the base run, with --plans-base-revision
 
 
 SESSION = pytest.StashKey[PlanSession]()
@@ -179,9 +182,14 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         if terminal is not None:
             terminal.write_line(f"plan-harness: {message}")
 
-    run = PlanRun(plans.settings, plans.project, progress)
+    settings = plans.settings
+    if settings.base_revision:
+        settings = replace(settings, revision=settings.base_revision, migration_check="off")
+    run = PlanRun(settings, plans.project, progress)
     try:
         run.open()
+        if plans.settings.base_revision:
+            plans.before = _run_at_base(run, session, plans.settings)
         plans.run = run
     except DockerUnavailable as exc:
         if plans.settings.on_missing_docker != "skip":
@@ -195,8 +203,23 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         run.close()
         if run.results:
             plans.report_paths = write_report(
-                plans.settings.report_dir, run.facts, run.results, session.config.rootpath
+                plans.settings.report_dir, run.facts, run.results, session.config.rootpath,
+                before=plans.before,
             )
+
+
+def _run_at_base(run: PlanRun, session: pytest.Session, settings: Config) -> Document:
+    """--plans-base-revision: every selected case at the base revision (recorded, not
+    reported as items), then the same database migrated to the items' revision."""
+    for item in session.items:
+        if isinstance(item, PlanItem):
+            with contextlib.suppress(HarnessError):  # the item itself will say so at head
+                run.run_case(item.scenario, item.case)
+    base = write_report(settings.report_dir / "base", run.facts, run.results,
+                        session.config.rootpath)
+    run.config = settings  # the migration check, when on, applies to base -> head
+    run.migrate(settings.revision)
+    return load_results(base.results)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

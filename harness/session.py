@@ -9,7 +9,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,7 @@ class PlanRun:
         self._anchors: dict[str, Any] = {}
         self._server: ServerInfo | None = None
         self.migration_failures: list[str] = []  # with --plans-migration-check on
+        self._conninfo = ""
 
     def __enter__(self) -> PlanRun:
         self.open()
@@ -130,28 +131,56 @@ class PlanRun:
                 self.config.provider, dsn=self.config.dsn, image=self.config.image))
             conninfo = self._build(server, profile, build_to).conninfo
         if watched:
-            self._migrate_under_load(conninfo, target)
+            self._migrate_under_load(conninfo, self.project.load_revision, target)
+        self._conninfo = conninfo
         # The harness PREPAREs its statements itself; psycopg's automatic preparation (after
         # five executions) would add a second, unchecked prepared statement.
         conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None)
         self._stack.callback(conn.close)
         self._apply_settings(conn, profile)
         self._conn = conn
-        self._catalog = read_catalog(conn, target, profile.name)
-        self.facts.projection = self.project.projection.label
-        projection = self.project.projection
-        self.facts.index_sizes = index_sizes(conn, projection)
-        self.facts.table_sizes = table_sizes(conn, projection)
+        self._read_schema(target, profile.name)
         self.facts.endpoint_claims = {
-            endpoint: asdict(claim) for endpoint, claim in projection.endpoints.items()
+            endpoint: asdict(claim)
+            for endpoint, claim in self.project.projection.endpoints.items()
         }
         self.facts.seed_seconds = time.monotonic() - started
         self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
 
-    def _migrate_under_load(self, conninfo: str, target: str) -> None:
-        self.progress(f"migration check: {self.project.load_revision} -> {target} while "
+    def _read_schema(self, revision: str, profile: str) -> None:
+        """What the checks and the report need to know of the schema at `revision`."""
+        assert self._conn is not None
+        self._catalog = read_catalog(self._conn, revision, profile)
+        projection = self.project.projection
+        self.facts.projection = projection.label
+        self.facts.index_sizes = index_sizes(self._conn, projection)
+        self.facts.table_sizes = table_sizes(self._conn, projection)
+
+    def migrate(self, target: str) -> None:
+        """Moves the open database on to a later revision, under a writer with the migration
+        check on (compare: run at the base revision, migrate, run at the head). The results
+        so far are the caller's to keep: they are cleared here."""
+        revisions = schema.Revisions(self.project.migrations_dir)
+        current, target = self.facts.revision, revisions.resolve(target)
+        if target == current or not revisions.is_at_or_after(target, current):
+            raise ConfigError(f"revision {target} is not after {current}: nothing to migrate")
+        if self.config.migration_check == "on":
+            self._migrate_under_load(self._conninfo, current, target)
+        else:
+            self.progress(f"migrating {current} -> {target}")
+            schema.upgrade(self._conninfo, self.project.migrations_dir, target)
+            with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                datagen.vacuum_analyze(conn, self.progress)
+        self.facts = replace(self.facts, revision=target,
+                             started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        self._read_schema(target, self.facts.profile)
+        self._anchors.clear()  # the writer may have added rows
+        self.results = []
+
+    def _migrate_under_load(self, conninfo: str, current: str, target: str) -> None:
+        self.progress(f"migration check: {current} -> {target} while "
                       f"inserting (budget {self.config.max_write_wait_ms} ms per write)")
-        cost = watch_migration(conninfo, self.project.migrations_dir, self.project.load_revision,
+        cost = watch_migration(conninfo, self.project.migrations_dir, current,
                                target, self.project.migration_writer,
                                self.config.max_write_wait_ms, self.progress)
         self.migration_failures = cost.failures()

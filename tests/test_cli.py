@@ -82,3 +82,65 @@ def test_a_schema_without_the_generators_table_is_one_line(project: Path) -> Non
                           "exist")
     assert "Traceback" not in result.stderr
     assert set(embedded_postgres_pids()) <= before
+
+
+DROP_INDEX = '''"""drop the feed index again (a regression)
+
+Revision ID: 0003
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("DROP INDEX ix_events_account_id_created_at")
+
+
+def downgrade() -> None:
+    op.execute("CREATE INDEX ix_events_account_id_created_at ON events (account_id, created_at)")
+'''
+
+
+def test_compare_runs_base_then_head_on_one_database(project: Path) -> None:
+    result = cli(project, "compare", "--base", "0001", "--head", "0002")
+    assert result.returncode == 0, result.stderr
+    assert "migrating 0001 -> 0002" in result.stderr
+    assert "Compared with revision `0001`" in result.stdout
+    assert "0 regressed, 2 improved" in result.stdout
+    base = json.loads((project / "reports" / "base" / "results.json").read_text())
+    head = json.loads((project / "reports" / "results.json").read_text())
+    assert (base["run"]["revision"], head["run"]["revision"]) == ("0001", "0002")
+    assert {i["outcome"] for i in base["items"]} == {"fail"}
+    assert {i["outcome"] for i in head["items"]} == {"pass"}
+    assert base["run"]["seed"] == head["run"]["seed"]
+
+
+def test_compare_exits_1_and_lists_regressions_first(project: Path) -> None:
+    versions = project / "fixtures" / "migrations" / "versions"
+    (versions / "0003_drop_index.py").write_text(DROP_INDEX)
+    result = cli(project, "compare", "--base", "0002", "--head", "0003")
+    assert result.returncode == 1, result.stderr
+    summary = result.stdout.split("### Regressions", 1)
+    assert len(summary) == 2, result.stdout
+    assert "| account_feed[busiest-account-30-days] | pass | fail | Seq Scan on events |" in (
+        summary[1])
+    assert "2 regressed, 0 improved" in summary[0]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--base", "nope"), "unknown revision 'nope'"),
+    (("--base", "0002", "--head", "0001"), "revision 0001 is not after 0002: nothing to migrate"),
+])
+def test_compare_bad_revisions_are_one_line(project: Path, args: tuple[str, ...],
+                                            message: str) -> None:
+    before = set(embedded_postgres_pids())
+    result = cli(project, "compare", *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("plan-harness: error: ") and message in lines[-1]
+    assert set(embedded_postgres_pids()) <= before

@@ -168,3 +168,26 @@ def test_report_dir_option(project: pytest.Pytester, tmp_path: Path) -> None:
     project.runpytest_subprocess("-m", "plans", "-k", "fixed", "--plans-report-dir",
                                  str(out)).assert_outcomes(passed=1)
     assert (out / "results.json").exists() and (out / "index.html").exists()
+
+
+def test_base_revision_runs_base_then_migrates_and_compares(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("-m", "plans", "--plans-base-revision", "0001")
+    result.assert_outcomes(passed=2)  # the items run at head; the base run is not items
+    result.stdout.fnmatch_lines(["plan-harness: migrating 0001 -> 0002"])
+    base = json.loads((project.path / "reports" / "base" / "results.json").read_text())
+    assert base["run"]["revision"] == "0001"
+    assert {i["outcome"] for i in base["items"]} == {"fail"}
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert "Compared with revision `0001`" in summary and "0 regressed, 2 improved" in summary
+
+
+def test_migration_check_is_an_item_ahead_of_the_plans(project: pytest.Pytester) -> None:
+    project.path.joinpath("fixtures", "project.toml").write_text(
+        project.path.joinpath("fixtures", "project.toml").read_text()
+        + '\n[migration_check]\nwriter = "INSERT INTO events (id, account_id, kind, created_at) '
+          'SELECT max(id) + 1, 7, \'click\', \'2020-01-01\' FROM events"\n')
+    result = project.runpytest_subprocess("-m", "plans", "-v", "--plans-migration-check", "on")
+    result.stdout.fnmatch_lines(["*migration 0002: writes waited for locks up to*",
+                                 "::plans-migration-check PASSED*",
+                                 "scenarios/account_feed.toml::account_feed*PASSED*"])
+    result.assert_outcomes(passed=3)

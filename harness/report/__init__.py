@@ -16,8 +16,8 @@ from harness.report.document import SCHEMA_VERSION, Document, load_results, resu
 from harness.report.render import render_html, render_summary
 from harness.session import CaseResult, RunFacts
 
-__all__ = ["SCHEMA_VERSION", "ReportPaths", "load_results", "rerender", "results_document",
-           "write_report"]
+__all__ = ["SCHEMA_VERSION", "Document", "ReportPaths", "load_results", "rerender",
+           "results_document", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,12 @@ class ReportPaths:
 
 
 def write_report(directory: Path, facts: RunFacts, results: Sequence[CaseResult],
-                 base_dir: Path | None = None) -> ReportPaths:
-    """Writes results.json, index.html and summary.md into `directory`."""
+                 base_dir: Path | None = None, before: Document | None = None) -> ReportPaths:
+    """Writes results.json, index.html and summary.md into `directory`; with `before` (an
+    earlier run's document) the HTML and Markdown compare the two."""
     document = results_document(facts, results, base_dir)
-    return _write(directory, document, None, with_results=True)
+    comparison = compare(document, before) if before is not None else None
+    return _write(directory, document, comparison, with_results=True)
 
 
 def rerender(results_path: Path, directory: Path | None = None,
