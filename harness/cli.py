@@ -197,6 +197,7 @@ def command_run(args: argparse.Namespace) -> int:
             print(f"FAIL  {line}", flush=True)
         for scenario, case in selected:
             failed += not _run_one(run, scenario, case, root)
+        run.save_baseline()
     paths = write_report(settings.report_dir, run.facts, run.results, root)
     summary = f"{len(selected) - failed} passed, {failed} failed"
     if settings.migration_check == "on":

@@ -97,6 +97,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("base_revision", "", "pytest only: run the selected scenarios at this revision "
            "first, then migrate the same database to --plans-revision and run the items there; "
            "the report and summary.md compare the two (outside pytest: plan-harness compare)"),
+    Option("baseline", "", "a baseline file: compare each item's plan shape and shared "
+           "buffers with it; a changed plan that reads more fails"),
+    Option("update_baseline", "off", "write the baseline file (--plans-baseline) from this "
+           "run instead of comparing", ON_OFF),
     Option("migration_check", "off", "apply the migrations after the data revision one at a "
            "time while a writer inserts rows, and fail when a write waits longer than "
            "--plans-max-write-wait-ms or an index is left INVALID", ON_OFF),
@@ -120,6 +124,8 @@ class Config:
     cache: str
     cache_dir: Path
     base_revision: str
+    baseline: Path | None
+    update_baseline: str
     migration_check: str
     max_write_wait_ms: int
 
@@ -144,7 +150,10 @@ class Config:
         values["report_dir"] = report_dir if report_dir.is_absolute() else base_dir / report_dir
         values["cache_dir"] = Path(values["cache_dir"]) if values["cache_dir"] else (
             default_cache_dir())
+        values["baseline"] = base_dir / values["baseline"] if values["baseline"] else None
         config = cls(**values)
+        if config.update_baseline == "on" and config.baseline is None:
+            raise ConfigError("--plans-update-baseline on needs --plans-baseline FILE")
         if config.provider == "dsn" and not config.dsn:
             raise ConfigError("--plans-provider dsn needs --plans-dsn or PLAN_HARNESS_DSN")
         return config

@@ -198,7 +198,10 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     except HarnessError as exc:
         raise pytest.UsageError(f"plan-harness: {exc}") from None
     try:
-        return (yield)
+        outcome = yield
+        if run.results:
+            run.save_baseline()
+        return outcome
     finally:
         run.close()
         if run.results:

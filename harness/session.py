@@ -17,6 +17,13 @@ import psycopg
 from psycopg import sql
 
 from harness import datagen, schema
+from harness.baseline import (
+    Baseline,
+    compare_item,
+    load_baseline,
+    render_baseline,
+    write_baseline,
+)
 from harness.cache import SeedCache, files_digest, fingerprint, human_size
 from harness.capacity import IndexSize, TableSize, index_sizes, table_sizes
 from harness.checks import Catalog, Verdict, evaluate
@@ -93,6 +100,7 @@ class PlanRun:
         self._server: ServerInfo | None = None
         self.migration_failures: list[str] = []  # with --plans-migration-check on
         self._conninfo = ""
+        self.baseline: Baseline | None = None  # with --plans-baseline
 
     def __enter__(self) -> PlanRun:
         self.open()
@@ -151,6 +159,9 @@ class PlanRun:
         """What the checks and the report need to know of the schema at `revision`."""
         assert self._conn is not None
         self._catalog = read_catalog(self._conn, revision, profile)
+        if self.config.baseline is not None and self.config.update_baseline != "on":
+            self.baseline = load_baseline(self.config.baseline, profile,
+                                          frozenset(self._catalog.table_rows))
         projection = self.project.projection
         self.facts.projection = projection.label
         self.facts.index_sizes = index_sizes(self._conn, projection)
@@ -280,6 +291,17 @@ class PlanRun:
             current = conn.execute(query).fetchone()
             self.facts.planner_settings[name] = str(current[0]) if current else ""
 
+    def save_baseline(self) -> Path | None:
+        """With --plans-update-baseline on: writes this run's plans as the baseline."""
+        if self.config.update_baseline != "on" or self.config.baseline is None:
+            return None
+        assert self._catalog is not None
+        items = {f"{r.scenario.name}[{r.case.id}]": r.measurements for r in self.results}
+        write_baseline(self.config.baseline, render_baseline(
+            self.facts.profile, self.facts.revision, sorted(self._catalog.table_rows), items))
+        self.progress(f"baseline of {len(items)} items written to {self.config.baseline}")
+        return self.config.baseline
+
     def close(self) -> None:
         self._conn = None
         self._stack.close()
@@ -307,6 +329,9 @@ class PlanRun:
             message = str(exc).strip().splitlines()[0]
             raise ScenarioError(f"{scenario.path}: sql: {message}") from None
         verdict = evaluate(scenario, case, measurements, self._catalog, self.project.checks)
+        if self.baseline is not None:
+            compared = compare_item(self.baseline, f"{scenario.name}[{case.id}]", measurements)
+            verdict = Verdict((*verdict.findings, *compared))
         result = CaseResult(scenario, case, values, tuple(measurements), verdict)
         self.results.append(result)
         return result

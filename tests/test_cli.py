@@ -144,3 +144,66 @@ def test_compare_bad_revisions_are_one_line(project: Path, args: tuple[str, ...]
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("plan-harness: error: ") and message in lines[-1]
     assert set(embedded_postgres_pids()) <= before
+
+
+def test_baseline_is_written_then_compared(project: Path) -> None:
+    baseline = project / "plans-baseline.toml"
+    written = cli(project, "run", "--plans-baseline", str(baseline),
+                  "--plans-update-baseline", "on")
+    assert written.returncode == 0, written.stderr
+    text = baseline.read_text()
+    assert len(text.splitlines()) < 60 and "costs" in text.lower()
+    assert '[items."account_feed[account-7-fixed-date]".custom]' in text
+    assert '    "Index Scan using ix_events_account_id_created_at on events",' in text
+    same = cli(project, "run", "--plans-baseline", str(baseline))
+    assert same.returncode == 0, same.stdout
+    assert "baseline_shape" not in same.stdout
+
+
+def test_a_plan_that_regresses_against_the_baseline_fails(project: Path) -> None:
+    baseline = project / "plans-baseline.toml"
+    assert cli(project, "run", "--plans-baseline", str(baseline),
+               "--plans-update-baseline", "on").returncode == 0
+    result = cli(project, "run", "--plans-baseline", str(baseline), "--plans-revision", "0001")
+    assert result.returncode == 1
+    assert ("FAIL baseline_shape: custom plan regressed: no longer Index Scan using "
+            "ix_events_account_id_created_at on events, now Sort; Seq Scan on events") in (
+        result.stdout)
+
+
+def test_an_improvement_against_the_baseline_is_reported(project: Path) -> None:
+    baseline = project / "plans-baseline.toml"
+    assert cli(project, "run", "--plans-baseline", str(baseline), "--plans-update-baseline",
+               "on", "--plans-revision", "0001").returncode == 1  # the old plans fail checks
+    result = cli(project, "run", "--plans-baseline", str(baseline))
+    assert result.returncode == 0, result.stdout
+    document = json.loads((project / "reports" / "results.json").read_text())
+    improved = [f["message"] for i in document["items"] for f in i["findings"]
+                if f["check"] == "baseline_shape"]
+    assert len(improved) == 4 and all("plan improved" in m for m in improved)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no such baseline file"),
+    ("[baseline\n", "not a readable baseline"),
+    ("[baseline]\nformat = 7\n", "baseline.format: not a plan-harness baseline of format 1"),
+    ('[baseline]\nformat = 1\nprofile = "dev"\n',
+     "baseline.profile: 'dev', but this run is at profile 'small'"),
+    ('[baseline]\nformat = 1\nprofile = "small"\ntables = ["calls"]\n',
+     "baseline.tables: calls not in this schema"),
+])
+def test_a_bad_baseline_is_one_line(project: Path, content: str | None, message: str) -> None:
+    baseline = project / "plans-baseline.toml"
+    if content is not None:
+        baseline.write_text(content)
+    result = cli(project, "run", "--plans-baseline", str(baseline))
+    assert result.returncode == 2
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"plan-harness: error: {baseline}: ") and message in error
+
+
+def test_update_baseline_needs_a_file(project: Path) -> None:
+    result = cli(project, "run", "--plans-update-baseline", "on")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("plan-harness: error: --plans-update-baseline on needs "
+                                     "--plans-baseline FILE")

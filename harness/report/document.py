@@ -108,7 +108,7 @@ def item_view(result: CaseResult, profile: str, base_dir: Path | None = None) ->
         findings=[
             FindingView(f.severity, f.check, f.mode, f.message)
             for f in result.verdict.findings
-            if f.severity != "info"
+            if f.severity != "info" or f.check.startswith("baseline")  # improvements show
         ],
         plans_differ=any(f.check == "plans_differ" for f in result.verdict.findings),
     )
