@@ -16,7 +16,8 @@ from harness.errors import ConfigError
 from harness.tomlfields import FieldReader
 
 MANIFEST = "project.toml"
-_TOP_KEYS = {"schema", "data", "checks", "anchors", "projection", "migration_check"}
+_TOP_KEYS = {"schema", "data", "checks", "anchors", "projection", "migration_check",
+             "mutation_proof"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class Project:
     projection: Projection = Projection()
     # an INSERT the migration check repeats while the migrations run (--plans-migration-check)
     migration_writer: str = ""
+    # indexes the mutation proof drops one at a time (harness.mutation)
+    mutation_indexes: tuple[str, ...] = ()
 
     def generator(self) -> ModuleType:
         return load_generator(self.generator_path)
@@ -135,6 +138,7 @@ def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
         projection=_projection(reader, reader.table(doc, "projection", "projection",
                                                     default={})),
         migration_writer=_migration_writer(reader, doc),
+        mutation_indexes=_mutation_indexes(reader, doc),
     )
     for where, target in (
         ("schema.migrations", project.migrations_dir),
@@ -182,6 +186,15 @@ def _migration_writer(reader: FieldReader, doc: Mapping[str, Any]) -> str:
     if "writer" in table and not writer.strip():
         raise reader.fail("migration_check.writer", "is empty")
     return writer
+
+
+def _mutation_indexes(reader: FieldReader, doc: Mapping[str, Any]) -> tuple[str, ...]:
+    table = reader.table(doc, "mutation_proof", "mutation_proof", default={})
+    reader.reject_unknown(table, {"indexes"}, "mutation_proof")
+    names = reader.get(table, "indexes", list, "mutation_proof", default=[])
+    if not all(isinstance(n, str) and n for n in names):
+        raise reader.fail("mutation_proof.indexes", "must be a list of index names")
+    return tuple(names)
 
 
 def load_generator(path: Path) -> ModuleType:

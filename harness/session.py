@@ -167,19 +167,22 @@ class PlanRun:
         self.facts.index_sizes = index_sizes(self._conn, projection)
         self.facts.table_sizes = table_sizes(self._conn, projection)
 
-    def migrate(self, target: str) -> None:
-        """Moves the open database on to a later revision, under a writer with the migration
-        check on (compare: run at the base revision, migrate, run at the head). The results
+    def migrate(self, target: str, allow_downgrade: bool = False) -> None:
+        """Moves the open database to another revision: on to a later one, under a writer with
+        the migration check on (compare: run at the base revision, migrate, run at the head),
+        or back with `allow_downgrade` (the mutation proof undoes each mutation). The results
         so far are the caller's to keep: they are cleared here."""
         revisions = schema.Revisions(self.project.migrations_dir)
         current, target = self.facts.revision, revisions.resolve(target)
-        if target == current or not revisions.is_at_or_after(target, current):
+        forward = target != current and revisions.is_at_or_after(target, current)
+        if not forward and not (allow_downgrade and target != current):
             raise ConfigError(f"revision {target} is not after {current}: nothing to migrate")
-        if self.config.migration_check == "on":
+        if forward and self.config.migration_check == "on":
             self._migrate_under_load(self._conninfo, current, target)
         else:
             self.progress(f"migrating {current} -> {target}")
-            schema.upgrade(self._conninfo, self.project.migrations_dir, target)
+            move = schema.upgrade if forward else schema.downgrade
+            move(self._conninfo, self.project.migrations_dir, target)
             with psycopg.connect(self._conninfo, autocommit=True) as conn:
                 datagen.vacuum_analyze(conn, self.progress)
         self.facts = replace(self.facts, revision=target,
