@@ -94,6 +94,9 @@ OPTIONS: tuple[Option, ...] = (
            "refresh (rebuild and replace)", CACHE_MODES),
     Option("cache_dir", "", "where seeded databases are kept (default "
            "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)", env="PLAN_HARNESS_CACHE_DIR"),
+    Option("allow_existing_db", "off", "with --plans-provider dsn: plan against the DSN's own "
+           "database as it is (nothing created, migrated or seeded; the session is read-only "
+           "and a statement that modifies data is planned with EXPLAIN, never run)", ON_OFF),
     Option("base_revision", "", "pytest only: run the selected scenarios at this revision "
            "first, then migrate the same database to --plans-revision and run the items there; "
            "the report and summary.md compare the two (outside pytest: plan-harness compare)"),
@@ -123,6 +126,7 @@ class Config:
     image: str
     cache: str
     cache_dir: Path
+    allow_existing_db: str
     base_revision: str
     baseline: Path | None
     update_baseline: str
@@ -152,6 +156,8 @@ class Config:
             default_cache_dir())
         values["baseline"] = base_dir / values["baseline"] if values["baseline"] else None
         config = cls(**values)
+        if config.allow_existing_db == "on" and config.provider != "dsn":
+            raise ConfigError("--plans-allow-existing-db on needs --plans-provider dsn")
         if config.update_baseline == "on" and config.baseline is None:
             raise ConfigError("--plans-update-baseline on needs --plans-baseline FILE")
         if config.provider == "dsn" and not config.dsn:

@@ -105,6 +105,11 @@ def explain(
     return Plan.from_explain(row[0])
 
 
+# Nodes of a statement that writes (or locks rows): never executed in a database that is
+# not the harness's own.
+WRITING_NODES = frozenset({"ModifyTable", "LockRows"})
+
+
 def measure(
     conn: psycopg.Connection[Any],
     positional_sql: str,
@@ -113,9 +118,13 @@ def measure(
     *,
     warmup: int,
     runs: int,
+    read_only: bool = False,
 ) -> list[ModeMeasurement]:
+    """With `read_only`, a statement whose plan writes or locks rows is only planned."""
     execute = prepare(conn, positional_sql)
     try:
+        if read_only and _writes(explain(conn, execute, values, analyze=False)):
+            return [_plan_mode(conn, execute, values, mode) for mode in modes]
         return [_measure_mode(conn, execute, values, mode, warmup, runs) for mode in modes]
     finally:
         conn.execute("RESET plan_cache_mode")
@@ -151,6 +160,18 @@ def _measure_mode(
         plan_held=after.shape() == plan.shape(),
         rows_returned=rows,
     )
+
+
+def _writes(plan: Plan) -> bool:
+    return any(node.node_type in WRITING_NODES for node in plan.nodes())
+
+
+def _plan_mode(
+    conn: psycopg.Connection[Any], execute: sql.Composed, values: Sequence[Any], mode: str
+) -> ModeMeasurement:
+    conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Literal(PLAN_CACHE_MODES[mode])))
+    plan = explain(conn, execute, values, analyze=False)
+    return ModeMeasurement(mode=mode, plan=plan, timing=None, plan_held=True, rows_returned=0)
 
 
 def bind_order(parameters: Sequence[str], values: Mapping[str, Any]) -> list[Any]:

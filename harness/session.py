@@ -120,7 +120,14 @@ class PlanRun:
             )
         self.facts.revision, self.facts.head = target, revisions.head()
         self.facts.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self.facts.endpoint_claims = {
+            endpoint: asdict(claim)
+            for endpoint, claim in self.project.projection.endpoints.items()
+        }
         try:
+            if self.existing_db:
+                self._attach_existing(profile)
+                return
             self._provision(profile, target)
         except BaseException:
             self.close()
@@ -148,12 +155,31 @@ class PlanRun:
         self._apply_settings(conn, profile)
         self._conn = conn
         self._read_schema(target, profile.name)
-        self.facts.endpoint_claims = {
-            endpoint: asdict(claim)
-            for endpoint, claim in self.project.projection.endpoints.items()
-        }
         self.facts.seed_seconds = time.monotonic() - started
         self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
+
+    @property
+    def existing_db(self) -> bool:
+        return self.config.allow_existing_db == "on"
+
+    def _attach_existing(self, profile: Profile) -> None:
+        """--plans-allow-existing-db: the DSN's own database, as it is. Nothing is created,
+        migrated or seeded, and the session is read-only; run_case plans a statement that
+        would write instead of running it."""
+        started = time.monotonic()
+        self._start_server(server_provider("dsn", dsn=self.config.dsn, image=""))
+        self._conninfo = self.config.dsn
+        self.facts.revision = schema.current_revision(self._conninfo) or "(no alembic_version)"
+        conn = psycopg.connect(self._conninfo, autocommit=True, prepare_threshold=None)
+        self._stack.callback(conn.close)
+        conn.execute("SET default_transaction_read_only = on")
+        self._apply_settings(conn, profile)
+        self._conn = conn
+        self.facts.row_counts = {}
+        self._read_schema(self.facts.revision, profile.name)
+        self.facts.seed_seconds = time.monotonic() - started
+        self.progress(f"planning against the existing database, read-only, at revision "
+                      f"{self.facts.revision}")
 
     def _read_schema(self, revision: str, profile: str) -> None:
         """What the checks and the report need to know of the schema at `revision`."""
@@ -287,6 +313,8 @@ class PlanRun:
             "jit",
             "max_parallel_workers_per_gather",
             "default_statistics_target",
+            "statement_timeout",
+            "default_transaction_read_only",
             *profile.planner,
         ]
         for name in dict.fromkeys(names):
@@ -327,6 +355,7 @@ class PlanRun:
                 scenario.expect.plan_modes,
                 warmup=self.config.warmup,
                 runs=self.config.runs,
+                read_only=self.existing_db,
             )
         except psycopg.Error as exc:
             message = str(exc).strip().splitlines()[0]
