@@ -7,13 +7,15 @@ then renamed into place, so an interrupted or failed seed never becomes an entry
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,20 @@ class SeedCache:
 
     def lookup(self, key: str) -> CacheEntry | None:
         return _read_entry(self.root / key)
+
+    @contextlib.contextmanager
+    def building(self, key: str) -> Iterator[None]:
+        """Held while one process looks up, builds and stores entry `key`: a second process
+        (a pytest-xdist worker, a parallel CI job on the same machine) that wants the same
+        entry waits here, then finds it stored instead of seeding it again."""
+        locks = self._writable_root() / ".locks"
+        locks.mkdir(exist_ok=True)
+        with (locks / f"{key}.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def store(self, key: str, data_dir: Path, inputs: Mapping[str, Any], database: str,
               row_counts: Mapping[str, int]) -> CacheEntry:

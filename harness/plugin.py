@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,15 @@ from harness import hookspec
 from harness.config import OPTIONS, Config
 from harness.errors import DockerUnavailable, HarnessError
 from harness.project import Project, load_project
-from harness.report import Document, ReportPaths, load_results, write_report
+from harness.report import (
+    WORKERS_DIR,
+    Document,
+    ReportPaths,
+    load_results,
+    merge_worker_results,
+    write_report,
+    write_worker_results,
+)
 from harness.scenarios import Case, Scenario, load_scenario
 from harness.session import CaseResult, PlanRun, failure_text
 
@@ -71,6 +80,17 @@ def pytest_configure(config: pytest.Config) -> None:
     except HarnessError as exc:
         raise pytest.UsageError(f"plan-harness: {exc}") from None
     config.stash[SESSION] = PlanSession(settings, project)
+    if _distributed(config):
+        _prepare_distributed(settings)
+
+
+def _prepare_distributed(settings: Config) -> None:
+    """Before the workers start: the options that need one process for the whole run are
+    refused, and an earlier run's worker results are cleared."""
+    if settings.base_revision or settings.update_baseline == "on":
+        raise pytest.UsageError("plan-harness: --plans-base-revision and "
+                                "--plans-update-baseline need a single process; run without -n")
+    shutil.rmtree(settings.report_dir / WORKERS_DIR, ignore_errors=True)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFile | None:
@@ -204,11 +224,33 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         return outcome
     finally:
         run.close()
-        if run.results:
+        worker = _worker_id(session.config)
+        if run.results and worker is not None:
+            write_worker_results(plans.settings.report_dir, worker, run.facts, run.results,
+                                 session.config.rootpath)
+        elif run.results:
             plans.report_paths = write_report(
                 plans.settings.report_dir, run.facts, run.results, session.config.rootpath,
                 before=plans.before,
             )
+
+
+def _worker_id(config: pytest.Config) -> str | None:
+    """The pytest-xdist worker this process is, or None (a plain run, or the controller)."""
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else None
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """True in the pytest-xdist controller of a run with workers (-n N)."""
+    return _worker_id(config) is None and bool(getattr(config.option, "numprocesses", None))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With -n, the controller merges the workers' results into the one report."""
+    plans = session.config.stash.get(SESSION, None)
+    if plans is not None and _distributed(session.config):
+        plans.report_paths = merge_worker_results(plans.settings.report_dir)
 
 
 def _run_at_base(run: PlanRun, session: pytest.Session, settings: Config) -> Document:

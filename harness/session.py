@@ -26,7 +26,7 @@ from harness.baseline import (
 )
 from harness.cache import SeedCache, files_digest, fingerprint, human_size
 from harness.capacity import IndexSize, TableSize, index_sizes, table_sizes
-from harness.checks import Catalog, Verdict, evaluate
+from harness.checks import FAIL, WARN, Catalog, Finding, Verdict, evaluate
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
 from harness.errors import ConfigError, ScenarioError, SchemaError
@@ -256,6 +256,11 @@ class PlanRun:
         cache = SeedCache(self.config.cache_dir)
         inputs = self._cache_inputs(profile, target)
         key = fingerprint(inputs)
+        with cache.building(key):
+            return self._reuse_or_build(cache, key, inputs, profile, target)
+
+    def _reuse_or_build(self, cache: SeedCache, key: str, inputs: dict[str, Any],
+                        profile: Profile, target: str) -> str:
         entry = cache.lookup(key) if self.config.cache == "on" else None
         if entry is not None:
             self._start_server(EmbeddedServer(data_from=entry.data_dir))
@@ -347,8 +352,28 @@ class PlanRun:
         values = {
             name: self._resolve(scenario, case, name, value) for name, value in case.values.items()
         }
+        measurements = self._measure(scenario, values)
+        verdict = evaluate(scenario, case, measurements, self._catalog, self.project.checks)
+        if _only_latency_failed(verdict):
+            # One slow burst on a shared machine is not a regression: a p95 over budget is
+            # measured again, and only a second miss fails.
+            first = verdict.of(FAIL)
+            measurements = self._measure(scenario, values)
+            verdict = evaluate(scenario, case, measurements, self._catalog, self.project.checks)
+            verdict = Verdict((*verdict.findings, *(
+                Finding(WARN, "p95_remeasured", f.mode,
+                        f"first measurement: {f.message}; measured again") for f in first)))
+        if self.baseline is not None:
+            compared = compare_item(self.baseline, f"{scenario.name}[{case.id}]", measurements)
+            verdict = Verdict((*verdict.findings, *compared))
+        result = CaseResult(scenario, case, values, tuple(measurements), verdict)
+        self.results.append(result)
+        return result
+
+    def _measure(self, scenario: Scenario, values: Mapping[str, Any]) -> list[ModeMeasurement]:
+        assert self._conn is not None
         try:
-            measurements = measure(
+            return measure(
                 self._conn,
                 scenario.positional_sql(),
                 bind_order(scenario.parameters, values),
@@ -360,13 +385,6 @@ class PlanRun:
         except psycopg.Error as exc:
             message = str(exc).strip().splitlines()[0]
             raise ScenarioError(f"{scenario.path}: sql: {message}") from None
-        verdict = evaluate(scenario, case, measurements, self._catalog, self.project.checks)
-        if self.baseline is not None:
-            compared = compare_item(self.baseline, f"{scenario.name}[{case.id}]", measurements)
-            verdict = Verdict((*verdict.findings, *compared))
-        result = CaseResult(scenario, case, values, tuple(measurements), verdict)
-        self.results.append(result)
-        return result
 
     def _resolve(self, scenario: Scenario, case: Case, name: str, value: ParamValue) -> Any:
         if not isinstance(value, AnchorRef):
@@ -404,6 +422,11 @@ class PlanRun:
                 )
             self._anchors[name] = row[0]
         return self._anchors[name]
+
+
+def _only_latency_failed(verdict: Verdict) -> bool:
+    failed = verdict.of(FAIL)
+    return bool(failed) and all(f.check == "p95" for f in failed)
 
 
 def seed_database(conninfo: str, project: Project, profile: Profile, seed: int,

@@ -207,3 +207,13 @@ def test_update_baseline_needs_a_file(project: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == ("plan-harness: error: --plans-update-baseline on needs "
                                      "--plans-baseline FILE")
+
+
+def test_a_p95_over_budget_is_measured_again_before_it_fails(project: Path) -> None:
+    scenario = project / "scenarios" / "account_feed.toml"
+    scenario.write_text(scenario.read_text().replace("p95_ms = { small = 1000 }",
+                                                     "p95_ms = { small = 0.0001 }"))
+    result = cli(project, "run", "-k", "fixed")
+    assert result.returncode == 1
+    assert "FAIL p95: custom plan p95" in result.stdout
+    assert "warn p95_remeasured: first measurement: custom plan p95" in result.stdout

@@ -191,3 +191,30 @@ def test_migration_check_is_an_item_ahead_of_the_plans(project: pytest.Pytester)
                                  "::plans-migration-check PASSED*",
                                  "scenarios/account_feed.toml::account_feed*PASSED*"])
     result.assert_outcomes(passed=3)
+
+
+def test_two_workers_seed_once_and_give_the_serial_verdicts(project: pytest.Pytester,
+                                                             tmp_path: Path) -> None:
+    cache = ["--plans-cache", "on", "--plans-cache-dir", str(tmp_path / "cache")]
+    serial = project.runpytest_subprocess("-m", "plans", *cache, "-p", "no:xdist")
+    serial.assert_outcomes(passed=2)
+    serial_verdicts = {i["id"]: i["outcome"] for i in results(project)["items"]}  # type: ignore[index]
+    shutil.rmtree(tmp_path / "cache")
+    parallel = project.runpytest_subprocess("-m", "plans", "-n", "2", *cache)
+    parallel.assert_outcomes(passed=2)
+    parallel.stdout.fnmatch_lines(["report: */reports/index.html"])
+    document = results(project)
+    assert {i["id"]: i["outcome"] for i in document["items"]} == serial_verdicts  # type: ignore[index]
+    workers = document["run"]["workers"]  # type: ignore[index]
+    assert len(workers) == 2
+    assert sorted(w["cache"].split()[0] for w in workers) == ["reused", "stored"]  # seeded once
+    assert not (project.path / "reports" / ".workers").exists()  # merged, then removed
+
+
+def test_options_that_need_one_process_are_refused_with_workers(
+        project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("-m", "plans", "-n", "2", "--plans-base-revision",
+                                          "0001")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--plans-base-revision and --plans-update-baseline need a "
+                                 "single process; run without -n*"])

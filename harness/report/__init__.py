@@ -6,18 +6,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ReportError
 from harness.report.analysis import Comparison, compare
-from harness.report.document import SCHEMA_VERSION, Document, load_results, results_document
+from harness.report.document import (
+    SCHEMA_VERSION,
+    Document,
+    count_outcomes,
+    load_results,
+    results_document,
+)
 from harness.report.render import render_html, render_summary
 from harness.session import CaseResult, RunFacts
 
-__all__ = ["SCHEMA_VERSION", "Document", "ReportPaths", "load_results", "rerender",
-           "results_document", "write_report"]
+__all__ = ["SCHEMA_VERSION", "WORKERS_DIR", "Document", "ReportPaths", "load_results",
+           "merge_worker_results", "rerender", "results_document", "write_report",
+           "write_worker_results"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,40 @@ def write_report(directory: Path, facts: RunFacts, results: Sequence[CaseResult]
     document = results_document(facts, results, base_dir)
     comparison = compare(document, before) if before is not None else None
     return _write(directory, document, comparison, with_results=True)
+
+
+WORKERS_DIR = ".workers"
+
+
+def write_worker_results(directory: Path, worker: str, facts: RunFacts,
+                         results: Sequence[CaseResult], base_dir: Path | None = None) -> Path:
+    """A pytest-xdist worker's share of the run, for the controller to merge."""
+    document = results_document(facts, results, base_dir)
+    path = directory / WORKERS_DIR / f"{worker}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path, json.dumps(document, default=str) + "\n")
+    return path
+
+
+def merge_worker_results(directory: Path) -> ReportPaths | None:
+    """Merges the workers' shares into one report in `directory` (None when there are
+    none): the run facts of the first worker, every worker's items, counts recomputed."""
+    parts = sorted((directory / WORKERS_DIR).glob("*.json"))
+    if not parts:
+        return None
+    documents = {path.stem: load_results(path) for path in parts}
+    merged = next(iter(documents.values()))
+    merged["items"] = sorted((i for d in documents.values() for i in d["items"]),
+                             key=lambda i: i["id"])
+    merged["counts"] = count_outcomes(merged["items"])
+    merged["run"]["workers"] = [
+        {"worker": worker, "items": len(d["items"]), "cache": d["run"]["cache"],
+         "seed_seconds": d["run"]["seed_seconds"]}
+        for worker, d in documents.items()
+    ]
+    paths = _write(directory, merged, None, with_results=True)
+    shutil.rmtree(directory / WORKERS_DIR, ignore_errors=True)
+    return paths
 
 
 def rerender(results_path: Path, directory: Path | None = None,
