@@ -217,3 +217,18 @@ def test_a_p95_over_budget_is_measured_again_before_it_fails(project: Path) -> N
     assert result.returncode == 1
     assert "FAIL p95: custom plan p95" in result.stdout
     assert "warn p95_remeasured: first measurement: custom plan p95" in result.stdout
+
+
+def test_compare_with_two_heads_in_the_migrations_is_one_line(project: Path) -> None:
+    versions = project / "fixtures" / "migrations" / "versions"
+    for branch in ("a", "b"):
+        (versions / f"0003{branch}.py").write_text(
+            f'"""branch {branch}\n\nRevision ID: 0003{branch}\n"""\nrevision = "0003{branch}"\n'
+            'down_revision = "0002"\nbranch_labels = None\ndepends_on = None\n\n\n'
+            "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n")
+    result = cli(project, "compare", "--base", "0001")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("plan-harness: error: unknown revision 'head' in ")
+    assert "Multiple head revisions are present" in line
+    assert not (project / "reports").exists()

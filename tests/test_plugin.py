@@ -208,6 +208,7 @@ def test_two_workers_seed_once_and_give_the_serial_verdicts(project: pytest.Pyte
     workers = document["run"]["workers"]  # type: ignore[index]
     assert len(workers) == 2
     assert sorted(w["cache"].split()[0] for w in workers) == ["reused", "stored"]  # seeded once
+    assert sum(w["items"] for w in workers) == 2
     assert not (project.path / "reports" / ".workers").exists()  # merged, then removed
 
 

@@ -64,15 +64,15 @@ def merge_worker_results(directory: Path) -> ReportPaths | None:
     if not parts:
         return None
     documents = {path.stem: load_results(path) for path in parts}
-    merged = next(iter(documents.values()))
-    merged["items"] = sorted((i for d in documents.values() for i in d["items"]),
-                             key=lambda i: i["id"])
-    merged["counts"] = count_outcomes(merged["items"])
-    merged["run"]["workers"] = [
+    workers = [
         {"worker": worker, "items": len(d["items"]), "cache": d["run"]["cache"],
          "seed_seconds": d["run"]["seed_seconds"]}
         for worker, d in documents.items()
     ]
+    items = sorted((i for d in documents.values() for i in d["items"]), key=lambda i: i["id"])
+    merged = next(iter(documents.values()))
+    merged["items"], merged["counts"] = items, count_outcomes(items)
+    merged["run"]["workers"] = workers
     paths = _write(directory, merged, None, with_results=True)
     shutil.rmtree(directory / WORKERS_DIR, ignore_errors=True)
     return paths
