@@ -62,6 +62,9 @@ class CacheEntry:
         return self.path / DATA
 
 
+LOCKS = ".locks"  # one lock file per entry key, held while that entry is built
+
+
 class SeedCache:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -85,7 +88,7 @@ class SeedCache:
         """Held while one process looks up, builds and stores entry `key`: a second process
         (a pytest-xdist worker, a parallel CI job on the same machine) that wants the same
         entry waits here, then finds it stored instead of seeding it again."""
-        locks = self._writable_root() / ".locks"
+        locks = self._writable_root() / LOCKS
         locks.mkdir(exist_ok=True)
         with (locks / f"{key}.lock").open("w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -138,8 +141,8 @@ class SeedCache:
             return removed
         cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
         for path in self.root.iterdir():
-            if not path.is_dir():
-                continue
+            if not path.is_dir() or path.name == LOCKS:
+                continue  # a lock file in use must keep its inode
             incomplete = path.name.startswith(".incomplete-")
             if incomplete and _store_in_progress(path):
                 continue
