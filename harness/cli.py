@@ -24,6 +24,7 @@ from harness.report import ReportPaths, load_results, rerender, write_report
 from harness.report.analysis import compare
 from harness.scenarios import Case, Scenario, load_scenarios
 from harness.session import PlanRun, failure_text
+from harness.stats import capture, write_statistics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the revision to start from (e.g. main's head)")
     compare_cmd.add_argument("--head", default="head", metavar="REV",
                          help="the revision to migrate to (default: the newest)")
+    stats_cmd = commands.add_parser(
+        "stats", help="capture the planner statistics of the run's database (the seeded one, "
+        "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing")
+    stats_cmd.add_argument("action", choices=("capture",))
+    stats_cmd.add_argument("--out", type=Path, required=True, metavar="FILE",
+                           help="where to write the statistics (JSON)")
     cache = commands.add_parser("cache", help="list or prune the kept seeded databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
@@ -66,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--plans-cache-dir", dest="cache_dir", default=None,
                        help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
                             "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
-    for sub in (run, compare_cmd, validate):
+    for sub in (run, compare_cmd, stats_cmd, validate):
         sub.add_argument(
             "--project-dir",
             type=Path,
@@ -86,12 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="scenario directory (default: PROJECT/scenarios)",
         )
-    for sub in (run, compare_cmd):
+    for sub in (run, compare_cmd, stats_cmd):
         sub.add_argument(
             "-k",
             dest="keyword",
             default=None,
-            help="only items whose id (scenario[case]) contains this text",
+            help="only items whose id (scenario[case]) contains this text"
+            if sub is not stats_cmd else argparse.SUPPRESS,
         )
         group = sub.add_argument_group(
             "settings (also plans_* keys in pyproject.toml's [tool.pytest.ini_options])"
@@ -231,6 +239,20 @@ def command_compare(args: argparse.Namespace) -> int:
     return EXIT_FAILED if regressed or run.migration_failures else EXIT_OK
 
 
+def command_stats(args: argparse.Namespace) -> int:
+    settings, project, _ = _settings_and_selection(args)
+    with PlanRun(settings, project, _progress) as run:
+        label = (f"{run.facts.server}, revision {run.facts.revision}"
+                 + ("" if run.existing_db else f", profile {settings.profile}, "
+                    f"seed {settings.seed}"))
+        statistics = capture(run.connection, label)
+    write_statistics(args.out, statistics)
+    tables = sum(1 for r in statistics["relations"] if r["kind"] == "table")
+    print(f"statistics of {tables} tables, {len(statistics['relations']) - tables} indexes "
+          f"and {len(statistics['columns'])} columns written to {args.out}")
+    return EXIT_OK
+
+
 def _run_one(run: PlanRun, scenario: Scenario, case: Case, root: Path,
              prefix: str = "", details: bool = True) -> bool:
     item = f"{prefix}{scenario.name}[{case.id}]"
@@ -266,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_report(args)
         if args.command == "compare":
             return command_compare(args)
+        if args.command == "stats":
+            return command_stats(args)
         return command_run(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)

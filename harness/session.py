@@ -159,6 +159,13 @@ class PlanRun:
         self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
 
     @property
+    def connection(self) -> psycopg.Connection[Any]:
+        """The open run's connection to its database (after open())."""
+        if self._conn is None:
+            raise RuntimeError("PlanRun.open() must come first")
+        return self._conn
+
+    @property
     def existing_db(self) -> bool:
         return self.config.allow_existing_db == "on"
 

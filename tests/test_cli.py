@@ -232,3 +232,26 @@ def test_compare_with_two_heads_in_the_migrations_is_one_line(project: Path) -> 
     assert line.startswith("plan-harness: error: unknown revision 'head' in ")
     assert "Multiple head revisions are present" in line
     assert not (project / "reports").exists()
+
+
+def test_stats_capture_writes_the_planner_statistics(project: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stats" / "small.json"
+    result = cli(project, "stats", "capture", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(f"written to {out}")
+    statistics = json.loads(out.read_text())
+    assert statistics["format"] == 1 and "profile small, seed 1" in statistics["source"]
+    relations = {r["name"]: r for r in statistics["relations"]}
+    assert relations["events"]["reltuples"] == 20000 and relations["events"]["relpages"] > 0
+    assert relations["ix_events_account_id_created_at"]["table"] == "events"
+    columns = {(c["table"], c["column"]): c for c in statistics["columns"]}
+    account = columns[("events", "account_id")]
+    assert account["most_common_vals"].startswith("{") and account["most_common_freqs"]
+    assert columns[("events", "created_at")]["histogram_bounds"].startswith('{"2024-')
+
+
+def test_stats_capture_to_an_unwritable_place_is_one_line(project: Path) -> None:
+    result = cli(project, "stats", "capture", "--out", "/proc/nope/stats.json")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "plan-harness: error: /proc/nope/stats.json: cannot write the statistics")

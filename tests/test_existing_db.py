@@ -103,3 +103,19 @@ def test_allow_existing_db_needs_the_dsn_provider(project: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == ("plan-harness: error: --plans-allow-existing-db on needs "
                                      "--plans-provider dsn")
+
+
+def test_stats_capture_from_an_existing_database_changes_nothing(app_database: str,
+                                                                project: Path) -> None:
+    before = state(app_database)
+    out = project / "app-stats.json"
+    result = subprocess.run(
+        [*CLI, "stats", "capture", "--out", str(out), "--project-dir", str(project),
+         "--plans-provider", "dsn", "--plans-dsn", app_database,
+         "--plans-allow-existing-db", "on"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert state(app_database) == before
+    statistics = json.loads(out.read_text())
+    assert "revision (no alembic_version)" in statistics["source"]
+    assert {r["name"] for r in statistics["relations"]} == {
+        "events", "events_pkey", "ix_events_account_id_created_at"}
