@@ -114,6 +114,17 @@ class ScenarioFile(pytest.File):
             )
 
 
+def _open_run(config: pytest.Config) -> PlanRun:
+    """The run the items share, opened before the first; a skip when Docker was missing
+    and skipping was asked for."""
+    session = config.stash[SESSION]
+    if session.skip_reason:
+        pytest.skip(session.skip_reason)
+    if session.run is None:
+        raise HarnessError("plan-harness: no database (provisioning did not run)")
+    return session.run
+
+
 class PlanItem(pytest.Item):
     def __init__(self, *, scenario: Scenario, case: Case, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -122,12 +133,7 @@ class PlanItem(pytest.Item):
         self.add_marker(MARKER)
 
     def runtest(self) -> None:
-        session = self.config.stash[SESSION]
-        if session.skip_reason:
-            pytest.skip(session.skip_reason)
-        if session.run is None:
-            raise HarnessError("plan-harness: no database (provisioning did not run)")
-        result = session.run.run_case(self.scenario, self.case)
+        result = _open_run(self.config).run_case(self.scenario, self.case)
         if not result.verdict.passed:
             raise PlanFailure(result)
 
@@ -155,13 +161,9 @@ class MigrationCheckItem(pytest.Item):
         self.add_marker(MARKER)
 
     def runtest(self) -> None:
-        session = self.config.stash[SESSION]
-        if session.skip_reason:
-            pytest.skip(session.skip_reason)
-        if session.run is None:
-            raise HarnessError("plan-harness: no database (provisioning did not run)")
-        if session.run.migration_failures:
-            raise MigrationFailure("\n".join(session.run.migration_failures))
+        failures = _open_run(self.config).migration_failures
+        if failures:
+            raise MigrationFailure("\n".join(failures))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, MigrationFailure | HarnessError):
