@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import re
+import tomllib
 from pathlib import Path
 
 from harness.config import Config
@@ -46,19 +47,38 @@ def measure(profile: str) -> dict[str, tuple[int, float]]:
     return maxima
 
 
+_HEADER = """\
+# Budgets: shared buffers ~1.25x and p95 ~5x (25 ms at least) of the maxima over all cases
+# and plan modes, measured per profile by `python benchmarks/measure_budgets.py --profile P`
+# (seed 1). Buffers follow the plan and the data's layout (a few % between builds); p95
+# follows the machine. Measured maxima:
+"""
+# The comment lines above [budget], and its key lines up to the next blank line or table.
+_BLOCK = re.compile(r"(?:# Budgets[^\n]*\n(?:#[^\n]*\n)*)?\[budget\]\n(?:[^\[\n][^\n]*\n)*")
+_MEASURED = re.compile(r"(?:--profile |# )([\w-]+)`?(?: \(seed 1\))?: ([\d,]+) buffers, "
+                       r"p95 ([\d.]+) ms")
+
+
 def write_budget(path: Path, profile: str, buffers: int, p95: float) -> None:
-    block = (f"# Budgets at the {profile} profile: shared buffers ~1.25x and p95 ~5x (25 ms at "
-             f"least) of the\n# maxima over all cases and plan modes measured by "
-             f"`python benchmarks/measure_budgets.py\n# --profile {profile}` (seed 1): "
-             f"{buffers:,} buffers, p95 {p95:.1f} ms.\n# Buffers follow the plan and the "
-             f"data's layout (a few % between builds); p95 follows the machine.\n[budget]\n"
-             f"p95_ms = {{ {profile} = {max(25, round_up(p95 * 5))} }}\n"
-             f"shared_buffers = {{ {profile} = {round_up(buffers * 1.25)} }}\n")
+    """Sets `profile`'s budgets in the scenario's [budget] block, keeping other profiles'."""
     text = path.read_text()
-    # The comment lines above [budget], and its key lines up to the next blank line or table.
-    pattern = re.compile(r"(?:# Budgets at the [^\n]*\n(?:#[^\n]*\n)*)?\[budget\]\n"
-                         r"(?:[^\[\n][^\n]*\n)*")
-    path.write_text(pattern.sub(lambda _: block, text, count=1))
+    match = _BLOCK.search(text)
+    old = match.group(0) if match else ""
+    measured = {m[0]: (int(m[1].replace(",", "")), float(m[2]))
+                for m in _MEASURED.findall(" ".join(old.split("\n# ")))}
+    measured[profile] = (buffers, p95)
+    table = tomllib.loads(old[old.index("[budget]"):]) if old else {"budget": {}}
+    budget = table.get("budget", {})
+    p95s, buffer_budgets = dict(budget.get("p95_ms", {})), dict(budget.get("shared_buffers", {}))
+    p95s[profile] = max(25, round_up(p95 * 5))
+    buffer_budgets[profile] = round_up(buffers * 1.25)
+    block = _HEADER + "".join(f"# {name}: {b:,} buffers, p95 {t:.1f} ms.\n"
+                              for name, (b, t) in measured.items())
+    block += "[budget]\n"
+    block += "p95_ms = { " + ", ".join(f"{k} = {v}" for k, v in p95s.items()) + " }\n"
+    block += ("shared_buffers = { "
+              + ", ".join(f"{k} = {v}" for k, v in buffer_budgets.items()) + " }\n")
+    path.write_text(_BLOCK.sub(lambda _: block, text, count=1) if match else text + block)
 
 
 def main() -> None:
@@ -67,8 +87,10 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     maxima = measure(args.profile)
-    print(json.dumps({k: {"shared_buffers": b, "p95_ms": round(p, 2)}
-                      for k, (b, p) in maxima.items()}, indent=1))
+    document = json.dumps({k: {"shared_buffers": b, "p95_ms": round(p, 2)}
+                           for k, (b, p) in maxima.items()}, indent=1)
+    print(document)
+    (ROOT / "benchmarks" / "results" / f"budgets_{args.profile}.json").write_text(document + "\n")
     if args.write:
         for name, (buffers, p95) in maxima.items():
             write_budget(ROOT / "scenarios" / f"{name}.toml", args.profile, buffers, p95)
