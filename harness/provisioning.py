@@ -459,9 +459,18 @@ def harness_database(server: ServerInfo, *, keep: bool = False) -> Iterator[Harn
     conninfo = psycopg.conninfo.make_conninfo(server.admin_conninfo, dbname=name)
     try:
         yield HarnessDatabase(name, conninfo, server.admin_conninfo)
-    finally:
+    except BaseException:
+        # The error that got us here is the one to report: a server that crashed (a full
+        # disk) cannot drop the database either, and its own data goes with it.
         if not keep:
+            with contextlib.suppress(psycopg.Error):
+                drop_database(server.admin_conninfo, name)
+        raise
+    if not keep:
+        try:
             drop_database(server.admin_conninfo, name)
+        except psycopg.Error as exc:
+            raise ProvisioningError(f"cannot drop database {name}: {_first_line(exc)}") from None
 
 
 def drop_database(admin_conninfo: str, name: str) -> None:

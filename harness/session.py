@@ -29,7 +29,7 @@ from harness.capacity import IndexSize, TableSize, index_sizes, table_sizes
 from harness.checks import FAIL, WARN, Catalog, Finding, Verdict, evaluate
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
-from harness.errors import ConfigError, ScenarioError, SchemaError
+from harness.errors import ConfigError, HarnessError, ScenarioError, SchemaError
 from harness.explain import ModeMeasurement, bind_order, measure
 from harness.migration_watch import watch_migration
 from harness.project import Profile, Project
@@ -130,7 +130,12 @@ class PlanRun:
                 return
             self._provision(profile, target)
         except BaseException:
-            self.close()
+            try:
+                self.close()
+            except HarnessError as cleanup:
+                # The first error is the one to report (a full disk crashed the server, so
+                # the database could not be dropped either); the cleanup's is said as well.
+                self.progress(f"cleanup after the error failed too: {cleanup}")
             raise
 
     def _provision(self, profile: Profile, target: str) -> None:
