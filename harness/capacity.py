@@ -4,6 +4,7 @@ linear projection to a target scale beside what a design document claims. Index 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,3 +106,44 @@ def table_sizes(conn: psycopg.Connection[Any], projection: Projection) -> list[T
             projected_bytes=round((total + indexes) / rows * target) if rows and target else None,
         ))
     return sizes
+
+
+# --- index definitions: duplicates and redundancy --------------------------------------------
+
+def _same_kind(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return (a["table"] == b["table"] and a.get("method") == b.get("method")
+            and a.get("predicate") == b.get("predicate"))
+
+
+def _covers(longer: Mapping[str, Any], shorter: Mapping[str, Any]) -> bool:
+    """`longer` serves every lookup `shorter` serves: its key columns start with all of
+    `shorter`'s, and it carries whatever `shorter` INCLUDEs (equal indexes cover each other)."""
+    short_keys, long_keys = list(shorter["columns"]), list(longer["columns"])
+    carried = set(long_keys) | set(longer.get("include", ()))
+    return (long_keys[: len(short_keys)] == short_keys
+            and set(shorter.get("include", ())) <= carried)
+
+
+def duplicates_and_redundancy(indexes: Sequence[Mapping[str, Any]]
+                              ) -> dict[str, tuple[list[str], list[str]]]:
+    """Per index: the indexes it duplicates (same columns, INCLUDEs and uniqueness), and the
+    ones that make it redundant (B-tree only: another B-tree whose key starts with all of its
+    columns and carries its INCLUDEs serves its lookups, and more). A unique or primary-key
+    index is never redundant: it enforces a constraint."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for a in indexes:
+        dup, wider = [], []
+        for b in indexes:
+            if a is b or not a.get("columns") or not _same_kind(a, b) or not _covers(b, a):
+                continue
+            a_unique, b_unique = enforces_constraint(a), enforces_constraint(b)
+            if _covers(a, b) and a_unique == b_unique:
+                dup.append(str(b["index"]))
+            elif a.get("method") == "btree" and not a_unique and (not _covers(a, b) or b_unique):
+                wider.append(str(b["index"]))
+        found[str(a["index"])] = (dup, wider)
+    return found
+
+
+def enforces_constraint(index: Mapping[str, Any]) -> bool:
+    return bool(index.get("unique") or index.get("primary"))

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from harness.capacity import duplicates_and_redundancy
 from harness.config import Config
 from harness.datagen import Progress
 from harness.project import Project
-from harness.report.analysis import duplicates_and_redundancy
 from harness.scenarios import Case, Scenario, load_scenarios
 from harness.session import CaseResult, PlanRun
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from conftest import SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
+from harness.capacity import duplicates_and_redundancy
 from harness.report import load_results, rerender
 from harness.report.analysis import (
     compare,
-    duplicates_and_redundancy,
     histogram,
     plan_tree,
     usage_matrix,

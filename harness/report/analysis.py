@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.capacity import duplicates_and_redundancy, enforces_constraint
+
 # Node fields worth a line under the node, in the order people read them.
 _NODE_DETAILS = (
     "Index Cond", "Recheck Cond", "Filter", "Rows Removed by Filter", "Join Filter",
@@ -186,45 +188,6 @@ class UsageMatrix:
                 if not r.constraint and (r.unused or r.duplicate_of or r.redundant_with)]
 
 
-def _same_kind(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return (a["table"] == b["table"] and a.get("method") == b.get("method")
-            and a.get("predicate") == b.get("predicate"))
-
-
-def _covers(longer: Mapping[str, Any], shorter: Mapping[str, Any]) -> bool:
-    """`longer` serves every lookup `shorter` serves: its key columns start with all of
-    `shorter`'s, and it carries whatever `shorter` INCLUDEs (equal indexes cover each other)."""
-    short_keys, long_keys = list(shorter["columns"]), list(longer["columns"])
-    carried = set(long_keys) | set(longer.get("include", ()))
-    return (long_keys[: len(short_keys)] == short_keys
-            and set(shorter.get("include", ())) <= carried)
-
-
-def duplicates_and_redundancy(indexes: Sequence[Mapping[str, Any]]
-                              ) -> dict[str, tuple[list[str], list[str]]]:
-    """Per index: the indexes it duplicates (same columns, INCLUDEs and uniqueness), and the
-    ones that make it redundant (B-tree only: another B-tree whose key starts with all of its
-    columns and carries its INCLUDEs serves its lookups, and more). A unique or primary-key
-    index is never redundant: it enforces a constraint."""
-    found: dict[str, tuple[list[str], list[str]]] = {}
-    for a in indexes:
-        dup, wider = [], []
-        for b in indexes:
-            if a is b or not a.get("columns") or not _same_kind(a, b) or not _covers(b, a):
-                continue
-            a_unique, b_unique = _enforces(a), _enforces(b)
-            if _covers(a, b) and a_unique == b_unique:
-                dup.append(str(b["index"]))
-            elif a.get("method") == "btree" and not a_unique and (not _covers(a, b) or b_unique):
-                wider.append(str(b["index"]))
-        found[str(a["index"])] = (dup, wider)
-    return found
-
-
-def _enforces(index: Mapping[str, Any]) -> bool:
-    return bool(index.get("unique") or index.get("primary"))
-
-
 def usage_matrix(document: Mapping[str, Any]) -> UsageMatrix:
     items = document["items"]
     scenarios = list(dict.fromkeys(i["scenario"] for i in items))
@@ -241,7 +204,7 @@ def usage_matrix(document: Mapping[str, Any]) -> UsageMatrix:
     rows = [
         IndexRow(
             name=ix["index"], table=ix["table"], definition=ix.get("definition", ""),
-            size_bytes=ix["size_bytes"], constraint=_enforces(ix),
+            size_bytes=ix["size_bytes"], constraint=enforces_constraint(ix),
             used_by={s: sorted(m) for s, m in used.get(ix["index"], {}).items()},
             expected_by=sorted(expected.get(ix["index"], ())),
             duplicate_of=relations[ix["index"]][0], redundant_with=relations[ix["index"]][1],
