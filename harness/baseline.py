@@ -162,13 +162,3 @@ def render_baseline(profile: str, revision: str, tables: Sequence[str],
             if m.timing is not None:  # two significant figures: less churn in diffs
                 lines.append(f"p95_ms = {float(f'{m.timing.p95_ms:.2g}')!r}")
     return "\n".join(lines) + "\n"
-
-
-def write_baseline(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(text)
-        temporary.replace(path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot write the baseline: {exc.strerror}") from None

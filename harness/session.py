@@ -22,7 +22,6 @@ from harness.baseline import (
     compare_item,
     load_baseline,
     render_baseline,
-    write_baseline,
 )
 from harness.cache import SeedCache, files_digest, fingerprint, human_size
 from harness.capacity import IndexSize, TableSize, index_sizes, table_sizes
@@ -31,6 +30,7 @@ from harness.config import Config
 from harness.datagen import Progress, SeedContext
 from harness.errors import ConfigError, HarnessError, ScenarioError, SchemaError
 from harness.explain import ModeMeasurement, bind_order, measure
+from harness.files import write_atomically
 from harness.migration_watch import watch_migration
 from harness.project import Profile, Project
 from harness.provisioning import (
@@ -345,8 +345,9 @@ class PlanRun:
             return None
         assert self._catalog is not None
         items = {f"{r.scenario.name}[{r.case.id}]": r.measurements for r in self.results}
-        write_baseline(self.config.baseline, render_baseline(
-            self.facts.profile, self.facts.revision, sorted(self._catalog.table_rows), items))
+        write_atomically(self.config.baseline, render_baseline(
+            self.facts.profile, self.facts.revision, sorted(self._catalog.table_rows), items),
+            "the baseline")
         self.progress(f"baseline of {len(items)} items written to {self.config.baseline}")
         return self.config.baseline
 

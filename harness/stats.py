@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from harness import __version__
-from harness.errors import ConfigError
+from harness.files import write_atomically
 
 FORMAT = 1
 
@@ -69,10 +69,4 @@ def capture(conn: psycopg.Connection[Any], label: str = "") -> dict[str, Any]:
 
 
 def write_statistics(path: Path, statistics: dict[str, Any]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(statistics, indent=1) + "\n")
-        temporary.replace(path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot write the statistics: {exc.strerror}") from None
+    write_atomically(path, json.dumps(statistics, indent=1) + "\n", "the statistics")

@@ -5,13 +5,13 @@ document, without a database."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ReportError
+from harness.files import write_atomically
 from harness.report.analysis import Comparison, compare
 from harness.report.document import (
     SCHEMA_VERSION,
@@ -53,7 +53,8 @@ def write_worker_results(directory: Path, worker: str, facts: RunFacts,
     document = results_document(facts, results, base_dir)
     path = directory / WORKERS_DIR / f"{worker}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, json.dumps(document, default=str) + "\n")
+    write_atomically(path, json.dumps(document, default=str) + "\n", "the worker's results",
+                     ReportError)
     return path
 
 
@@ -90,27 +91,12 @@ def rerender(results_path: Path, directory: Path | None = None,
 
 def _write(directory: Path, document: Document, comparison: Comparison | None,
            with_results: bool, results_path: Path | None = None) -> ReportPaths:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        paths = ReportPaths(results_path or directory / "results.json",
-                            directory / "index.html", directory / "summary.md")
-        if with_results:
-            _write_atomically(paths.results, json.dumps(document, indent=1, default=str) + "\n")
-        _write_atomically(paths.html, render_html(document, comparison))
-        _write_atomically(paths.summary, render_summary(document, comparison))
-    except OSError as exc:
-        raise ReportError(f"{exc.filename or directory}: cannot write the report: "
-                          f"{exc.strerror}") from None
+    paths = ReportPaths(results_path or directory / "results.json",
+                        directory / "index.html", directory / "summary.md")
+    if with_results:
+        write_atomically(paths.results, json.dumps(document, indent=1, default=str) + "\n",
+                         "the results", ReportError)
+    write_atomically(paths.html, render_html(document, comparison), "the report", ReportError)
+    write_atomically(paths.summary, render_summary(document, comparison), "the summary",
+                     ReportError)
     return paths
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """A reader (a CI step, a browser) never sees half a file, and a failed render leaves
-    the previous file in place."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
