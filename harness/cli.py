@@ -224,8 +224,7 @@ def command_compare(args: argparse.Namespace) -> int:
         for scenario, case in selected:
             _run_one(run, scenario, case, root, prefix="base ", details=False)
         base = write_report(settings.report_dir / "base", run.facts, run.results, root)
-        run.config = settings  # the migration check, when on, applies to base -> head
-        run.migrate(args.head)
+        run.migrate(args.head, under_load=settings.migration_check == "on")
         for line in run.migration_failures:
             print(f"FAIL  {line}", flush=True)
         for scenario, case in selected:

@@ -264,8 +264,7 @@ def _run_at_base(run: PlanRun, session: pytest.Session, settings: Config) -> Doc
                 run.run_case(item.scenario, item.case)
     base = write_report(settings.report_dir / "base", run.facts, run.results,
                         session.config.rootpath)
-    run.config = settings  # the migration check, when on, applies to base -> head
-    run.migrate(settings.revision)
+    run.migrate(settings.revision, under_load=settings.migration_check == "on")
     return load_results(base.results)
 
 

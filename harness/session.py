@@ -205,17 +205,18 @@ class PlanRun:
         self.facts.index_sizes = index_sizes(self._conn, projection)
         self.facts.table_sizes = table_sizes(self._conn, projection)
 
-    def migrate(self, target: str, allow_downgrade: bool = False) -> None:
-        """Moves the open database to another revision: on to a later one, under a writer with
-        the migration check on (compare: run at the base revision, migrate, run at the head),
-        or back with `allow_downgrade` (the mutation proof undoes each mutation). The results
-        so far are the caller's to keep: they are cleared here."""
+    def migrate(self, target: str, *, under_load: bool = False,
+                allow_downgrade: bool = False) -> None:
+        """Moves the open database to another revision: on to a later one, `under_load` of the
+        migration check's writer (compare: run at the base revision, migrate, run at the
+        head), or back with `allow_downgrade` (the mutation proof undoes each mutation). The
+        results so far are the caller's to keep: they are cleared here."""
         revisions = schema.Revisions(self.project.migrations_dir)
         current, target = self.facts.revision, revisions.resolve(target)
         forward = target != current and revisions.is_at_or_after(target, current)
         if not forward and not (allow_downgrade and target != current):
             raise ConfigError(f"revision {target} is not after {current}: nothing to migrate")
-        if forward and self.config.migration_check == "on":
+        if forward and under_load:
             self._migrate_under_load(self._conninfo, current, target)
         else:
             self.progress(f"migrating {current} -> {target}")
