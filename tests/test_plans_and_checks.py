@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import plan_sample
+from harness.baseline import Baseline, ModeBaseline, compare_item
 from harness.checks import (
     Catalog,
     check_budgets,
@@ -21,9 +22,11 @@ from harness.checks import (
     evaluate,
 )
 from harness.explain import ModeMeasurement, Timing, percentile
+from harness.mutation import CAUGHT, MISSED, REDUNDANT, _classify
 from harness.plans import Plan
 from harness.project import CheckDefaults
 from harness.scenarios import Scenario, load_scenario
+from harness.session import CaseResult
 
 SCENARIO = """
 table = "calls"
@@ -187,3 +190,37 @@ def test_a_plan_that_changed_during_timing_is_a_warning(scenario: Scenario) -> N
     verdict = evaluate(scenario, scenario.cases[0], [moved], CATALOG, CheckDefaults())
     assert [f.check for f in verdict.of("warn")] == ["plan_changed"]
     assert verdict.outcome == "warn"
+
+
+def test_baseline_same_shape_reading_more_fails_and_slower_warns(scenario: Scenario,
+                                                                  tmp_path: Path) -> None:
+    now = measured("index_scan.json", samples=(40.0, 41.0, 42.0))
+    shape, buffers = now.plan.shape(), now.plan.shared_buffers
+    baseline = Baseline(tmp_path / "b.toml", "ci", "head", frozenset({"calls"}), {
+        "call_list[one]": {"custom": ModeBaseline(shape, buffers // 2, 5.0)}})
+    (finding,) = compare_item(baseline, "call_list[one]", [now])
+    assert (finding.severity, finding.check) == ("fail", "baseline_buffers")
+    same = Baseline(baseline.path, "ci", "head", baseline.tables, {
+        "call_list[one]": {"custom": ModeBaseline(shape, buffers, 5.0)}})
+    (slower,) = compare_item(same, "call_list[one]", [now])
+    assert (slower.severity, slower.check) == ("warn", "baseline_p95")
+    steady = Baseline(baseline.path, "ci", "head", baseline.tables, {
+        "call_list[one]": {"custom": ModeBaseline(shape, buffers, 40.0)}})
+    assert compare_item(steady, "call_list[one]", [now]) == []
+    (new,) = compare_item(steady, "call_list[other]", [now])
+    assert new.severity == "info" and "a new item" in new.message
+
+
+def test_mutation_proof_calls_an_unnoticed_uncovered_index_missed(scenario: Scenario) -> None:
+    case = scenario.cases[0]
+    passing = evaluate(scenario, case, [measured("index_scan.json")], CATALOG, CheckDefaults())
+    results = [CaseResult(scenario, case, {}, (), passing)]
+    missed = _classify("ix_calls_company_id_status", results, [], [])
+    assert missed.verdict == MISSED
+    covered = _classify("ix_calls_company_id_status", results, [], ["ix_wider"])
+    assert covered.verdict == REDUNDANT and "ix_wider" in covered.reason
+    failing = evaluate(scenario, case, [measured("seq_scan_sort.json")], CATALOG,
+                       CheckDefaults())
+    caught = _classify("ix_calls_company_id_created_at",
+                       [CaseResult(scenario, case, {}, (), failing)], [], [])
+    assert caught.verdict == CAUGHT and caught.failed_items == ["call_list[one]"]
