@@ -79,7 +79,7 @@ OPTIONS: tuple[Option, ...] = (
         parse=_int_at_least(0),
     ),
     Option("revision", "head", "schema revision to plan against (an Alembic revision id)"),
-    Option("report_dir", "reports", "where index.html and results.json are written"),
+    Option("report_dir", "reports", "where index.html, summary.md and results.json are written"),
     Option("runs", "20", "timed executions per plan mode", parse=_int_at_least(1)),
     Option("warmup", "3", "untimed executions before the timed ones", parse=_int_at_least(0)),
     Option(
