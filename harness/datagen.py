@@ -3,6 +3,7 @@ server-side randomness, chunked bulk inserts with progress, and post-load housek
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -153,11 +154,13 @@ class SeedContext:
                     done += futures[future]
                     meter.advance(done)
             except BaseException:
-                # Ctrl-C or a failed chunk: stop the other sessions' statements too.
+                # Ctrl-C or a failed chunk: stop the other sessions' statements too. A server
+                # that crashed (a full disk) cannot be asked to cancel; that must not hide why.
                 for future in futures:
                     future.cancel()
                 for session in self._sessions:
-                    session.cancel_safe()
+                    with contextlib.suppress(psycopg.Error):
+                        session.cancel_safe()
                 raise
         return inserted
 
