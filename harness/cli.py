@@ -244,7 +244,8 @@ def command_stats(args: argparse.Namespace) -> int:
         label = (f"{run.facts.server}, revision {run.facts.revision}"
                  + ("" if run.existing_db else f", profile {settings.profile}, "
                     f"seed {settings.seed}"))
-        statistics = capture(run.connection, label)
+        statistics = capture(run.connection, label, project.anchors,
+                             project.profile(settings.profile).planner)
     write_statistics(args.out, statistics)
     tables = sum(1 for r in statistics["relations"] if r["kind"] == "table")
     print(f"statistics of {tables} tables, {len(statistics['relations']) - tables} indexes "

@@ -107,6 +107,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("migration_check", "off", "apply the migrations after the data revision one at a "
            "time while a writer inserts rows, and fail when a write waits longer than "
            "--plans-max-write-wait-ms or an index is left INVALID", ON_OFF),
+    Option("stats", "", "a statistics file (plan-harness stats capture): load it into the "
+           "seeded database so the planner plans as at the captured scale, and plan each "
+           "scenario with EXPLAIN, not run it (plan checks only; budgets not measured)"),
     Option("max_write_wait_ms", "200", "budget of the migration check: the longest a write may "
            "wait on one migration statement", parse=_int_at_least(0)),
 )
@@ -132,6 +135,7 @@ class Config:
     update_baseline: str
     migration_check: str
     max_write_wait_ms: int
+    stats: Path | None
 
     @classmethod
     def resolve(
@@ -155,9 +159,13 @@ class Config:
         values["cache_dir"] = Path(values["cache_dir"]) if values["cache_dir"] else (
             default_cache_dir())
         values["baseline"] = base_dir / values["baseline"] if values["baseline"] else None
+        values["stats"] = base_dir / values["stats"] if values["stats"] else None
         config = cls(**values)
         if config.allow_existing_db == "on" and config.provider != "dsn":
             raise ConfigError("--plans-allow-existing-db on needs --plans-provider dsn")
+        if config.stats is not None and config.allow_existing_db == "on":
+            raise ConfigError("--plans-stats loads statistics into the harness's own database; "
+                              "it cannot be used with --plans-allow-existing-db on")
         if config.update_baseline == "on" and config.baseline is None:
             raise ConfigError("--plans-update-baseline on needs --plans-baseline FILE")
         if config.provider == "dsn" and not config.dsn:

@@ -119,11 +119,13 @@ def measure(
     warmup: int,
     runs: int,
     read_only: bool = False,
+    plan_only: bool = False,
 ) -> list[ModeMeasurement]:
-    """With `read_only`, a statement whose plan writes or locks rows is only planned."""
+    """With `read_only`, a statement whose plan writes or locks rows is only planned; with
+    `plan_only`, every statement is."""
     execute = prepare(conn, positional_sql)
     try:
-        if read_only and _writes(explain(conn, execute, values, analyze=False)):
+        if plan_only or (read_only and _writes(explain(conn, execute, values, analyze=False))):
             return [_plan_mode(conn, execute, values, mode) for mode in modes]
         return [_measure_mode(conn, execute, values, mode, warmup, runs) for mode in modes]
     finally:

@@ -44,6 +44,8 @@ from harness.provisioning import (
     server_provider,
 )
 from harness.scenarios import AnchorRef, Case, ParamValue, Scenario
+from harness.stats import fidelity_note, gates, read_statistics
+from harness.stats_load import StatisticsLoader
 
 STATEMENT_TIMEOUT = "60s"  # bounds every scenario query
 CACHE_FORMAT = 2  # bump when the way a database is built changes, to retire old entries
@@ -81,6 +83,8 @@ class RunFacts:
     endpoint_claims: dict[str, dict[str, str]] = field(default_factory=dict)
     write_cost: dict[str, Any] | None = None  # added by benchmarks/write_cost.py --results
     migration: dict[str, Any] | None = None  # with --plans-migration-check on
+    # with --plans-stats: the file and where its statistics came from; plans only
+    statistics: dict[str, str] | None = None
 
 
 class PlanRun:
@@ -101,6 +105,7 @@ class PlanRun:
         self.migration_failures: list[str] = []  # with --plans-migration-check on
         self._conninfo = ""
         self.baseline: Baseline | None = None  # with --plans-baseline
+        self._statistics: StatisticsLoader | None = None  # with --plans-stats
 
     def __enter__(self) -> PlanRun:
         self.open()
@@ -124,6 +129,16 @@ class PlanRun:
             endpoint: asdict(claim)
             for endpoint, claim in self.project.projection.endpoints.items()
         }
+        if self.config.stats is not None:
+            # read (and refused when corrupt) before anything is seeded
+            statistics = read_statistics(self.config.stats)
+            self._statistics = StatisticsLoader(statistics, self.config.stats, self.progress)
+            self.facts.statistics = {
+                "file": str(self.config.stats),
+                "source": str(statistics.get("source", "")),
+                "captured_at": str(statistics.get("captured_at", "")),
+                "fidelity": fidelity_note(statistics, profile.name),
+                "preview": "no" if gates(statistics, profile.name) else "yes"}
         try:
             if self.existing_db:
                 self._attach_existing(profile)
@@ -157,6 +172,8 @@ class PlanRun:
         # five executions) would add a second, unchecked prepared statement.
         conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None)
         self._stack.callback(conn.close)
+        if self._statistics is not None:
+            self._statistics.load(conn)
         self._apply_settings(conn, profile)
         self._conn = conn
         self._read_schema(target, profile.name)
@@ -173,6 +190,11 @@ class PlanRun:
     @property
     def existing_db(self) -> bool:
         return self.config.allow_existing_db == "on"
+
+    @property
+    def projected(self) -> bool:
+        """Planning from loaded statistics: scenarios are planned, never run."""
+        return self._statistics is not None
 
     def _attach_existing(self, profile: Profile) -> None:
         """--plans-allow-existing-db: the DSN's own database, as it is. Nothing is created,
@@ -222,8 +244,7 @@ class PlanRun:
             self.progress(f"migrating {current} -> {target}")
             move = schema.upgrade if forward else schema.downgrade
             move(self._conninfo, self.project.migrations_dir, target)
-            with psycopg.connect(self._conninfo, autocommit=True) as conn:
-                datagen.vacuum_analyze(conn, self.progress)
+            self._after_migration(self._conninfo)
         self.facts = replace(self.facts, revision=target,
                              started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
         self._read_schema(target, self.facts.profile)
@@ -238,6 +259,14 @@ class PlanRun:
                                self.config.max_write_wait_ms, self.progress)
         self.migration_failures = cost.failures()
         self.facts.migration = {**asdict(cost), "failures": self.migration_failures}
+        self._after_migration(conninfo)
+
+    def _after_migration(self, conninfo: str) -> None:
+        """New indexes need statistics: ANALYZE them, or with loaded statistics load them
+        again (CREATE INDEX reset the row counts; a VACUUM would read every padded page)."""
+        if self._conn is not None and self._statistics is not None:
+            self._statistics.load(self._conn)
+            return
         with psycopg.connect(conninfo, autocommit=True) as conn:
             datagen.vacuum_analyze(conn, self.progress)
 
@@ -314,7 +343,9 @@ class PlanRun:
         }
 
     def _apply_settings(self, conn: psycopg.Connection[Any], profile: Profile) -> None:
-        settings = {"statement_timeout": STATEMENT_TIMEOUT, **profile.planner}
+        # loaded statistics bring the planner settings they were captured with
+        captured = self._statistics.statistics["planner"] if self._statistics else {}
+        settings = {"statement_timeout": STATEMENT_TIMEOUT, **profile.planner, **captured}
         for name, value in settings.items():
             conn.execute(
                 sql.SQL("SELECT set_config({}, {}, false)").format(
@@ -333,7 +364,7 @@ class PlanRun:
             "default_statistics_target",
             "statement_timeout",
             "default_transaction_read_only",
-            *profile.planner,
+            *settings,
         ]
         for name in dict.fromkeys(names):
             query = sql.SQL("SELECT current_setting({})").format(sql.Literal(name))
@@ -380,6 +411,10 @@ class PlanRun:
         if self.baseline is not None:
             compared = compare_item(self.baseline, f"{scenario.name}[{case.id}]", measurements)
             verdict = Verdict((*verdict.findings, *compared))
+        if self.facts.statistics and self.facts.statistics["preview"] == "yes":
+            verdict = Verdict(tuple(
+                replace(f, severity=WARN, message=f"preview, not gating: {f.message}")
+                if f.severity == FAIL else f for f in verdict.findings))
         result = CaseResult(scenario, case, values, tuple(measurements), verdict)
         self.results.append(result)
         return result
@@ -395,6 +430,7 @@ class PlanRun:
                 warmup=self.config.warmup,
                 runs=self.config.runs,
                 read_only=self.existing_db,
+                plan_only=self.projected,
             )
         except psycopg.Error as exc:
             message = str(exc).strip().splitlines()[0]
@@ -420,6 +456,8 @@ class PlanRun:
         return base + value.offset
 
     def _anchor(self, name: str) -> Any:
+        if name not in self._anchors and self._statistics is not None:
+            self._anchors[name] = self._statistics.anchor(self.connection, name)
         if name not in self._anchors:
             assert self._conn is not None
             try:

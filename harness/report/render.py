@@ -115,6 +115,12 @@ def render_summary(document: Document, comparison: Comparison | None = None) -> 
         f"{' (head)' if run['revision'] == run.get('head') else ''}, "
         f"PostgreSQL {md_cell(run.get('server_version', '?'))}, {md_cell(run['started_at'])}.",
     ]
+    if run.get("statistics"):
+        lines.append(f"Projected: planned with the statistics of "
+                     f"{md_cell(run['statistics']['source'] or run['statistics']['file'])}; "
+                     "plan checks only, latency and buffers not measured"
+                     + ("; a preview: not verified against the real database, so failures "
+                        "are warnings." if run["statistics"]["preview"] == "yes" else "."))
     if comparison is not None:
         lines += _comparison_lines(comparison)
     lines += _migration_lines(run.get("migration"))

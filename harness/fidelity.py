@@ -1,0 +1,77 @@
+"""Fidelity of projected plans: whether a small database given a big one's statistics
+(--plans-stats) chooses the plans the big one chooses. Two results documents of the same
+scenarios are compared item by item and plan mode by plan mode, on how each table is read:
+the scan node and the index of every node that reads a relation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Access = tuple[tuple[str, str, str], ...]  # (relation, node type, index), sorted
+
+
+def plan_access(plan: Mapping[str, Any]) -> Access:
+    """How a plan (EXPLAIN FORMAT JSON's top object) reads its relations."""
+    found = {(str(node.get("Relation Name", "")), str(node["Node Type"]),
+              str(node.get("Index Name", "")))
+             for node in _walk(plan["Plan"])
+             if "Relation Name" in node or "Index Name" in node}
+    return tuple(sorted(found))
+
+
+def _walk(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _walk(child)
+
+
+def describe(access: Access) -> str:
+    return "; ".join(f"{node}{f' using {index}' if index else ''}{f' on {rel}' if rel else ''}"
+                     for rel, node, index in access)
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    item: str
+    mode: str
+    real: str
+    projected: str
+    real_rows: float
+    projected_rows: float
+
+
+@dataclass
+class Fidelity:
+    compared: int = 0
+    agreed: int = 0
+    disagreements: list[Disagreement] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # items only one side has
+
+    @property
+    def agreement(self) -> float:
+        return self.agreed / self.compared if self.compared else 0.0
+
+
+def compare_documents(real: Mapping[str, Any], projected: Mapping[str, Any]) -> Fidelity:
+    """Every (item, plan mode) of `real` against the same in `projected`."""
+    fidelity = Fidelity()
+    theirs = {(item["id"], mode["mode"]): mode
+              for item in projected["items"] for mode in item["modes"]}
+    for item in real["items"]:
+        for mode in item["modes"]:
+            other = theirs.pop((item["id"], mode["mode"]), None)
+            if other is None:
+                fidelity.missing.append(f"{item['id']} {mode['mode']}")
+                continue
+            fidelity.compared += 1
+            mine, its = plan_access(mode["plan"]), plan_access(other["plan"])
+            if mine == its:
+                fidelity.agreed += 1
+            else:
+                fidelity.disagreements.append(Disagreement(
+                    item["id"], mode["mode"], describe(mine), describe(its),
+                    float(mode["estimated_rows"]), float(other["estimated_rows"])))
+    fidelity.missing += [f"{item} {mode}" for item, mode in theirs]
+    return fidelity
