@@ -7,9 +7,10 @@ every scenario item and plan mode (custom, generic) with the real database's.
 Compared per (item, mode): the scan node and index of every node reading a relation
 (harness/fidelity.py). Two controls run beside it: the small database's own plans (what
 planning without the statistics gives) and the statistics loaded without padding the
-relation files (what the statistics alone give). Results go to results/fidelity_<profile>.json. With --stamp, the
-captured statistics are written to FILE with the outcome recorded in them: a projected run
-with that file onto the same profile gates only when every plan agreed.
+relation files (what the statistics alone give). Results go to
+results/fidelity_<profile>.json. With --stamp, the captured statistics are written to FILE
+with the outcome recorded in them: a projected run with that file onto the same profile
+gates only when every plan agreed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.fidelity import compare_documents  # noqa: E402
-
 
 # The control that shows why relation files are padded: the same statistics loaded with
 # the padding switched off, so the planner multiplies their density by the small files.
@@ -86,19 +86,20 @@ def main() -> None:
         "agreed": fidelity.agreed,
         "agreement": round(fidelity.agreement, 4),
         "missing": fidelity.missing,
+        "costs_of_agreeing_plans": fidelity.cost_summary(),
         "seconds": seconds,
         "controls": {
-            "small_database_own_plans": {"agreed": controls["small"].agreed,
-                                         "compared": controls["small"].compared},
-            "statistics_without_padding": {"agreed": controls["unpadded"].agreed,
-                                           "compared": controls["unpadded"].compared},
+            name: {"agreed": controls[key].agreed, "compared": controls[key].compared,
+                   "costs_of_agreeing_plans": controls[key].cost_summary()}
+            for name, key in (("small_database_own_plans", "small"),
+                              ("statistics_without_padding", "unpadded"))
         },
         "disagreements": [dataclasses.asdict(d) for d in fidelity.disagreements],
     }
     target = ROOT / "benchmarks" / "results" / f"fidelity_{args.profile}.json"
     target.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: out[k] for k in ("compared", "agreed", "agreement", "missing",
-                                          "controls")}),
+                                          "costs_of_agreeing_plans", "controls")}),
           f"written {target}")
     if args.stamp is not None:
         statistics["fidelity"] = {"onto": args.onto, "compared": fidelity.compared,

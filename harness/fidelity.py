@@ -5,6 +5,7 @@ the scan node and the index of every node that reads a relation."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,10 +49,21 @@ class Fidelity:
     agreed: int = 0
     disagreements: list[Disagreement] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # items only one side has
+    # per agreeing plan: the projected plan's total cost over the real one's (1.0: the same)
+    cost_ratios: list[float] = field(default_factory=list)
 
     @property
     def agreement(self) -> float:
         return self.agreed / self.compared if self.compared else 0.0
+
+    def cost_summary(self) -> dict[str, float]:
+        """How far the agreeing plans' costs are from the real ones: the median ratio and
+        the worst, as a factor either way (2.0: twice or half the real cost)."""
+        if not self.cost_ratios:
+            return {}
+        worst = max(max(r, 1 / r) for r in self.cost_ratios if r > 0)
+        return {"median_ratio": round(statistics.median(self.cost_ratios), 4),
+                "worst_factor": round(worst, 4)}
 
 
 def compare_documents(real: Mapping[str, Any], projected: Mapping[str, Any]) -> Fidelity:
@@ -69,6 +81,10 @@ def compare_documents(real: Mapping[str, Any], projected: Mapping[str, Any]) -> 
             mine, its = plan_access(mode["plan"]), plan_access(other["plan"])
             if mine == its:
                 fidelity.agreed += 1
+                real_cost = float(mode["plan"]["Plan"]["Total Cost"])
+                if real_cost > 0:
+                    fidelity.cost_ratios.append(
+                        float(other["plan"]["Plan"]["Total Cost"]) / real_cost)
             else:
                 fidelity.disagreements.append(Disagreement(
                     item["id"], mode["mode"], describe(mine), describe(its),

@@ -38,13 +38,25 @@ class Bound:
 
 
 @dataclass(frozen=True)
+class Projected:
+    """A scale that is never seeded: the statistics of the seeded profile `source`, captured
+    and multiplied by `scale`, are loaded into the seeded profile `onto` and planned there."""
+
+    source: str
+    scale: float
+    onto: str
+
+
+@dataclass(frozen=True)
 class Profile:
-    """A named scale: the data parameters the generator takes and planner settings to pin."""
+    """A named scale: the data parameters the generator takes and planner settings to pin,
+    or, for a projected profile, where its statistics come from."""
 
     name: str
     description: str
     data: Mapping[str, int | float]
     planner: Mapping[str, str]
+    projected: Projected | None = None
 
 
 @dataclass(frozen=True)
@@ -216,12 +228,31 @@ def generator_bounds(module: ModuleType) -> Mapping[str, Bound]:
 
 def load_profiles(path: Path, bounds: Mapping[str, Bound]) -> dict[str, Profile]:
     reader = FieldReader.load(path, ConfigError)
-    return {name: _profile(reader, name, raw, bounds) for name, raw in reader.data.items()}
+    profiles = {name: _profile(reader, name, raw, bounds) for name, raw in reader.data.items()}
+    for profile in profiles.values():
+        if profile.projected is not None:
+            for key, named in (("from", profile.projected.source),
+                               ("onto", profile.projected.onto)):
+                other = profiles.get(named)
+                if other is None or other.projected is not None:
+                    raise reader.fail(f"{profile.name}.projected.{key}",
+                                      f"{named!r} is not a seeded profile of {path.name}")
+    return profiles
 
 
 def _profile(reader: FieldReader, name: str, raw: Any, bounds: Mapping[str, Bound]) -> Profile:
     if not isinstance(raw, dict):
         raise reader.fail(name, "must be a table")
+    if "projected" in raw:
+        reader.reject_unknown(raw, {"description", "projected"}, name)
+        table = reader.table(raw, "projected", name)
+        reader.reject_unknown(table, {"from", "scale", "onto"}, f"{name}.projected")
+        scale = reader.get(table, "scale", float, f"{name}.projected")
+        if scale <= 0:
+            raise reader.fail(f"{name}.projected.scale", f"{scale} is not above 0")
+        return Profile(name, reader.get(raw, "description", str, name, default=""), {}, {},
+                       Projected(reader.get(table, "from", str, f"{name}.projected"), scale,
+                                 reader.get(table, "onto", str, f"{name}.projected")))
     reader.reject_unknown(raw, {"description", "data", "planner"}, name)
     data = reader.table(raw, "data", name)
     reader.reject_unknown(data, set(bounds), f"{name}.data")

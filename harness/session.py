@@ -32,7 +32,7 @@ from harness.errors import ConfigError, HarnessError, ScenarioError, SchemaError
 from harness.explain import ModeMeasurement, bind_order, measure
 from harness.files import write_atomically
 from harness.migration_watch import watch_migration
-from harness.project import Profile, Project
+from harness.project import Profile, Project, Projected
 from harness.provisioning import (
     EmbeddedServer,
     HarnessDatabase,
@@ -44,7 +44,7 @@ from harness.provisioning import (
     server_provider,
 )
 from harness.scenarios import AnchorRef, Case, ParamValue, Scenario
-from harness.stats import fidelity_note, gates, read_statistics
+from harness.stats import capture, fidelity_note, gates, read_statistics, scaled
 from harness.stats_load import StatisticsLoader
 
 STATEMENT_TIMEOUT = "60s"  # bounds every scenario query
@@ -129,21 +129,14 @@ class PlanRun:
             endpoint: asdict(claim)
             for endpoint, claim in self.project.projection.endpoints.items()
         }
-        if self.config.stats is not None:
-            # read (and refused when corrupt) before anything is seeded
-            statistics = read_statistics(self.config.stats)
-            self._statistics = StatisticsLoader(statistics, self.config.stats, self.progress)
-            self.facts.statistics = {
-                "file": str(self.config.stats),
-                "source": str(statistics.get("source", "")),
-                "captured_at": str(statistics.get("captured_at", "")),
-                "fidelity": fidelity_note(statistics, profile.name),
-                "preview": "no" if gates(statistics, profile.name) else "yes"}
         try:
             if self.existing_db:
                 self._attach_existing(profile)
                 return
-            self._provision(profile, target)
+            self._statistics = self._statistics_to_load(profile)
+            projected = profile.projected
+            self._provision(self.project.profile(projected.onto) if projected else profile,
+                            target)
         except BaseException:
             try:
                 self.close()
@@ -152,6 +145,40 @@ class PlanRun:
                 # the database could not be dropped either); the cleanup's is said as well.
                 self.progress(f"cleanup after the error failed too: {cleanup}")
             raise
+
+    def _statistics_to_load(self, profile: Profile) -> StatisticsLoader | None:
+        """--plans-stats FILE (read, and refused when corrupt, before anything is seeded), or
+        a projected profile's: its source profile's statistics, captured and scaled."""
+        if profile.projected is not None and self.config.stats is not None:
+            raise ConfigError(f"--plans-profile {profile.name} is projected and brings its "
+                              "own statistics: drop --plans-stats")
+        if profile.projected is not None:
+            statistics = self._capture_scaled(profile.projected, profile.name)
+            origin = f"{self.project.profiles_path}: {profile.name}"
+        elif self.config.stats is not None:
+            statistics, origin = read_statistics(self.config.stats), str(self.config.stats)
+        else:
+            return None
+        self.facts.statistics = {
+            "file": origin,
+            "source": str(statistics.get("source", "")),
+            "captured_at": str(statistics.get("captured_at", "")),
+            "fidelity": fidelity_note(statistics, profile.name),
+            "preview": "no" if gates(statistics, profile.name) else "yes"}
+        return StatisticsLoader(statistics, origin, self.progress)
+
+    def _capture_scaled(self, projected: Projected, name: str) -> dict[str, Any]:
+        source = self.project.profile(projected.source)
+        self.progress(f"profile {name}: capturing the statistics of profile {source.name}, "
+                      f"to scale them by {projected.scale:g} and plan on {projected.onto}")
+        config = replace(self.config, profile=source.name, stats=None, baseline=None,
+                         update_baseline="off", migration_check="off")
+        with PlanRun(config, self.project, self.progress) as run:
+            captured = capture(run.connection, f"{run.facts.server}, revision "
+                               f"{run.facts.revision}, profile {source.name}", self.project.anchors,
+                               source.planner)
+        return scaled(captured, projected.scale, f"profile {source.name} x{projected.scale:g} "
+                                                 f"({captured['source']})")
 
     def _provision(self, profile: Profile, target: str) -> None:
         started = time.monotonic()
@@ -176,7 +203,7 @@ class PlanRun:
             self._statistics.load(conn)
         self._apply_settings(conn, profile)
         self._conn = conn
-        self._read_schema(target, profile.name)
+        self._read_schema(target, self.facts.profile)
         self.facts.seed_seconds = time.monotonic() - started
         self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
 

@@ -70,7 +70,7 @@ class StatisticsLoader:
     """Loads one statistics file into one database, as often as migrations require."""
 
     statistics: dict[str, Any]
-    path: Path
+    origin: str  # the file, or the projected profile, named in messages
     progress: Callable[[str], None]
     # each table's real pages and rows, seen before the first padding: what a later index's
     # size is scaled from
@@ -84,7 +84,7 @@ class StatisticsLoader:
             if relation.kind == "table":
                 self._real.setdefault(relation.name,
                                       (relation.physical_pages, relation.reltuples))
-        layout = _Layout.of(conn, self.path)
+        layout = _Layout.of(conn, self.origin)
         captured = {r["name"]: r for r in self.statistics["relations"]}
         padded = 0
         for relation in sorted(relations.values(), key=lambda r: r.kind != "table"):
@@ -100,7 +100,7 @@ class StatisticsLoader:
         for i, column in enumerate(self.statistics["columns"]):
             if column["table"] in relations:
                 self._restore_column(conn, i, column)
-        self.progress(f"statistics of {self.statistics.get('source') or self.path} loaded: "
+        self.progress(f"statistics of {self.statistics.get('source') or self.origin} loaded: "
                       f"{len(captured)} relations, {len(self.statistics['columns'])} columns; "
                       f"{padded:,} zero pages added")
 
@@ -109,24 +109,24 @@ class StatisticsLoader:
         one's, so each case binds what it bound there."""
         captured = self.statistics["anchors"].get(name)
         if captured is None:
-            raise ConfigError(f"{self.path}: anchors: no value of @{name} (capture the "
+            raise ConfigError(f"{self.origin}: anchors: no value of @{name} (capture the "
                               "statistics again with this project)")
         row = conn.execute("SELECT to_regtype(%s)::text", [captured["type"]]).fetchone()
         if row is None or row[0] is None:
-            raise ConfigError(f"{self.path}: anchors.{name}.type: no type "
+            raise ConfigError(f"{self.origin}: anchors.{name}.type: no type "
                               f"{captured['type']!r} in this database")
         try:
             value = conn.execute(sql.SQL("SELECT CAST({} AS {})").format(
                 sql.Literal(captured["value"]), sql.SQL(row[0]))).fetchone()
         except psycopg.Error as exc:
-            raise ConfigError(f"{self.path}: anchors.{name}.value: "
+            raise ConfigError(f"{self.origin}: anchors.{name}.value: "
                               f"{str(exc).strip().splitlines()[0]}") from None
         assert value is not None
         return value[0]
 
     def _restore_column(self, conn: psycopg.Connection[Any], i: int,
                         column: dict[str, Any]) -> None:
-        where = f"{self.path}: columns[{i}] ({column['table']}.{column['column']})"
+        where = f"{self.origin}: columns[{i}] ({column['table']}.{column['column']})"
         try:
             restored = _restore_column(conn, column)
         except psycopg.Error as exc:
@@ -139,7 +139,7 @@ class StatisticsLoader:
         for i, captured in enumerate(self.statistics["relations"]):
             known = relations.get(captured["name"])
             if captured["kind"] == "table" and (known is None or known.kind != "table"):
-                raise ConfigError(f"{self.path}: relations[{i}]: no table named "
+                raise ConfigError(f"{self.origin}: relations[{i}]: no table named "
                                   f"{captured['name']!r} in this database")
         columns = {(str(t), str(c)) for t, c in conn.execute(_COLUMNS).fetchall()}
         indexes = {r["name"] for r in self.statistics["relations"] if r["kind"] == "index"}
@@ -147,7 +147,7 @@ class StatisticsLoader:
             if column["table"] in indexes:
                 continue  # an expression index's column: loaded when the index is there
             if (column["table"], column["column"]) not in columns:
-                raise ConfigError(f"{self.path}: columns[{i}]: no column "
+                raise ConfigError(f"{self.origin}: columns[{i}]: no column "
                                   f"{column['table']}.{column['column']} in this database")
 
     def _derived(self, relation: Relation) -> dict[str, Any] | None:
@@ -161,7 +161,7 @@ class StatisticsLoader:
         real_pages, real_rows = self._real[relation.table]
         pages = captured["relpages"] / max(real_pages, 1)
         rows = captured["reltuples"] / real_rows if real_rows > 0 else pages
-        self.progress(f"index {relation.name} is not in {self.path.name}: sized from "
+        self.progress(f"index {relation.name} is not in {self.origin}: sized from "
                       f"{relation.table} ({pages:.1f}x its pages)")
         return {"relpages": round(relation.physical_pages * pages),
                 "reltuples": max(relation.reltuples, 0) * rows, "relallvisible": 0}
@@ -186,14 +186,14 @@ class _Layout:
     segment_pages: int
 
     @classmethod
-    def of(cls, conn: psycopg.Connection[Any], path: Path) -> _Layout:
+    def of(cls, conn: psycopg.Connection[Any], origin: str) -> _Layout:
         row = conn.execute(
             "SELECT current_setting('data_directory'), current_setting('block_size')::int, "
             "(SELECT setting::int FROM pg_settings WHERE name = 'segment_size')").fetchone()
         assert row is not None
         data_dir = Path(row[0])
         if not (data_dir / "PG_VERSION").is_file():
-            raise ConfigError(f"{path}: loading statistics extends the server's relation "
+            raise ConfigError(f"{origin}: loading statistics extends the server's relation "
                               f"files, and its data directory {data_dir} is not on this "
                               "machine (use the embedded provider)")
         return cls(data_dir, int(row[1]), int(row[2]))

@@ -14,13 +14,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from test_cli import cli, project  # noqa: F401  (the sample project fixture)
 
 from conftest import embedded_postgres_pids
 from harness.errors import ConfigError
 from harness.provisioning import HarnessDatabase
 from harness.stats import capture, read_statistics, scaled
 from harness.stats_load import StatisticsLoader
-from test_cli import cli, project  # noqa: F401  (the sample project fixture)
 
 SCALE = 1000
 
@@ -47,7 +47,7 @@ def test_loaded_statistics_make_the_planner_see_the_captured_size(
     real_rows = _scan_rows(conn, "SELECT * FROM events WHERE account_id = 7")
     statistics = scaled(capture(conn, "test"), SCALE, "test x1000")
     pages = next(r["relpages"] for r in statistics["relations"] if r["name"] == "events")
-    StatisticsLoader(statistics, tmp_path / "stats.json", lambda line: None).load(conn)
+    StatisticsLoader(statistics, str(tmp_path / "stats.json"), lambda line: None).load(conn)
 
     assert _scan_rows(conn, "SELECT * FROM events WHERE account_id = 7") == pytest.approx(
         real_rows * SCALE, rel=0.01)
@@ -59,7 +59,7 @@ def test_loaded_statistics_make_the_planner_see_the_captured_size(
     allocated = sum(f.stat().st_blocks * 512 for f in files)
     assert allocated < 4 * 1024 * 1024 < size  # holes, not written zeros
     # a second load (after a migration) changes nothing
-    StatisticsLoader(statistics, tmp_path / "stats.json", lambda line: None).load(conn)
+    StatisticsLoader(statistics, str(tmp_path / "stats.json"), lambda line: None).load(conn)
     assert conn.execute("SELECT pg_relation_size('events')").fetchone() == (size,)
 
 
@@ -68,7 +68,7 @@ def test_an_index_the_file_does_not_know_is_sized_from_its_table(
     conn = small_table
     statistics = scaled(capture(conn, "test"), SCALE, "test x1000")
     messages: list[str] = []
-    loader = StatisticsLoader(statistics, tmp_path / "stats.json", messages.append)
+    loader = StatisticsLoader(statistics, str(tmp_path / "stats.json"), messages.append)
     loader.load(conn)
     conn.execute("CREATE INDEX ix_events_account ON events (account_id)")  # a migration
     loader.load(conn)
@@ -79,7 +79,7 @@ def test_an_index_the_file_does_not_know_is_sized_from_its_table(
     assert 10 * SCALE < pages < 40 * SCALE
     assert conn.execute("SELECT pg_relation_size('ix_events_account') / 8192").fetchone() == (
         pages,)
-    assert any("ix_events_account is not in stats.json" in m for m in messages)
+    assert any(f"ix_events_account is not in {tmp_path / 'stats.json'}" in m for m in messages)
     assert conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'events'"
                         ).fetchone() == (pytest.approx(20000 * SCALE, rel=0.01),)
 
@@ -98,7 +98,7 @@ def test_statistics_of_another_schema_are_refused_in_one_line(
     edit(statistics)
     path = tmp_path / "stats.json"
     with pytest.raises(ConfigError, match=re.escape(message)) as error:
-        StatisticsLoader(statistics, path, lambda line: None).load(small_table)
+        StatisticsLoader(statistics, str(path), lambda line: None).load(small_table)
     assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
 
 
@@ -195,3 +195,37 @@ def test_the_stats_option_is_refused_with_an_existing_database(project: Path) ->
         env={**os.environ}, timeout=60)
     assert result.returncode == 2
     assert "cannot be used with --plans-allow-existing-db on" in result.stderr
+
+
+def test_a_projected_profile_plans_its_source_scaled_on_a_small_database(
+        project: Path) -> None:  # noqa: F811
+    with (project / "fixtures" / "profiles.toml").open("a") as profiles:
+        profiles.write('\n[huge]\ndescription = "small x1000, never seeded"\n'
+                       '[huge.projected]\nfrom = "small"\nscale = 1000\nonto = "small"\n')
+    result = cli(project, "run", "--plans-profile", "huge")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "profile huge: capturing the statistics of profile small" in result.stderr
+    assert "statistics of profile small x1000" in result.stderr
+    document = json.loads((project / "reports" / "results.json").read_text())
+    assert document["run"]["profile"] == "huge"
+    assert document["run"]["statistics"]["preview"] == "yes"
+    assert document["run"]["statistics"]["file"].endswith("profiles.toml: huge")
+    relations = {t["table"]: t for t in document["run"]["table_sizes"]}
+    assert relations["events"]["heap_bytes"] > 1000 * 100 * 1024  # the padded, captured size
+    for item in document["items"]:
+        assert all(m["p95_ms"] is None for m in item["modes"])
+
+
+@pytest.mark.parametrize(("projected", "message"), [
+    ('from = "nope"\nscale = 10\nonto = "small"', "huge.projected.from: 'nope' is not a seeded"),
+    ('from = "small"\nscale = 0\nonto = "small"', "huge.projected.scale: 0.0 is not above 0"),
+    ('from = "small"\nscale = 10', "huge.projected.onto: missing"),
+])
+def test_a_projected_profile_that_cannot_be_planned_is_one_line(
+        project: Path, projected: str, message: str) -> None:  # noqa: F811
+    with (project / "fixtures" / "profiles.toml").open("a") as profiles:
+        profiles.write(f"\n[huge]\n[huge.projected]\n{projected}\n")
+    result = cli(project, "run", "--plans-profile", "huge")
+    assert result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("plan-harness: error: ") and message in line, line
