@@ -1,7 +1,7 @@
 """Benchmark: index growth after a month of inserts, against the same index built fresh
 (the design document's bloat section: wide keys, pages split half-full).
 
-    python benchmarks/index_growth.py [--profile ci]
+    python benchmarks/index_growth.py [--profile ci] [--results reports/results.json [--reuse]]
 
 Builds the profile's database at head (indexes built after the load, so they start
 packed), then inserts the newest 30 days of calls again, 30 days later, in time order, so
@@ -9,6 +9,8 @@ the tenants interleave as a month of traffic does: each tenant's range of
 `(company_id, created_at)` grows in the middle of the index, and the random string UUID
 keys land all over the primary key. Sizes are taken fresh, after the month, and after
 `REINDEX TABLE calls` (the same rows, packed). Results go to results/index_growth_<profile>.json.
+With --results, the measurement is also recorded in a run's results.json (of the same
+profile), whose report then shows it; --reuse takes the committed measurement instead.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from harness import datagen, schema
 from harness.capacity import index_sizes
 from harness.project import Projection, load_project
 from harness.provisioning import EmbeddedServer, harness_database
+from harness.report import record_measurement
 from harness.session import seed_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,10 +51,35 @@ def calls_indexes(conn: psycopg.Connection[Any]) -> dict[str, dict[str, float]]:
             for s in sizes if s.table == "calls"}
 
 
+def attach(results: Path, measured: dict[str, Any], profile: str) -> None:
+    """Records the measurement as the run's index_growth (see results.schema.json)."""
+    record_measurement(results, "index_growth", {
+        "table": "calls",
+        "rows_before": measured["rows_before"],
+        "rows_inserted": measured["rows_inserted"],
+        "indexes": [{"index": name, **{k: row[k] for k in (
+            "fresh_bytes", "after_month_bytes", "rebuilt_bytes", "growth_over_rebuilt")}}
+            for name, row in measured["indexes"].items()],
+        "command": measured["command"],
+        "measured_at": measured["measured_at"],
+    }, profile)
+    print(f"recorded in {results}; `plan-harness report {results}` shows it")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="ci")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="also record the measurement in this results.json")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --results: take the committed measurement of --profile")
     args = parser.parse_args()
+    target = ROOT / "benchmarks" / "results" / f"index_growth_{args.profile}.json"
+    if args.reuse:
+        if args.results is None:
+            parser.error("--reuse needs --results")
+        attach(args.results, json.loads(target.read_text()), args.profile)
+        return
     with EmbeddedServer() as server, harness_database(server) as db:
         schema.upgrade(db.conninfo, PROJECT.migrations_dir, PROJECT.load_revision)
         seed_database(db.conninfo, PROJECT, PROJECT.profile(args.profile), 1, lambda m: None)
@@ -86,13 +114,14 @@ def main() -> None:
         "insert_seconds": round(insert_seconds, 1),
         "indexes": indexes,
     }
-    target = ROOT / "benchmarks" / "results" / f"index_growth_{args.profile}.json"
     target.write_text(json.dumps(out, indent=1) + "\n")
     for name, row in indexes.items():
         print(f"{name:40} fresh {row['fresh_bytes'] / 2**20:7.1f} MiB  after a month "
               f"{row['after_month_bytes'] / 2**20:7.1f} MiB  rebuilt "
               f"{row['rebuilt_bytes'] / 2**20:7.1f} MiB  x{row['growth_over_rebuilt']}")
     print(f"{inserted:,} rows inserted; written {target}")
+    if args.results is not None:
+        attach(args.results, out, args.profile)
 
 
 if __name__ == "__main__":

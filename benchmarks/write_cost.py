@@ -28,7 +28,7 @@ import psycopg
 from harness import datagen, schema
 from harness.project import load_project
 from harness.provisioning import EmbeddedServer, harness_database
-from harness.report import load_results
+from harness.report import record_measurement
 from harness.session import seed_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,12 +107,8 @@ def measure(profile: str, rows: int, reps: int) -> dict[str, Any]:
 
 def attach(results: Path, measured: dict[str, Any], profile: str) -> None:
     """Records the measurement as the run's write_cost (see results.schema.json)."""
-    document = load_results(results)
-    if document["run"]["profile"] != profile:
-        raise SystemExit(f"{results}: a run of profile {document['run']['profile']!r}; "
-                         f"this write cost is of {profile!r}")
     median = measured["median_rows_per_second"]
-    document["run"]["write_cost"] = {
+    record_measurement(results, "write_cost", {
         "table": "calls",
         "indexes_without": measured["indexes_on_calls"]["before"],
         "indexes_with": measured["indexes_on_calls"]["head"],
@@ -122,8 +118,7 @@ def attach(results: Path, measured: dict[str, Any], profile: str) -> None:
         "claim": measured["seed_claim"],
         "command": measured["command"],
         "measured_at": measured["measured_at"],
-    }
-    results.write_text(json.dumps(document, indent=1) + "\n")
+    }, profile)
     print(f"recorded in {results}; `plan-harness report {results}` shows it")
 
 

@@ -83,6 +83,7 @@ class RunFacts:
     endpoint_claims: dict[str, dict[str, str]] = field(default_factory=dict)
     write_cost: dict[str, Any] | None = None  # added by benchmarks/write_cost.py --results
     migration: dict[str, Any] | None = None  # with --plans-migration-check on
+    index_growth: dict[str, Any] | None = None  # added by benchmarks/index_growth.py --results
     # with --plans-stats: the file and where its statistics came from; plans only
     statistics: dict[str, str] | None = None
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from conftest import SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
+from conftest import REPO, SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
 from harness.capacity import duplicates_and_redundancy
-from harness.report import load_results, rerender
+from harness.errors import ReportError
+from harness.report import load_results, record_measurement, rerender
 from harness.report.analysis import (
     compare,
     histogram,
@@ -213,6 +214,28 @@ def test_report_command_rerenders_and_compares_without_a_database(
     assert len(summary.splitlines()) <= SUMMARY_MAX_LINES
     assert "0 regressed" in summary
     assert "| GET /api/v1/dashboard/calls | 5-20x |" in summary
+
+
+def test_benchmark_measurements_are_recorded_in_a_saved_run(csr_head: CsrRun,
+                                                           tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    shutil.copy(csr_head.report_dir / "results.json", results)
+    for script in ("write_cost", "index_growth"):
+        recorded = subprocess.run(
+            [sys.executable, f"benchmarks/{script}.py", "--profile", "ci", "--results",
+             str(results), "--reuse"], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert recorded.returncode == 0, recorded.stderr
+    document = load_results(results)
+    validate_results(document)
+    growth = json.loads((REPO / "benchmarks/results/index_growth_ci.json").read_text())
+    recorded_growth = {i["index"]: i for i in document["run"]["index_growth"]["indexes"]}
+    assert recorded_growth.keys() == growth["indexes"].keys()
+    html = rerender(results).html.read_text()
+    assert "Index growth after a month of inserts" in html and "Write cost</h3>" in html
+    pk = recorded_growth["calls_pkey"]["growth_over_rebuilt"]
+    assert f"{(pk - 1) * 100:.1f}%" in html
+    with pytest.raises(ReportError, match="a run of profile 'ci'; this measurement is of 'dev'"):
+        record_measurement(results, "index_growth", {}, "dev")
 
 
 def test_markdown_cells_cannot_break_the_table_or_inject_html() -> None:

@@ -24,8 +24,8 @@ from harness.report.render import render_html, render_summary
 from harness.session import CaseResult, RunFacts
 
 __all__ = ["SCHEMA_VERSION", "WORKERS_DIR", "Document", "ReportPaths", "load_results",
-           "merge_worker_results", "rerender", "results_document", "write_report",
-           "write_worker_results"]
+           "merge_worker_results", "record_measurement", "rerender", "results_document",
+           "write_report", "write_worker_results"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,19 @@ def merge_worker_results(directory: Path) -> ReportPaths | None:
     paths = _write(directory, merged, None, with_results=True)
     shutil.rmtree(directory / WORKERS_DIR, ignore_errors=True)
     return paths
+
+
+def record_measurement(results_path: Path, key: str, measured: dict[str, object],
+                       profile: str) -> None:
+    """Adds a benchmark's measurement (write cost, index growth) to a saved run of the same
+    profile as `run.<key>`; `plan-harness report` then shows it."""
+    document = load_results(results_path)
+    if document["run"]["profile"] != profile:
+        raise ReportError(f"{results_path}: a run of profile {document['run']['profile']!r}; "
+                          f"this measurement is of {profile!r}")
+    document["run"][key] = measured
+    write_atomically(results_path, json.dumps(document, indent=1) + "\n", "the results",
+                     ReportError)
 
 
 def rerender(results_path: Path, directory: Path | None = None,
