@@ -90,7 +90,9 @@ def main() -> None:
         "seconds": seconds,
         "controls": {
             name: {"agreed": controls[key].agreed, "compared": controls[key].compared,
-                   "costs_of_agreeing_plans": controls[key].cost_summary()}
+                   "costs_of_agreeing_plans": controls[key].cost_summary(),
+                   "disagreements": [dataclasses.asdict(d)
+                                     for d in controls[key].disagreements]}
             for name, key in (("small_database_own_plans", "small"),
                               ("statistics_without_padding", "unpadded"))
         },
@@ -99,7 +101,7 @@ def main() -> None:
     target = ROOT / "benchmarks" / "results" / f"fidelity_{args.profile}.json"
     target.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: out[k] for k in ("compared", "agreed", "agreement", "missing",
-                                          "costs_of_agreeing_plans", "controls")}),
+                                          "costs_of_agreeing_plans")}),
           f"written {target}")
     if args.stamp is not None:
         statistics["fidelity"] = {"onto": args.onto, "compared": fidelity.compared,
