@@ -45,6 +45,7 @@ class Projected:
     source: str
     scale: float
     onto: str
+    tables: Mapping[str, float] = field(default_factory=dict)  # tables scaled otherwise
 
 
 @dataclass(frozen=True)
@@ -246,13 +247,15 @@ def _profile(reader: FieldReader, name: str, raw: Any, bounds: Mapping[str, Boun
     if "projected" in raw:
         reader.reject_unknown(raw, {"description", "projected"}, name)
         table = reader.table(raw, "projected", name)
-        reader.reject_unknown(table, {"from", "scale", "onto"}, f"{name}.projected")
-        scale = reader.get(table, "scale", float, f"{name}.projected")
-        if scale <= 0:
-            raise reader.fail(f"{name}.projected.scale", f"{scale} is not above 0")
+        reader.reject_unknown(table, {"from", "scale", "onto", "tables"}, f"{name}.projected")
+        scale = _positive(reader, table, "scale", f"{name}.projected")
+        per_table = reader.table(table, "tables", f"{name}.projected", default={})
         return Profile(name, reader.get(raw, "description", str, name, default=""), {}, {},
                        Projected(reader.get(table, "from", str, f"{name}.projected"), scale,
-                                 reader.get(table, "onto", str, f"{name}.projected")))
+                                 reader.get(table, "onto", str, f"{name}.projected"),
+                                 {key: _positive(reader, per_table, key,
+                                                 f"{name}.projected.tables")
+                                  for key in per_table}))
     reader.reject_unknown(raw, {"description", "data", "planner"}, name)
     data = reader.table(raw, "data", name)
     reader.reject_unknown(data, set(bounds), f"{name}.data")
@@ -276,6 +279,13 @@ def _profile(reader: FieldReader, name: str, raw: Any, bounds: Mapping[str, Boun
         data=values,
         planner={k: _setting_text(v) for k, v in planner.items()},
     )
+
+
+def _positive(reader: FieldReader, table: Mapping[str, Any], key: str, where: str) -> float:
+    value = reader.get(table, key, float, where)
+    if value <= 0:
+        raise reader.fail(f"{where}.{key}", f"{value} is not above 0")
+    return value
 
 
 def _setting_text(value: str | int | float | bool) -> str:

@@ -178,8 +178,13 @@ class PlanRun:
             captured = capture(run.connection, f"{run.facts.server}, revision "
                                f"{run.facts.revision}, profile {source.name}", self.project.anchors,
                                source.planner)
+        known = {r["name"] for r in captured["relations"] if r["kind"] == "table"}
+        for table in projected.tables:
+            if table not in known:
+                raise ConfigError(f"{self.project.profiles_path}: {name}.projected.tables."
+                                  f"{table}: no table {table!r} in profile {source.name}")
         return scaled(captured, projected.scale, f"profile {source.name} x{projected.scale:g} "
-                                                 f"({captured['source']})")
+                                                 f"({captured['source']})", projected.tables)
 
     def _provision(self, profile: Profile, target: str) -> None:
         started = time.monotonic()

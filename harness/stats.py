@@ -144,17 +144,22 @@ def _require(path: Path, where: str, value: Any, fields: Mapping[str, Any]) -> N
                               f"({value.get(name)!r})")
 
 
-def scaled(statistics: dict[str, Any], factor: float, label: str) -> dict[str, Any]:
+def scaled(statistics: dict[str, Any], factor: float, label: str,
+           tables: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The statistics of the same data `factor` times larger: every relation's pages, rows
-    and all-visible pages grow by the factor; per column the shape stays (null and common
+    and all-visible pages grow by the factor, or by its table's factor in `tables` (a table
+    that does not grow with the data: tenants); per column the shape stays (null and common
     value fractions, histograms, correlation, and n_distinct where ANALYZE stored it as a
     fraction of the rows). A positive n_distinct (a bounded domain: tenants, statuses) is
     kept, which is right for columns whose values do not grow with the data and an
     underestimate for any that do but had under 10% distinct values at the captured size."""
-    relations = [
-        {**r, "relpages": round(r["relpages"] * factor), "reltuples": r["reltuples"] * factor,
-         "relallvisible": round(r["relallvisible"] * factor)}
-        for r in statistics["relations"]]
+    def grown(relation: dict[str, Any]) -> dict[str, Any]:
+        by = (tables or {}).get(relation["table"] or relation["name"], factor)
+        return {**relation, "relpages": round(relation["relpages"] * by),
+                "reltuples": relation["reltuples"] * by,
+                "relallvisible": round(relation["relallvisible"] * by)}
+
+    relations = [grown(r) for r in statistics["relations"]]
     return {**statistics, "relations": relations, "source": label,
             "captured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 

@@ -220,6 +220,8 @@ def test_a_projected_profile_plans_its_source_scaled_on_a_small_database(
     ('from = "nope"\nscale = 10\nonto = "small"', "huge.projected.from: 'nope' is not a seeded"),
     ('from = "small"\nscale = 0\nonto = "small"', "huge.projected.scale: 0.0 is not above 0"),
     ('from = "small"\nscale = 10', "huge.projected.onto: missing"),
+    ('from = "small"\nscale = 10\nonto = "small"\ntables = { invoices = 1 }',
+     "huge.projected.tables.invoices: no table 'invoices' in profile small"),
 ])
 def test_a_projected_profile_that_cannot_be_planned_is_one_line(
         project: Path, projected: str, message: str) -> None:  # noqa: F811
@@ -229,3 +231,17 @@ def test_a_projected_profile_that_cannot_be_planned_is_one_line(
     assert result.returncode == 2
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("plan-harness: error: ") and message in line, line
+
+
+def test_scaling_keeps_the_tables_that_do_not_grow() -> None:
+    statistics = {"relations": [
+        {"name": "accounts", "kind": "table", "table": None, "relpages": 2, "reltuples": 100.0,
+         "relallvisible": 2},
+        {"name": "accounts_pkey", "kind": "index", "table": "accounts", "relpages": 3,
+         "reltuples": 100.0, "relallvisible": 0},
+        {"name": "events", "kind": "table", "table": None, "relpages": 50,
+         "reltuples": 5000.0, "relallvisible": 40}], "columns": []}
+    grown = {r["name"]: r for r in scaled(statistics, 10, "x10", {"accounts": 1})["relations"]}
+    assert grown["accounts"]["reltuples"] == 100 and grown["accounts_pkey"]["relpages"] == 3
+    assert grown["events"] == {**statistics["relations"][2], "relpages": 500,
+                               "reltuples": 50000.0, "relallvisible": 400}
