@@ -10,7 +10,7 @@ planning without the statistics gives) and the statistics loaded without padding
 relation files (what the statistics alone give). Results go to
 results/fidelity_<profile>.json. With --stamp, the captured statistics are written to FILE
 with the outcome recorded in them: a projected run with that file onto the same profile
-gates only when every plan agreed.
+at the same revision gates only when every plan agreed.
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def main() -> None:
                                           "costs_of_agreeing_plans")}),
           f"written {target}")
     if args.stamp is not None:
-        statistics["fidelity"] = {"onto": args.onto, "compared": fidelity.compared,
+        statistics["fidelity"] = {"onto": args.onto, "revision": truth["run"]["revision"],
+                                  "compared": fidelity.compared,
                                   "agreed": fidelity.agreed, "checked_at": measured_at}
         args.stamp.write_text(json.dumps(statistics, indent=1) + "\n")
         print(f"statistics with this outcome written to {args.stamp}")

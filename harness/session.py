@@ -164,8 +164,8 @@ class PlanRun:
             "file": origin,
             "source": str(statistics.get("source", "")),
             "captured_at": str(statistics.get("captured_at", "")),
-            "fidelity": fidelity_note(statistics, profile.name),
-            "preview": "no" if gates(statistics, profile.name) else "yes"}
+            "fidelity": fidelity_note(statistics, profile.name, self.facts.revision),
+            "preview": "no" if gates(statistics, profile.name, self.facts.revision) else "yes"}
         return StatisticsLoader(statistics, origin, self.progress)
 
     def _capture_scaled(self, projected: Projected, name: str) -> dict[str, Any]:

@@ -168,20 +168,24 @@ def write_statistics(path: Path, statistics: dict[str, Any]) -> None:
     write_atomically(path, json.dumps(statistics, indent=1) + "\n", "the statistics")
 
 
-def gates(statistics: Mapping[str, Any], profile: str) -> bool:
-    """Projected verdicts gate only when this file's projection onto `profile` was checked
-    against the real database and every plan agreed (benchmarks/fidelity.py --stamp);
-    otherwise they are a preview: what fails is reported as a warning."""
+def gates(statistics: Mapping[str, Any], profile: str, revision: str) -> bool:
+    """Projected verdicts gate only when this file's projection onto `profile` at
+    `revision` was checked against the real database and every plan agreed
+    (benchmarks/fidelity.py --stamp); otherwise they are a preview: what fails is reported
+    as a warning."""
     fidelity = statistics.get("fidelity")
     return (isinstance(fidelity, dict) and fidelity.get("onto") == profile
+            and fidelity.get("revision") == revision
             and fidelity.get("agreed") == fidelity.get("compared") != 0)
 
 
-def fidelity_note(statistics: Mapping[str, Any], profile: str) -> str:
+def fidelity_note(statistics: Mapping[str, Any], profile: str, revision: str) -> str:
     fidelity = statistics.get("fidelity")
     if not isinstance(fidelity, dict):
         return "not checked against the real database"
     note = (f"{fidelity.get('agreed')} of {fidelity.get('compared')} plans agreed with the "
-            f"real database when projected onto profile {fidelity.get('onto')} "
-            f"({fidelity.get('checked_at', '')})")
-    return note if fidelity.get("onto") == profile else f"{note}; not checked onto {profile}"
+            f"real database when projected onto profile {fidelity.get('onto')} at revision "
+            f"{fidelity.get('revision')} ({fidelity.get('checked_at', '')})")
+    if fidelity.get("onto") != profile or fidelity.get("revision") != revision:
+        note += f"; not checked onto {profile} at {revision}"
+    return note

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from test_cli import cli, project  # noqa: F401  (the sample project fixture)
 
-from conftest import embedded_postgres_pids
+from conftest import REPO, embedded_postgres_pids
 from harness.errors import ConfigError
 from harness.provisioning import HarnessDatabase
 from harness.stats import capture, read_statistics, scaled
@@ -150,10 +150,17 @@ def test_a_projected_run_plans_only_with_the_captured_anchors_and_is_a_preview(
     assert "a preview: not verified against the real database" in summary
     assert set(embedded_postgres_pids()) <= before
 
-    statistics["fidelity"] = {"onto": "small", "compared": 4, "agreed": 4, "checked_at": "x"}
+    statistics["fidelity"] = {"onto": "small", "revision": "0001", "compared": 4, "agreed": 4,
+                              "checked_at": "x"}
     stats.write_text(json.dumps(statistics))
     gating = cli(project, "run", "--plans-stats", str(stats), "--plans-revision", "0001")
     assert gating.returncode == 1, gating.stdout + gating.stderr  # verified: failures gate
+    # verified at another revision, or with a plan that disagreed: a preview again
+    for fidelity in ({"revision": "0002"}, {"agreed": 3}):
+        statistics["fidelity"].update({"revision": "0001", "agreed": 4, **fidelity})
+        stats.write_text(json.dumps(statistics))
+        preview = cli(project, "run", "--plans-stats", str(stats), "--plans-revision", "0001")
+        assert preview.returncode == 0, preview.stdout + preview.stderr
 
 
 def test_compare_with_loaded_statistics_loads_them_again_after_migrating(
@@ -245,3 +252,24 @@ def test_scaling_keeps_the_tables_that_do_not_grow() -> None:
     assert grown["accounts"]["reltuples"] == 100 and grown["accounts_pkey"]["relpages"] == 3
     assert grown["events"] == {**statistics["relations"][2], "relpages": 500,
                                "reltuples": 50000.0, "relallvisible": 400}
+
+
+def test_the_committed_capacity_statistics_plan_the_ci_database_as_capacity(
+        tmp_path: Path) -> None:
+    """fixtures/stats/capacity.json: captured from the real capacity database and verified
+    there (benchmarks/fidelity.py --stamp), so it gates. At ci alone the largest tenant's
+    custom plan walks the date-only index; at capacity it does not."""
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--plans-stats",
+         "fixtures/stats/capacity.json", "--plans-report-dir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    document = json.loads((tmp_path / "results.json").read_text())
+    assert document["run"]["statistics"]["preview"] == "no"
+    assert document["counts"]["fail"] == 0
+    assert document["counts"]["pass"] + document["counts"]["warn"] == 66
+    item = next(i for i in document["items"]
+                if i["id"] == "dashboard_metrics[largest-tenant-90-days]")
+    custom = next(m for m in item["modes"] if m["mode"] == "custom")
+    assert custom["indexes_used"] == ["ix_calls_company_id_created_at"]
+    assert custom["p95_ms"] is None
