@@ -252,6 +252,11 @@ class PlanRun:
         """What the checks and the report need to know of the schema at `revision`."""
         assert self._conn is not None
         self._catalog = read_catalog(self._conn, revision, profile)
+        if self.projected:
+            # the scale the plans are made at, not the small database's own row counts
+            self.facts.row_counts = {table: round(rows) for table, rows
+                                     in sorted(self._catalog.table_rows.items())
+                                     if table in self.facts.row_counts}
         if self.config.baseline is not None and self.config.update_baseline != "on":
             self.baseline = load_baseline(self.config.baseline, profile,
                                           frozenset(self._catalog.table_rows))
