@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from recording import add_results_options, reused  # the sibling module
 
 from harness import datagen, schema
 from harness.capacity import index_sizes
@@ -69,16 +70,10 @@ def attach(results: Path, measured: dict[str, Any], profile: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="ci")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="also record the measurement in this results.json")
-    parser.add_argument("--reuse", action="store_true",
-                        help="with --results: take the committed measurement of --profile")
+    add_results_options(parser)
     args = parser.parse_args()
     target = ROOT / "benchmarks" / "results" / f"index_growth_{args.profile}.json"
-    if args.reuse:
-        if args.results is None:
-            parser.error("--reuse needs --results")
-        attach(args.results, json.loads(target.read_text()), args.profile)
+    if reused(parser, args, target, attach):
         return
     with EmbeddedServer() as server, harness_database(server) as db:
         schema.upgrade(db.conninfo, PROJECT.migrations_dir, PROJECT.load_revision)

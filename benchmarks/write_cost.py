@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from recording import add_results_options, reused  # the sibling module
 
 from harness import datagen, schema
 from harness.project import load_project
@@ -127,16 +128,10 @@ def main() -> None:
     parser.add_argument("--profile", default="ci")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--results", type=Path, default=None,
-                        help="also record the measurement in this results.json")
-    parser.add_argument("--reuse", action="store_true",
-                        help="with --results: take the committed measurement of --profile")
+    add_results_options(parser)
     args = parser.parse_args()
     out = ROOT / "benchmarks" / "results" / f"write_cost_{args.profile}.json"
-    if args.reuse:
-        if args.results is None:
-            parser.error("--reuse needs --results")
-        attach(args.results, json.loads(out.read_text()), args.profile)
+    if reused(parser, args, out, attach):
         return
     document = measure(args.profile, args.rows, args.reps)
     out.write_text(json.dumps(document, indent=1) + "\n")
