@@ -245,7 +245,7 @@ def command_stats(args: argparse.Namespace) -> int:
                  + ("" if run.existing_db else f", profile {settings.profile}, "
                     f"seed {settings.seed}"))
         statistics = capture(run.connection, label, project.anchors,
-                             project.profile(settings.profile).planner)
+                             project.profile(settings.profile).planner, project.manifest)
     write_statistics(args.out, statistics)
     tables = sum(1 for r in statistics["relations"] if r["kind"] == "table")
     print(f"statistics of {tables} tables, {len(statistics['relations']) - tables} indexes "

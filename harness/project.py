@@ -104,6 +104,11 @@ class Project:
     # indexes the mutation proof drops one at a time (harness.mutation)
     mutation_indexes: tuple[str, ...] = ()
 
+    @property
+    def manifest(self) -> Path:
+        """The project file (project.toml) that errors about anchors and settings name."""
+        return self.fixtures_dir / MANIFEST
+
     def generator(self) -> ModuleType:
         return load_generator(self.generator_path)
 

@@ -177,7 +177,7 @@ class PlanRun:
         with PlanRun(config, self.project, self.progress) as run:
             captured = capture(run.connection, f"{run.facts.server}, revision "
                                f"{run.facts.revision}, profile {source.name}", self.project.anchors,
-                               source.planner)
+                               source.planner, self.project.manifest)
         known = {r["name"] for r in captured["relations"] if r["kind"] == "table"}
         for table in projected.tables:
             if table not in known:
@@ -502,12 +502,12 @@ class PlanRun:
                 row = self._conn.execute(self.project.anchors[name]).fetchone()
             except psycopg.Error as exc:
                 raise ConfigError(
-                    f"{self.project.fixtures_dir / 'project.toml'}: anchors.{name}: "
+                    f"{self.project.manifest}: anchors.{name}: "
                     f"{str(exc).strip().splitlines()[0]}"
                 ) from None
             if row is None or row[0] is None:
                 raise ConfigError(
-                    f"{self.project.fixtures_dir / 'project.toml'}: anchors.{name}: "
+                    f"{self.project.manifest}: anchors.{name}: "
                     "the query found no value in the seeded data"
                 )
             self._anchors[name] = row[0]

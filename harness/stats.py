@@ -56,15 +56,18 @@ _COLUMN_FIELDS = ("table", "column", "inherited", "null_frac", "avg_width", "n_d
 
 def capture(conn: psycopg.Connection[Any], label: str = "",
             anchors: Mapping[str, str] | None = None,
-            planner: Mapping[str, str] | None = None) -> dict[str, Any]:
+            planner: Mapping[str, str] | None = None,
+            anchors_file: Path | None = None) -> dict[str, Any]:
     """Reads the statistics in one read-only transaction: the file describes one moment.
-    `anchors` are the project's anchor queries (name -> SQL), run to record their values."""
+    `anchors` are the project's anchor queries (name -> SQL, from `anchors_file`), run to
+    record their values."""
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         version = conn.execute("SHOW server_version").fetchone()
         relations = conn.execute(_RELATIONS).fetchall()
         columns = conn.execute(_COLUMNS).fetchall()
-        anchor_values = {name: _anchor_value(conn, name, query)
+        anchor_values = {name: _anchor_value(conn, f"{anchors_file or 'project'}: anchors."
+                                             f"{name}", query)
                          for name, query in (anchors or {}).items()}
     return {
         "format": FORMAT,
@@ -83,16 +86,16 @@ def capture(conn: psycopg.Connection[Any], label: str = "",
     }
 
 
-def _anchor_value(conn: psycopg.Connection[Any], name: str, query: str) -> dict[str, str]:
+def _anchor_value(conn: psycopg.Connection[Any], where: str, query: str) -> dict[str, str]:
     """An anchor's value in PostgreSQL's text form with its type, so a projected run binds
     exactly the value the captured database gave (a uuid stays a uuid)."""
     wrapped = sql.SQL("SELECT a::text, pg_typeof(a)::text FROM ({}) AS anchor(a) LIMIT 1")
     try:
         row = conn.execute(wrapped.format(sql.SQL(query))).fetchone()
     except psycopg.Error as exc:
-        raise ConfigError(f"anchors.{name}: {str(exc).strip().splitlines()[0]}") from None
+        raise ConfigError(f"{where}: {str(exc).strip().splitlines()[0]}") from None
     if row is None or row[0] is None:
-        raise ConfigError(f"anchors.{name}: the query found no value in this database")
+        raise ConfigError(f"{where}: the query found no value in this database")
     return {"value": str(row[0]), "type": str(row[1])}
 
 

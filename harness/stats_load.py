@@ -170,8 +170,9 @@ class StatisticsLoader:
 def require_server(conn: psycopg.Connection[Any], what: str) -> None:
     version = conn.info.server_version
     if version < MIN_SERVER_VERSION:
-        raise ConfigError(f"{what} needs PostgreSQL 18 or later (pg_restore_relation_stats); "
-                          f"this server is {version // 10000}.{version % 10000}")
+        raise ConfigError(f"{what} needs PostgreSQL {MIN_SERVER_VERSION // 10000} or later "
+                          f"(pg_restore_relation_stats); this server is "
+                          f"{version // 10000}.{version % 10000}")
 
 
 def _relations(conn: psycopg.Connection[Any]) -> list[Relation]:

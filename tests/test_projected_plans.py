@@ -273,3 +273,30 @@ def test_the_committed_capacity_statistics_plan_the_ci_database_as_capacity(
     custom = next(m for m in item["modes"] if m["mode"] == "custom")
     assert custom["indexes_used"] == ["ix_calls_company_id_created_at"]
     assert custom["p95_ms"] is None
+
+
+def test_a_server_older_than_the_statistics_functions_is_one_line(
+        small_table: psycopg.Connection[Any], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # No older server runs here: the same branch, with the bar raised above this one.
+    monkeypatch.setattr("harness.stats_load.MIN_SERVER_VERSION", 990000)
+    statistics = scaled(capture(small_table, "test"), SCALE, "x1000")
+    with pytest.raises(ConfigError, match=r"^--plans-stats needs PostgreSQL 99 or later "
+                                          r"\(pg_restore_relation_stats\); this server is 18\."):
+        StatisticsLoader(statistics, "stats.json", lambda line: None).load(small_table)
+    assert small_table.execute("SELECT reltuples FROM pg_class WHERE relname = 'events'"
+                               ).fetchone() == (20000,)  # nothing was loaded
+
+
+def test_an_anchor_that_fails_at_capture_names_the_project_file(
+        project: Path, tmp_path: Path) -> None:  # noqa: F811
+    manifest = project / "fixtures" / "project.toml"
+    manifest.write_text(manifest.read_text().replace(
+        'last_event = "SELECT max(created_at) FROM events"',
+        'last_event = "SELECT max(created) FROM events"'))
+    result = cli(project, "stats", "capture", "--out", str(tmp_path / "s.json"))
+    assert result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"plan-harness: error: {manifest}: anchors.last_event: "), line
+    assert 'column "created" does not exist' in line
+    assert not (tmp_path / "s.json").exists()
