@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from test_cli import cli, project  # noqa: F401  (the sample project fixture)
 
-from conftest import REPO, embedded_postgres_pids
+from conftest import REPO, embedded_postgres_pids, validate_results
 from harness.errors import ConfigError
 from harness.provisioning import HarnessDatabase
 from harness.stats import capture, read_statistics, scaled
@@ -139,6 +139,7 @@ def test_a_projected_run_plans_only_with_the_captured_anchors_and_is_a_preview(
     assert result.returncode == 0, result.stdout + result.stderr  # failures are warnings
     assert "statistics of small x1000 loaded" in result.stderr
     document = json.loads((project / "reports" / "results.json").read_text())
+    validate_results(document)
     assert document["run"]["statistics"]["preview"] == "yes"
     items = {item["id"]: item for item in document["items"]}
     busiest = items["account_feed[busiest-account-30-days]"]
@@ -265,7 +266,9 @@ def test_the_committed_capacity_statistics_plan_the_ci_database_as_capacity(
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     document = json.loads((tmp_path / "results.json").read_text())
+    validate_results(document)
     assert document["run"]["statistics"]["preview"] == "no"
+    assert "132 of 132 plans agreed" in document["run"]["statistics"]["fidelity"]
     assert document["counts"]["fail"] == 0
     assert document["counts"]["pass"] + document["counts"]["warn"] == 66
     item = next(i for i in document["items"]
