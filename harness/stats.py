@@ -163,7 +163,9 @@ def scaled(statistics: dict[str, Any], factor: float, label: str,
                 "relallvisible": round(relation["relallvisible"] * by)}
 
     relations = [grown(r) for r in statistics["relations"]]
-    return {**statistics, "relations": relations, "source": label,
+    # a check of the captured statistics says nothing of scaled ones
+    kept = {key: value for key, value in statistics.items() if key != "fidelity"}
+    return {**kept, "relations": relations, "source": label,
             "captured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 

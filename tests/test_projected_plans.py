@@ -18,6 +18,7 @@ from test_cli import cli, project  # noqa: F401  (the sample project fixture)
 
 from conftest import REPO, embedded_postgres_pids, validate_results
 from harness.errors import ConfigError
+from harness.fidelity import compare_documents
 from harness.provisioning import HarnessDatabase
 from harness.stats import capture, read_statistics, scaled
 from harness.stats_load import StatisticsLoader
@@ -248,8 +249,11 @@ def test_scaling_keeps_the_tables_that_do_not_grow() -> None:
         {"name": "accounts_pkey", "kind": "index", "table": "accounts", "relpages": 3,
          "reltuples": 100.0, "relallvisible": 0},
         {"name": "events", "kind": "table", "table": None, "relpages": 50,
-         "reltuples": 5000.0, "relallvisible": 40}], "columns": []}
-    grown = {r["name"]: r for r in scaled(statistics, 10, "x10", {"accounts": 1})["relations"]}
+         "reltuples": 5000.0, "relallvisible": 40}], "columns": [],
+        "fidelity": {"onto": "small", "revision": "1", "compared": 2, "agreed": 2}}
+    result = scaled(statistics, 10, "x10", {"accounts": 1})
+    assert "fidelity" not in result  # verified at one size is not verified at another
+    grown = {r["name"]: r for r in result["relations"]}
     assert grown["accounts"]["reltuples"] == 100 and grown["accounts_pkey"]["relpages"] == 3
     assert grown["events"] == {**statistics["relations"][2], "relpages": 500,
                                "reltuples": 50000.0, "relallvisible": 400}
@@ -303,3 +307,44 @@ def test_an_anchor_that_fails_at_capture_names_the_project_file(
     assert line.startswith(f"plan-harness: error: {manifest}: anchors.last_event: "), line
     assert 'column "created" does not exist' in line
     assert not (tmp_path / "s.json").exists()
+
+
+def _document(*items: tuple[str, str, str, float]) -> dict[str, Any]:
+    """A results document whose items read `events` by (node type, index) at a cost."""
+    return {"items": [{"id": item, "modes": [{
+        "mode": mode, "estimated_rows": 10.0,
+        "plan": {"Plan": {"Node Type": "Limit", "Total Cost": cost, "Plans": [
+            {"Node Type": node, "Relation Name": "events", "Index Name": index}]}}}]}
+        for item, mode, (node, index), cost in
+        ((i[0], i[1], i[2].split(":"), i[3]) for i in items)]}
+
+
+def test_fidelity_counts_agreement_and_names_each_disagreement() -> None:
+    real = _document(("a", "custom", "Index Scan:ix_a", 100.0),
+                     ("b", "custom", "Index Scan:ix_b", 50.0),
+                     ("c", "generic", "Seq Scan:", 10.0))
+    projected = _document(("a", "custom", "Index Scan:ix_a", 200.0),
+                          ("b", "custom", "Index Scan:ix_a", 50.0),
+                          ("d", "generic", "Seq Scan:", 10.0))
+    fidelity = compare_documents(real, projected)
+    assert (fidelity.compared, fidelity.agreed) == (2, 1)
+    (wrong,) = fidelity.disagreements
+    assert (wrong.item, wrong.real, wrong.projected) == (
+        "b", "Index Scan using ix_b on events", "Index Scan using ix_a on events")
+    assert sorted(fidelity.missing) == ["c generic", "d generic"]
+    assert fidelity.cost_summary() == {"median_ratio": 2.0, "worst_factor": 2.0}
+    assert compare_documents(real, real).agreement == 1.0
+
+
+def test_an_anchor_the_file_lacks_or_cannot_type_is_one_line(
+        small_table: psycopg.Connection[Any]) -> None:
+    statistics = {"anchors": {"day": {"value": "2024-06-01", "type": "date"},
+                              "odd": {"value": "x", "type": "no_such_type"},
+                              "bad": {"value": "June", "type": "date"}}}
+    loader = StatisticsLoader(statistics, "s.json", lambda line: None)
+    assert str(loader.anchor(small_table, "day")) == "2024-06-01"
+    for name, message in (("busiest", "s.json: anchors: no value of @busiest"),
+                          ("odd", "s.json: anchors.odd.type: no type 'no_such_type'"),
+                          ("bad", "s.json: anchors.bad.value: invalid input syntax")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            loader.anchor(small_table, name)
