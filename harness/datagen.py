@@ -4,12 +4,15 @@ server-side randomness, chunked bulk inserts with progress, and post-load housek
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import queue
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import psycopg
 from faker import Faker
@@ -18,6 +21,13 @@ from psycopg import sql
 from harness.errors import ConfigError
 
 Progress = Callable[[str], None]
+Connection = psycopg.Connection[Any]
+T = TypeVar("T")
+
+# For rebuilding keys and validating foreign keys after a load. Validating calls.lead_id at
+# `capacity` (10M rows against 1M leads) took 7.6-8.9 s with the default 64MB and 4.8-4.9 s
+# with 128MB or more: the validation's hash join fits in memory. Set per transaction only.
+REBUILD_MAINTENANCE_WORK_MEM = "256MB"
 
 # Deterministic "random" functions for generators, seeded by the run's seed. They hash a row
 # number (or key) with a salt instead of drawing from a stream, so a row's values do not
@@ -106,6 +116,13 @@ class SeedContext:
         """`size` distinct-ish values from a Faker method, deterministic for the seed."""
         return [make() for _ in range(size)]
 
+    def uuids(self, kind: str, count: int) -> list[str]:
+        """`pg_temp.ph_uuid(kind, n)` for n = 1..count, computed here: a generator that
+        refers to rows of a small table many times can pass their ids as a jsonb array and
+        look them up, which costs a fraction of computing the md5 per row in SQL."""
+        return [str(uuid.UUID(hashlib.md5(f"{self.seed}:{kind}:{n}".encode()).hexdigest()))
+                for n in range(1, count + 1)]
+
     def insert_generated(
         self, table: str, statement: str, total: int, params: Mapping[str, Any] | None = None,
         unit: str = "rows",
@@ -134,37 +151,24 @@ class SeedContext:
 
     def _run_parallel(self, statement: str, params: dict[str, Any],
                       chunks: list[tuple[int, int]], meter: Throughput) -> int:
-        idle: queue.Queue[psycopg.Connection[Any]] = queue.Queue()
-        for session in self._worker_sessions():
-            idle.put(session)
-
-        def work(lo: int, hi: int) -> int:
-            session = idle.get()
-            try:
-                return _insert_chunk(session, statement, params, lo, hi)
-            finally:
-                idle.put(session)
-
+        jobs = [partial(_insert_chunk, statement=statement, params=params, lo=lo, hi=hi)
+                for lo, hi in chunks]
         inserted = done = 0
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = {pool.submit(work, lo, hi): hi - lo + 1 for lo, hi in chunks}
-            try:
-                for future in as_completed(futures):
-                    inserted += future.result()
-                    done += futures[future]
-                    meter.advance(done)
-            except BaseException:
-                # Ctrl-C or a failed chunk: stop the other sessions' statements too. A server
-                # that crashed (a full disk) cannot be asked to cancel; that must not hide why.
-                for future in futures:
-                    future.cancel()
-                for session in self._sessions:
-                    with contextlib.suppress(psycopg.Error):
-                        session.cancel_safe()
-                raise
+
+        def finished(index: int, rows: int) -> None:
+            nonlocal inserted, done
+            inserted += rows
+            done += chunks[index][1] - chunks[index][0] + 1
+            meter.advance(done)
+
+        run_on_sessions(self._worker_sessions(), jobs, finished)
         return inserted
 
-    def _worker_sessions(self) -> list[psycopg.Connection[Any]]:
+    def worker_sessions(self) -> list[Connection]:
+        """The loading sessions (opened on first use), or none with one worker."""
+        return self._worker_sessions() if self.workers > 1 else []
+
+    def _worker_sessions(self) -> list[Connection]:
         assert self._open_session is not None
         while len(self._sessions) < self.workers:
             session = self._open_session()
@@ -176,23 +180,77 @@ class SeedContext:
         self, table: str, statement: str, params: Mapping[str, Any] | None = None
     ) -> int:
         """Runs one INSERT ... SELECT that derives rows from tables already loaded."""
-        started = time.monotonic()
-        cursor = self.conn.execute(statement, dict(params or {}))
-        self.conn.commit()
-        rows = max(cursor.rowcount, 0)
-        self.row_counts[table] = self.row_counts.get(table, 0) + rows
-        elapsed = time.monotonic() - started
-        self.progress(
-            f"seed {table}: {rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} rows/s, {elapsed:.1f} s"
-        )
-        return rows
+        return self.insert_derived_together([(table, statement, params or {})])[table]
+
+    def insert_derived_together(
+        self, steps: Sequence[tuple[str, str, Mapping[str, Any]]]
+    ) -> dict[str, int]:
+        """Runs independent derivations (table, INSERT ... SELECT, params), each in one
+        statement, on as many sessions at once as there are workers."""
+        jobs = [partial(_timed_statement, statement=statement, params=dict(params))
+                for _, statement, params in steps]
+        counts: dict[str, int] = {}
+
+        def finished(index: int, outcome: tuple[int, float]) -> None:
+            table, (rows, elapsed) = steps[index][0], outcome
+            counts[table] = counts.get(table, 0) + rows
+            self.row_counts[table] = self.row_counts.get(table, 0) + rows
+            self.progress(f"seed {table}: {rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} "
+                          f"rows/s, {elapsed:.1f} s")
+
+        if self.workers > 1 and len(jobs) > 1:
+            run_on_sessions(self._worker_sessions(), jobs, finished)
+        else:
+            for index, job in enumerate(jobs):
+                finished(index, job(self.conn))
+        return counts
 
 
-def _insert_chunk(conn: psycopg.Connection[Any], statement: str, params: dict[str, Any],
+def run_on_sessions(sessions: Sequence[Connection], jobs: Sequence[Callable[[Connection], T]],
+                    finished: Callable[[int, T], None]) -> None:
+    """Runs each job on whichever session is idle, as many at once as there are sessions,
+    calling finished(job's index, its result) in this thread as jobs end. A failed job (or
+    Ctrl-C) cancels the other sessions' statements and is raised."""
+    idle: queue.Queue[Connection] = queue.Queue()
+    for session in sessions:
+        idle.put(session)
+
+    def work(job: Callable[[Connection], T]) -> T:
+        session = idle.get()
+        try:
+            return job(session)
+        finally:
+            idle.put(session)
+
+    with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
+        futures = {pool.submit(work, job): index for index, job in enumerate(jobs)}
+        try:
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+        except BaseException:
+            # A server that crashed (a full disk) cannot be asked to cancel; that must not
+            # hide why.
+            for future in futures:
+                future.cancel()
+            for session in sessions:
+                with contextlib.suppress(psycopg.Error):
+                    session.cancel_safe()
+            raise
+
+
+def _insert_chunk(conn: Connection, statement: str, params: dict[str, Any],
                   lo: int, hi: int) -> int:
     cursor = conn.execute(statement, {**params, "lo": lo, "hi": hi})
     conn.commit()
     return max(cursor.rowcount, 0)
+
+
+def _timed_statement(conn: Connection, statement: str, params: dict[str, Any]
+                     ) -> tuple[int, float]:
+    started = time.monotonic()
+    cursor = conn.execute(statement, params)
+    conn.commit()
+    return max(cursor.rowcount, 0), time.monotonic() - started
 
 
 def prepare_session(conn: psycopg.Connection[Any], seed: int) -> None:
@@ -232,23 +290,57 @@ class DeferredKeys:
         conn.commit()
         return deferred
 
-    def rebuild(self, conn: psycopg.Connection[Any], progress: Progress) -> None:
+    def rebuild(self, conn: Connection, progress: Progress,
+                sessions: Sequence[Connection] = ()) -> None:
+        """Builds the keys and indexes on `conn`, then validates the foreign keys on
+        `sessions` at once (on `conn` when there are none), a table's keys on one session:
+        validations of one table queue behind each other's locks anyway."""
         started = time.monotonic()
+        _use_rebuild_memory(conn)
         for table, name, definition in self.keys:
             conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 sql.Identifier(table), sql.Identifier(name)) + sql.SQL(definition))
         for _, statement in self.indexes:
             conn.execute(sql.SQL(statement))
         for table, name, definition in self.foreign_keys:
-            # NOT VALID then VALIDATE: one join per key instead of a trigger per row.
+            # NOT VALID now and VALIDATE below: one join per key instead of a trigger per row,
+            # and a validation locks its table against nothing the other validations need.
             conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 sql.Identifier(table), sql.Identifier(name)) + sql.SQL(definition + " NOT VALID"))
-            conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-                sql.Identifier(table), sql.Identifier(name)))
         conn.commit()
+        jobs = [partial(_validate, keys=keys) for keys in self._foreign_keys_by_table(conn)]
+        if sessions:
+            run_on_sessions(sessions, jobs, lambda index, result: None)
+        else:
+            for job in jobs:
+                job(conn)
         progress(f"keys and indexes rebuilt after the load ({len(self.keys)} keys, "
                  f"{len(self.indexes)} indexes, {len(self.foreign_keys)} foreign keys): "
                  f"{time.monotonic() - started:.1f} s")
+
+    def _foreign_keys_by_table(self, conn: Connection) -> list[list[tuple[str, str]]]:
+        """(table, constraint) groups, one per table, the largest table first."""
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for table, name, _ in self.foreign_keys:
+            groups.setdefault(table, []).append((table, name))
+        sizes = dict(conn.execute(
+            "SELECT relname, pg_relation_size(oid) FROM pg_class WHERE relname = ANY(%s) "
+            "AND relnamespace = 'public'::regnamespace", [list(groups)]).fetchall())
+        conn.commit()
+        return [groups[t] for t in sorted(groups, key=lambda t: -int(sizes.get(t, 0)))]
+
+
+def _use_rebuild_memory(conn: Connection) -> None:
+    conn.execute(sql.SQL("SET LOCAL maintenance_work_mem = {}").format(
+        sql.Literal(REBUILD_MAINTENANCE_WORK_MEM)))
+
+
+def _validate(conn: Connection, keys: list[tuple[str, str]]) -> None:
+    for table, name in keys:
+        _use_rebuild_memory(conn)
+        conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+            sql.Identifier(table), sql.Identifier(name)))
+        conn.commit()
 
 
 _CONSTRAINTS = """

@@ -532,7 +532,7 @@ def seed_database(conninfo: str, project: Project, profile: Profile, seed: int,
         try:
             generator.generate(context)
             conn.commit()
-            deferred.rebuild(conn, progress)
+            deferred.rebuild(conn, progress, context.worker_sessions())
         except psycopg.Error as exc:
             # e.g. a schema at the load revision without the table the generator fills, or
             # a generator whose keys are not unique (the key rebuild says so)
