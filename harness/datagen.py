@@ -24,9 +24,9 @@ Progress = Callable[[str], None]
 Connection = psycopg.Connection[Any]
 T = TypeVar("T")
 
-# For rebuilding keys and validating foreign keys after a load. Validating calls.lead_id at
-# `capacity` (10M rows against 1M leads) took 7.6-8.9 s with the default 64MB and 4.8-4.9 s
-# with 128MB or more: the validation's hash join fits in memory. Set per transaction only.
+# For rebuilding keys and validating foreign keys after a load: a validation hash-joins its
+# whole table against the referenced key (10M calls against 1M leads at `capacity`), which
+# the default 64MB does not hold. Set per transaction only.
 REBUILD_MAINTENANCE_WORK_MEM = "256MB"
 
 # Deterministic "random" functions for generators, seeded by the run's seed. They hash a row
