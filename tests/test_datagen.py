@@ -172,3 +172,17 @@ def generate(ctx):
     message = str(failure.value)
     assert message == (f"{generator}: seeding profile tiny failed: insert or update on table "
                        '"calls" violates foreign key constraint "calls_lead_id_fkey"')
+
+
+def test_chunk_statements_are_never_prepared(database: HarnessDatabase) -> None:
+    # A prepared chunk statement can turn generic, which no longer folds its parameters.
+    statement = "INSERT INTO pg_temp.numbers SELECT n FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS n"
+    prepared = "SELECT count(*) FROM pg_prepared_statements"
+    with psycopg.connect(database.conninfo) as conn:
+        conn.execute("CREATE TEMP TABLE numbers (n bigint)")
+        context = SeedContext(conn, {}, 1, lambda message: None, chunk_rows=10)
+        assert context.insert_generated("numbers", statement, 150) == 150
+        assert one(conn, prepared) == 0
+        for _ in range(6):  # psycopg's own default, for contrast
+            conn.execute(statement, {"lo": 1, "hi": 1})
+        assert one(conn, prepared) == 1
