@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -43,7 +44,7 @@ from harness.provisioning import EmbeddedServer, ServerInfo, embedded_bin_dir, h
 from harness.session import seed_database
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKERS = 2  # the sessions seed_database opens on this 2-core machine
+WORKERS = max(1, os.cpu_count() or 1)  # as many sessions as seed_database opens
 PROJECT = load_project(ROOT / "fixtures", ROOT / "scenarios")
 
 
@@ -51,10 +52,9 @@ PROJECT = load_project(ROOT / "fixtures", ROOT / "scenarios")
 # possibly "stages" (seconds per stage)
 Load = dict[str, Any]
 
-TABLE_BYTES = """
-SELECT sum(pg_total_relation_size(oid)) FROM pg_class
-WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace AND relname <> 'alembic_version'
-"""
+LOADED_TABLES = ("FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+                 "AND relname <> 'alembic_version'")
+TABLE_BYTES = f"SELECT sum(pg_total_relation_size(oid)) {LOADED_TABLES}"
 
 
 def table_bytes(conninfo: str) -> int:
@@ -119,9 +119,7 @@ def dump_rows(server: ServerInfo, profile_name: str, dump: Path) -> int:
         counts = seed_database(db.conninfo, PROJECT, PROJECT.profile(profile_name), 1,
                                lambda m: None)
         with psycopg.connect(db.conninfo) as conn, conn.cursor() as cursor:
-            tables = [r[0] for r in conn.execute(
-                "SELECT relname FROM pg_class WHERE relkind = 'r' "
-                "AND relnamespace = 'public'::regnamespace AND relname <> 'alembic_version'")]
+            tables = [r[0] for r in conn.execute(f"SELECT relname {LOADED_TABLES}")]
             for table in tables:
                 with (dump / f"{table}.copy").open("wb") as out, cursor.copy(
                         f"COPY {table} TO STDOUT (FORMAT binary)") as copy:
