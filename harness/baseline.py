@@ -1,32 +1,24 @@
 """Plan baselines: a small TOML file with, per item and plan mode, the plan's shape (node
 types, relations, index names, in tree order, so join order too; never costs) and its
-measured shared buffers and p95. A later run compares against it: a changed shape that
-reads more buffers is a regression (fail), one that reads fewer an improvement (reported),
-and the same shape reading far more buffers fails too."""
+measured shared buffers, median and p95, with the noise canary's median beside them. A later
+run is judged against it as against any reference (harness.checks): more shared buffers
+beyond the tolerance fail whatever the plan, a changed plan is shown, and a slower median
+beyond the noise is a warning (another day, maybe another machine)."""
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
-from harness.checks import FAIL, INFO, WARN, Finding
+from harness.checks import ModeReference, Reference
 from harness.errors import ConfigError
 from harness.explain import ModeMeasurement
 
 FORMAT = 1
-BUFFER_TOLERANCE = 1.25  # the buffer budgets' own margin: page layout varies a few % by build
-BUFFER_SLACK = 8  # small plans: a handful of pages is noise, not a regression
-P95_RATIO, P95_SLACK_MS = 3.0, 5.0  # a warning past this; never a failure
-
-
-@dataclass(frozen=True)
-class ModeBaseline:
-    shape: tuple[str, ...]
-    shared_buffers: int
-    p95_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -35,7 +27,11 @@ class Baseline:
     profile: str
     revision: str
     tables: frozenset[str]
-    items: Mapping[str, Mapping[str, ModeBaseline]]  # item id -> mode -> baseline
+    items: Mapping[str, Reference]  # item id -> its reference
+
+    def missing(self, existing: Collection[str]) -> list[str]:
+        """Items of the baseline that the project no longer has: a regression, not news."""
+        return sorted(set(self.items) - set(existing))
 
 
 def load_baseline(path: Path, profile: str, tables: frozenset[str]) -> Baseline:
@@ -60,79 +56,22 @@ def load_baseline(path: Path, profile: str, tables: frozenset[str]) -> Baseline:
         raise ConfigError(f"{path}: baseline.tables: {missing} not in this schema "
                           "(a baseline of another schema?)")
     try:
-        items = {
-            item: {mode: ModeBaseline(tuple(entry["shape"]), int(entry["shared_buffers"]),
-                                      entry.get("p95_ms"))
-                   for mode, entry in modes.items()}
-            for item, modes in document.get("items", {}).items()
-        }
+        items = {item: Reference(f"baseline {path.name}", _modes(modes))
+                 for item, modes in document.get("items", {}).items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{path}: items: malformed entry ({exc})") from None
     return Baseline(path, profile, str(head.get("revision", "")), recorded, items)
 
 
-def compare_item(baseline: Baseline, item: str,
-                 measurements: Sequence[ModeMeasurement]) -> list[Finding]:
-    recorded = baseline.items.get(item)
-    if recorded is None:
-        return [Finding(INFO, "baseline", None, f"not in {baseline.path.name}: a new item")]
-    findings = []
-    for m in measurements:
-        before = recorded.get(m.mode)
-        if before is not None:
-            findings += _compare_mode(m, before)
-    return findings
+def _modes(modes: Mapping[str, Any]) -> dict[str, ModeReference]:
+    return {mode: ModeReference(tuple(entry["shape"]), int(entry["shared_buffers"]),
+                                entry.get("p95_ms"), entry.get("p50_ms"),
+                                entry.get("canary_ms"))
+            for mode, entry in modes.items()}
 
 
-def _compare_mode(m: ModeMeasurement, before: ModeBaseline) -> list[Finding]:
-    now_buffers = m.plan.shared_buffers
-    more = now_buffers > before.shared_buffers * BUFFER_TOLERANCE + BUFFER_SLACK
-    fewer = now_buffers * BUFFER_TOLERANCE + BUFFER_SLACK < before.shared_buffers
-    figures = f"{now_buffers:,} shared buffers, baseline {before.shared_buffers:,}"
-    shape = m.plan.shape()
-    if shape != before.shape:
-        change = _shape_change(before.shape, shape)
-        if more:
-            return [Finding(FAIL, "baseline_shape", m.mode,
-                            f"{m.mode} plan regressed: {change}; {figures}")]
-        if fewer:
-            return [Finding(INFO, "baseline_shape", m.mode,
-                            f"{m.mode} plan improved: {change}; {figures}")]
-        return [Finding(WARN, "baseline_shape", m.mode,
-                        f"{m.mode} plan changed: {change}; {figures}")]
-    slower = _slower(m, before)
-    if more:
-        return [Finding(FAIL, "baseline_buffers", m.mode,
-                        f"{m.mode} plan has the baseline's shape but reads more: {figures} "
-                        f"(tolerance {BUFFER_TOLERANCE}x)")]
-    if fewer:
-        return [Finding(INFO, "baseline_buffers", m.mode, f"{m.mode} plan reads less: {figures}")]
-    return slower
-
-
-def _slower(m: ModeMeasurement, before: ModeBaseline) -> list[Finding]:
-    """Latency against the baseline is a warning, never a failure: on a shared machine p95
-    moves with the neighbours; shared buffers are the deterministic gate."""
-    if m.timing is None or before.p95_ms is None:
-        return []
-    if m.timing.p95_ms <= before.p95_ms * P95_RATIO + P95_SLACK_MS:
-        return []
-    return [Finding(WARN, "baseline_p95", m.mode,
-                    f"{m.mode} plan p95 {m.timing.p95_ms:.2f} ms, baseline {before.p95_ms} ms "
-                    f"(over {P95_RATIO:g}x + {P95_SLACK_MS:g} ms)")]
-
-
-def _shape_change(before: Sequence[str], after: Sequence[str]) -> str:
-    gone = [n for n in before if n not in after]
-    new = [n for n in after if n not in before]
-    if not gone and not new:
-        return "same nodes in another order"
-    parts = []
-    if gone:
-        parts.append("no longer " + "; ".join(gone))
-    if new:
-        parts.append("now " + "; ".join(new))
-    return ", ".join(parts)
+def _two_figures(value: float) -> float:
+    return float(f"{value:.2g}")
 
 
 def _toml_string(text: str) -> str:
@@ -159,6 +98,10 @@ def render_baseline(profile: str, revision: str, tables: Sequence[str],
             lines += ["", f"[items.{_toml_string(item)}.{m.mode}]", "shape = ["]
             lines += [f"    {_toml_string(node)}," for node in m.plan.shape()]
             lines += ["]", f"shared_buffers = {m.plan.shared_buffers}"]
-            if m.timing is not None:  # two significant figures: less churn in diffs
-                lines.append(f"p95_ms = {float(f'{m.timing.p95_ms:.2g}')!r}")
+            # two significant figures: less churn in diffs
+            for key, timing in (("p50_ms", m.timing), ("p95_ms", m.timing),
+                                ("canary_ms", m.canary)):
+                if timing is not None:
+                    value = timing.p95_ms if key == "p95_ms" else timing.median_ms
+                    lines.append(f"{key} = {_two_figures(value)!r}")
     return "\n".join(lines) + "\n"

@@ -1,22 +1,37 @@
-"""Checks: turn measured plans and timings into findings and a verdict."""
+"""Checks: the one verdict function. Measurements, expectations, budgets, a reference (a
+baseline file or the same item at a base revision) and the gate's policy go in; a verdict
+comes out, and nothing changes it afterwards."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.explain import ModeMeasurement
-from harness.plans import PlanNode
+from harness.gate import (
+    Outcome,
+    Policy,
+    Timed,
+    buffers_grew,
+    buffers_shrank,
+    latency_change,
+    latency_ratio,
+    normalized_p95,
+)
+from harness.plans import Plan, PlanNode
 from harness.project import CheckDefaults
-from harness.scenarios import Case, Scenario
+from harness.scenarios import Budget, Case, Scenario
 
-FAIL, WARN, INFO = "fail", "warn", "info"
+ERROR, FAIL, WARN, INFO = "error", "fail", "warn", "info"
+_OUTCOME_OF = {ERROR: Outcome.ERROR, FAIL: Outcome.FAIL, WARN: Outcome.WARN}
+# Information worth showing beside the item although it does not change the outcome.
+SHOWN_INFO = frozenset({"p95_remeasured", "plan_shape", "buffers_shrank", "latency_faster",
+                        "baseline"})
 
 
 @dataclass(frozen=True)
 class Finding:
-    severity: str  # fail | warn | info
+    severity: str  # error | fail | warn | info
     check: str  # index | seq_scan | forbidden_node | p95 | shared_buffers | misestimate | ...
     mode: str | None
     message: str
@@ -37,102 +52,217 @@ class Verdict:
     findings: tuple[Finding, ...]
 
     @property
-    def passed(self) -> bool:
-        return not any(f.severity == FAIL for f in self.findings)
+    def rank(self) -> Outcome:
+        return max((_OUTCOME_OF.get(f.severity, Outcome.PASS) for f in self.findings),
+                   default=Outcome.PASS)
 
     @property
     def outcome(self) -> str:
-        if not self.passed:
-            return "fail"
-        return "warn" if any(f.severity == WARN for f in self.findings) else "pass"
+        return self.rank.label
+
+    @property
+    def passed(self) -> bool:
+        return self.rank <= Outcome.WARN
 
     def of(self, severity: str) -> list[Finding]:
         return [f for f in self.findings if f.severity == severity]
+
+    @property
+    def first_reason(self) -> str:
+        """The first finding of the item's own outcome: what a one-line report shows."""
+        worst = [f for f in self.findings if _OUTCOME_OF.get(f.severity) == self.rank]
+        return f"{worst[0].check}: {worst[0].message}" if worst else ""
+
+
+def error_verdict(reason: str) -> Verdict:
+    """An item that could not be measured (SQL rejected, a table or column gone, an anchor
+    without a value) has outcome error, with its one-line reason."""
+    return Verdict((Finding(ERROR, "error", None, reason),))
+
+
+@dataclass(frozen=True)
+class ModeReference:
+    """What an earlier run measured of one plan mode of an item."""
+
+    shape: tuple[str, ...]
+    shared_buffers: int
+    p95_ms: float | None = None
+    p50_ms: float | None = None
+    canary_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An item as an earlier run saw it: `source` names that run ("the baseline x.toml",
+    "revision 2025..."). Latency against it gates only when it was measured in the same
+    process on the same database (`latency_gates`); otherwise it is a warning."""
+
+    source: str
+    modes: Mapping[str, ModeReference]
+    latency_gates: bool = False
+    noise: float = 1.0  # the canary's spread over the reference run and this one
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a verdict needs beyond the item: the run's profile and schema, the project's
+    thresholds, the gate's policy, whether failures gate (a preview's do not), and the
+    fastest noise canary of the run (to divide out a busy machine's slowdown)."""
+
+    catalog: Catalog
+    defaults: CheckDefaults
+    policy: Policy = field(default_factory=Policy)
+    gating: bool = True
+    canary_base_ms: float | None = None
 
 
 def evaluate(
     scenario: Scenario,
     case: Case,
     measurements: Sequence[ModeMeasurement],
-    catalog: Catalog,
-    defaults: CheckDefaults,
+    context: Context,
+    reference: Reference | None = None,
+    first_misses: Sequence[Finding] = (),
 ) -> Verdict:
+    """The verdict of one item. `first_misses` are the latency failures of a first
+    measurement that was repeated (`measurements` are the second): they are reported, and
+    only the second decides."""
+    catalog, defaults = context.catalog, context.defaults
+    min_rows = scenario.expect.seq_scan_min_rows or defaults.seq_scan_min_rows
     findings: list[Finding] = list(check_indexes_exist(scenario, case, catalog))
     for m in measurements:
         findings += check_index_used(scenario, case, m, catalog)
-        findings += check_seq_scans(
-            m, catalog, scenario.expect.seq_scan_min_rows or defaults.seq_scan_min_rows
-        )
+        findings += check_seq_scans(m, catalog, min_rows)
         findings += check_forbidden_nodes(m, case.expect.forbid_nodes)
-        findings += check_budgets(scenario, m, catalog.profile)
+        findings += check_budgets(case.budget, m, catalog.profile, context.canary_base_ms)
         findings += check_misestimates(m, defaults.misestimate_factor)
         if not m.plan_held:
-            findings.append(
-                Finding(
-                    WARN,
-                    "plan_changed",
-                    m.mode,
-                    "the plan changed between the checked EXPLAIN and the timed executions",
-                )
-            )
+            findings.append(Finding(WARN, "plan_changed", m.mode, "the plan changed between "
+                                    "the checked EXPLAIN and the timed executions"))
+        if reference is not None and m.mode in reference.modes:
+            findings += check_reference(m, reference.modes[m.mode], reference, context.policy)
+    findings += check_unchecked_tables(scenario, case, measurements, catalog, min_rows)
     findings += check_plan_modes_agree(scenario, case, measurements)
+    findings += [Finding(INFO, "p95_remeasured", f.mode,
+                         f"first measurement: {f.message}; measured again") for f in first_misses]
+    if not context.gating:
+        findings = [_not_gating(f) for f in findings]
     return Verdict(tuple(findings))
+
+
+def _not_gating(finding: Finding) -> Finding:
+    if finding.severity != FAIL:
+        return finding
+    return Finding(WARN, finding.check, finding.mode, f"preview, not gating: {finding.message}")
+
+
+def latency_misses(case: Case, measurements: Sequence[ModeMeasurement],
+                   context: Context) -> list[Finding]:
+    """The p95 budget misses of a first measurement, to be measured again before any
+    verdict: one slow burst on a shared machine is not a regression."""
+    return [f for m in measurements
+            for f in _p95_budget(case.budget, m, context.catalog.profile,
+                                 context.canary_base_ms) if f.severity == FAIL]
 
 
 def check_plan_modes_agree(
     scenario: Scenario, case: Case, measurements: Sequence[ModeMeasurement]
 ) -> list[Finding]:
-    """A warning when the custom and generic plans read the table differently: a driver's
+    """A warning when the custom and generic plans read a table differently: a driver's
     prepared statement switches to the generic plan after five executions, so production
-    may run either. Two of the case's expected indexes count as the same: the scenario
-    declares them interchangeable, and between two such indexes of nearly equal cost the
-    choice follows ANALYZE's random sample from one build to the next."""
-    access = {m.mode: m.plan.access_summary(scenario.table) for m in measurements}
-    if len({_interchangeable(a, case.expect.indexes) for a in access.values()}) <= 1:
+    may run either. Reading the same index by another scan type (Index Scan against Bitmap
+    Heap Scan) is the same access; so are two indexes a case accepts for one table: the
+    scenario declares them interchangeable, and between two such indexes of nearly equal
+    cost the choice follows ANALYZE's random sample from one build to the next."""
+    accepted = case.expect.accepted(scenario.table)
+    signatures = {m.mode: access_signature(m.plan, accepted) for m in measurements}
+    if len(set(signatures.values())) <= 1:
         return []
-    detail = "; ".join(f"{mode} plan: {summary}" for mode, summary in access.items())
+    tables = sorted({t for m in measurements for t in _relations(m.plan)})
+    detail = "; ".join(
+        f"{m.mode} plan: " + ", ".join(m.plan.access_summary(t) for t in tables)
+        for m in measurements)
     return [Finding(WARN, "plans_differ", None, f"custom and generic plans differ ({detail})")]
 
 
-def _interchangeable(access: str, expected: Sequence[str]) -> str:
-    # longest names first, so that no name is replaced inside a longer one
-    for name in sorted(expected, key=len, reverse=True):
-        access = re.sub(rf"\b{re.escape(name)}\b", "<expected index>", access)
-    return access
+def access_signature(plan: Plan, accepted: Mapping[str, Sequence[str]]
+                     ) -> frozenset[tuple[str, str]]:
+    """How the plan reads each table, without the scan type: the indexes it reads (a table's
+    accepted indexes as one), or the node type of a scan that reads no index."""
+    signature = set()
+    for node in plan.nodes():
+        if node.relation is None:
+            continue
+        indexes = node.indexes_reading(node.relation)
+        for name in indexes or {node.node_type}:
+            same = name in accepted.get(node.relation, ())
+            signature.add((node.relation, "<accepted>" if same else name))
+    return frozenset(signature)
+
+
+def _relations(plan: Plan) -> list[str]:
+    return list(dict.fromkeys(n.relation for n in plan.nodes() if n.relation))
 
 
 def check_indexes_exist(scenario: Scenario, case: Case, catalog: Catalog) -> list[Finding]:
-    if any(name in catalog.indexes for name in case.expect.indexes):
-        return []
-    names = " or ".join(case.expect.indexes)
-    field = "expect.index"
-    if case.expect.indexes != scenario.expect.indexes:
-        field = f"cases[{scenario.cases.index(case)}].expect.index"
-    return [
-        Finding(
-            FAIL,
-            "index_missing",
-            None,
-            f"{scenario.path}: {field}: {names} does not exist at revision {catalog.revision}",
-        )
-    ]
+    findings = []
+    for table, indexes in case.expect.accepted(scenario.table).items():
+        if any(name in catalog.indexes for name in indexes):
+            continue
+        findings.append(Finding(
+            FAIL, "index_missing", None,
+            f"{scenario.path}: {_expect_field(scenario, case, table)}: {' or '.join(indexes)} "
+            f"does not exist at revision {catalog.revision}"))
+    return findings
+
+
+def _expect_field(scenario: Scenario, case: Case, table: str) -> str:
+    """Where the expectation of `table` was written: the scenario's or the case's."""
+    main = table == scenario.table
+    own = case.expect.indexes if main else case.expect.tables.get(table)
+    scenario_level = scenario.expect.indexes if main else scenario.expect.tables.get(table)
+    field = "expect.index" if main else f"expect.tables.{table}.index"
+    if own != scenario_level:
+        return f"cases[{scenario.cases.index(case)}].{field}"
+    return field
 
 
 def check_index_used(
     scenario: Scenario, case: Case, m: ModeMeasurement, catalog: Catalog
 ) -> list[Finding]:
-    used = m.plan.indexes_on(scenario.table)
-    if used & set(case.expect.indexes):
-        return []
-    return [
-        Finding(
-            FAIL,
-            "index",
-            m.mode,
-            f"{m.mode} plan did {m.plan.access_summary(scenario.table)} instead of using "
-            f"{' or '.join(case.expect.indexes)}",
-        )
-    ]
+    findings = []
+    for table, indexes in case.expect.accepted(scenario.table).items():
+        if m.plan.indexes_on(table) & set(indexes):
+            continue
+        findings.append(Finding(
+            FAIL, "index", m.mode,
+            f"{m.mode} plan did {m.plan.access_summary(table)} instead of using "
+            f"{' or '.join(indexes)}"))
+    return findings
+
+
+def check_unchecked_tables(
+    scenario: Scenario,
+    case: Case,
+    measurements: Sequence[ModeMeasurement],
+    catalog: Catalog,
+    min_rows: int,
+) -> list[Finding]:
+    """A table of the plan above the seq-scan threshold with no expected access: dropping
+    its index would go unnoticed unless it turned into a Seq Scan, so say so."""
+    accepted = case.expect.accepted(scenario.table)
+    seen = {t for m in measurements for t in _relations(m.plan)}
+    findings = []
+    for table in sorted(seen - set(accepted)):
+        rows = catalog.table_rows.get(table, 0.0)
+        if rows <= min_rows:
+            continue
+        access = "; ".join(f"{m.mode}: {m.plan.access_summary(table)}" for m in measurements)
+        findings.append(Finding(
+            WARN, "table_unchecked", None,
+            f"the plan reads {table} ({rows:,.0f} rows; {access}) but the scenario expects no "
+            f"access path for it: add [expect.tables.{table}] index = ..."))
+    return findings
 
 
 def check_seq_scans(m: ModeMeasurement, catalog: Catalog, min_rows: int) -> list[Finding]:
@@ -176,44 +306,102 @@ def _sort_key(node: PlanNode) -> str:
     return f" (Sort Key: {', '.join(key)})" if key else ""
 
 
-def check_budgets(scenario: Scenario, m: ModeMeasurement, profile: str) -> list[Finding]:
+def check_budgets(budget: Budget, m: ModeMeasurement, profile: str,
+                  canary_base_ms: float | None = None) -> list[Finding]:
+    """Shared buffers against the budget, and the p95 with the machine's slowdown at the time
+    divided out (the noise canary measured beside the case, against the run's fastest)."""
     if m.plan.root.actual_rows is None:  # planned only (EXPLAIN without ANALYZE)
         return [Finding(INFO, "budgets", m.mode, f"{m.mode} plan: latency and shared buffers "
                         "not measured (the statement was planned, not run)")]
+    return [*_p95_budget(budget, m, profile, canary_base_ms),
+            *_buffer_budget(budget, m, profile)]
+
+
+def _p95_budget(budget: Budget, m: ModeMeasurement, profile: str,
+                canary_base_ms: float | None) -> list[Finding]:
+    limit = budget.p95_ms.get(profile)
+    if limit is None:
+        return [Finding(INFO, "p95", m.mode, f"no p95 budget at profile {profile}")]
+    if m.timing is None:
+        return []
+    canary = m.canary.median_ms if m.canary else None
+    judged = normalized_p95(m.timing.p95_ms, canary, canary_base_ms)
+    if judged <= limit:
+        return []
+    slowdown = "" if judged == m.timing.p95_ms else (
+        f", {judged:.2f} ms with the machine's slowdown of x{m.timing.p95_ms / judged:.1f} "
+        "divided out")
+    return [Finding(FAIL, "p95", m.mode,
+                    f"{m.mode} plan p95 {m.timing.p95_ms:.2f} ms{slowdown} > budget "
+                    f"{limit:g} ms at profile {profile} (median {m.timing.median_ms:.2f} ms "
+                    f"over {len(m.timing.samples_ms)} runs)")]
+
+
+def _buffer_budget(budget: Budget, m: ModeMeasurement, profile: str) -> list[Finding]:
+    limit = budget.shared_buffers.get(profile)
+    if limit is None:
+        return [Finding(INFO, "shared_buffers", m.mode,
+                        f"no shared-buffers budget at profile {profile}")]
+    if m.plan.shared_buffers <= limit:
+        return []
+    return [Finding(FAIL, "shared_buffers", m.mode,
+                    f"{m.mode} plan touched {m.plan.shared_buffers:,} shared buffers > budget "
+                    f"{limit:,} at profile {profile}")]
+
+
+def check_reference(m: ModeMeasurement, before: ModeReference, reference: Reference,
+                    policy: Policy) -> list[Finding]:
+    """The item against an earlier run of it: more shared buffers beyond the tolerance fail
+    whatever the plan (an accepted index can read 30x more), a changed plan is shown, and
+    latency beyond the noise fails when measured beside it on the same database."""
+    now = m.plan.shared_buffers
+    figures = (f"{before.shared_buffers:,} -> {now:,} shared buffers ({reference.source})")
+    shape = m.plan.shape()
+    change = "" if shape == before.shape else f"; plan {_shape_change(before.shape, shape)}"
+    if buffers_grew(before.shared_buffers, now, policy):
+        return [Finding(FAIL, "buffers_grew", m.mode,
+                        f"{m.mode} plan reads more: {figures}, beyond "
+                        f"{policy.buffer_ratio:g}x and +{policy.buffer_slack}{change}")]
     findings = []
-    p95_budget = scenario.budget.p95_ms.get(profile)
-    if p95_budget is None:
-        findings.append(Finding(INFO, "p95", m.mode, f"no p95 budget at profile {profile}"))
-    elif m.timing is not None and m.timing.p95_ms > p95_budget:
-        findings.append(
-            Finding(
-                FAIL,
-                "p95",
-                m.mode,
-                f"{m.mode} plan p95 {m.timing.p95_ms:.2f} ms > budget "
-                f"{p95_budget:g} ms at profile {profile} "
-                f"(median {m.timing.median_ms:.2f} ms over "
-                f"{len(m.timing.samples_ms)} runs)",
-            )
-        )
-    buffer_budget = scenario.budget.shared_buffers.get(profile)
-    if buffer_budget is None:
-        findings.append(
-            Finding(
-                INFO, "shared_buffers", m.mode, f"no shared-buffers budget at profile {profile}"
-            )
-        )
-    elif m.plan.shared_buffers > buffer_budget:
-        findings.append(
-            Finding(
-                FAIL,
-                "shared_buffers",
-                m.mode,
-                f"{m.mode} plan touched {m.plan.shared_buffers:,} shared buffers "
-                f"> budget {buffer_budget:,} at profile {profile}",
-            )
-        )
-    return findings
+    if buffers_shrank(before.shared_buffers, now, policy):
+        findings.append(Finding(INFO, "buffers_shrank", m.mode,
+                                f"{m.mode} plan reads less: {figures}{change}"))
+    elif change:
+        findings.append(Finding(INFO, "plan_shape", m.mode,
+                                f"{m.mode} plan changed, reading as much: {figures}{change}"))
+    return findings + _latency_against(m, before, reference, policy)
+
+
+def _latency_against(m: ModeMeasurement, before: ModeReference, reference: Reference,
+                     policy: Policy) -> list[Finding]:
+    if m.timing is None or before.p50_ms is None:
+        return []
+    then = Timed(before.p50_ms, before.canary_ms)
+    now = Timed(m.timing.median_ms, m.canary.median_ms if m.canary else None)
+    moved = latency_change(then, now, reference.noise, policy)
+    if moved == 0:
+        return []
+    ratio = latency_ratio(then, now)
+    text = (f"{m.mode} plan median {then.p50_ms:.2f} -> {now.p50_ms:.2f} ms "
+            f"({reference.source}), x{ratio:.2f} with the machine's slowdown divided out; "
+            f"noise measured in the run x{reference.noise:.2f}, threshold "
+            f"x{max(policy.latency_ratio, reference.noise):.2f}")
+    if moved < 0:
+        return [Finding(INFO, "latency_faster", m.mode, text)]
+    return [Finding(FAIL if reference.latency_gates else WARN, "latency_slower", m.mode, text)]
+
+
+def _shape_change(before: Sequence[str], after: Sequence[str]) -> str:
+    gone = [n for n in before if n not in after]
+    new = [n for n in after if n not in before]
+    if not gone and not new:
+        return "has the same nodes in another order"
+    parts = []
+    if gone:
+        parts.append("no longer " + "; ".join(gone))
+    if new:
+        parts.append("now " + "; ".join(new))
+    return ", ".join(parts)
 
 
 def check_misestimates(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -15,15 +16,17 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from harness import __version__
+from harness import __version__, budgets, mutation
 from harness.cache import SeedCache, default_cache_dir, human_size
 from harness.config import OPTIONS, Config
 from harness.errors import HarnessError
+from harness.files import write_atomically
 from harness.project import Project, load_project
 from harness.report import ReportPaths, load_results, rerender, write_report
 from harness.report.analysis import compare
+from harness.report.render import counts_line
 from harness.scenarios import Case, Scenario, load_scenarios
-from harness.session import PlanRun, failure_text
+from harness.session import PlanRun, all_item_ids, failure_text, item_id
 from harness.stats import capture, write_statistics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -60,6 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the revision to start from (e.g. main's head)")
     compare_cmd.add_argument("--head", default="head", metavar="REV",
                          help="the revision to migrate to (default: the newest)")
+    budgets_cmd = commands.add_parser(
+        "budgets", help="run every scenario and propose per-case budgets from the measured "
+        "shared buffers (x1.25) and p95 (x5, at least 25 ms); --write puts them into the "
+        "scenario files")
+    budgets_cmd.add_argument("--write", action="store_true",
+                             help="write each case's budgets for the profile into its scenario "
+                                  "file, and the run's noise canary into project.toml")
+    mutation_cmd = commands.add_parser(
+        "mutation-proof", help="drop each index in turn, run every case, and say whether the "
+        "suite noticed (caught, redundant, unused or missed); exit 1 on a miss")
+    mutation_cmd.add_argument("--index", action="append", default=None, metavar="NAME",
+                              help="an index to drop (repeatable; default: project.toml's "
+                                   "[mutation_proof] indexes, else every non-primary-key index "
+                                   "on a table the plans read)")
     stats_cmd = commands.add_parser(
         "stats", help="capture the planner statistics of the run's database (the seeded one, "
         "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing")
@@ -73,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--plans-cache-dir", dest="cache_dir", default=None,
                        help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
                             "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
-    for sub in (run, compare_cmd, stats_cmd, validate):
+    for sub in (run, compare_cmd, stats_cmd, validate, budgets_cmd, mutation_cmd):
         sub.add_argument(
             "--project-dir",
             type=Path,
@@ -93,13 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="scenario directory (default: PROJECT/scenarios)",
         )
-    for sub in (run, compare_cmd, stats_cmd):
+    for sub in (run, compare_cmd, stats_cmd, budgets_cmd, mutation_cmd):
         sub.add_argument(
             "-k",
             dest="keyword",
             default=None,
             help="only items whose id (scenario[case]) contains this text"
-            if sub is not stats_cmd else argparse.SUPPRESS,
+            if sub in (run, compare_cmd, budgets_cmd) else argparse.SUPPRESS,
         )
         group = sub.add_argument_group(
             "settings (also plans_* keys in pyproject.toml's [tool.pytest.ini_options])"
@@ -197,34 +214,47 @@ def _settings_and_selection(args: argparse.Namespace,
 
 
 def command_run(args: argparse.Namespace) -> int:
+    """Exit 0 when every item passed or warned, 1 when a check failed (or the migration
+    check, or an item of the baseline is missing), 2 when an item could not be measured: a
+    scenario or project that is broken, not a plan that regressed."""
     root = args.project_dir.resolve()
     settings, project, selected = _settings_and_selection(args)
-    failed = 0
     with PlanRun(settings, project, _progress) as run:
         for line in run.migration_failures:
             print(f"FAIL  {line}", flush=True)
         for scenario, case in selected:
-            failed += not _run_one(run, scenario, case, root)
+            _run_one(run, scenario, case, root)
+        run.note_missing(all_item_ids(project))
         run.save_baseline()
     paths = write_report(settings.report_dir, run.facts, run.results, root)
-    summary = f"{len(selected) - failed} passed, {failed} failed"
+    counts = load_results(paths.results)["counts"]
+    summary = counts_line(counts)
     if settings.migration_check == "on":
         summary += f"; migration check {'failed' if run.migration_failures else 'passed'}"
+    for item in run.facts.missing:
+        print(f"FAIL  {item}: in the baseline, no longer in the scenarios", flush=True)
     print(summary)
     _print_paths(paths)
-    return EXIT_FAILED if failed or run.migration_failures else EXIT_OK
+    if counts["error"]:
+        return EXIT_USAGE
+    failed = counts["fail"] or run.migration_failures or run.facts.missing
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def command_compare(args: argparse.Namespace) -> int:
-    """Base, migrate, head, on one database; exit 1 only when the head regresses (an item's
-    verdict gets worse, or the migration check fails), not for failures both share."""
+    """Base, migrate, head, on one database. Exit 1 when the head regressed (an item got
+    worse, errors or is missing at head, reads more buffers beyond the tolerance, or got
+    slower beyond the noise; or the migration check failed), not for failures both share;
+    2 when items fail at both revisions with nothing regressed (the scenario is broken)."""
     root = args.project_dir.resolve()
     settings, project, selected = _settings_and_selection(args, revision=args.base)
     with PlanRun(replace(settings, migration_check="off"), project, _progress) as run:
         for scenario, case in selected:
             _run_one(run, scenario, case, root, prefix="base ", details=False)
         base = write_report(settings.report_dir / "base", run.facts, run.results, root)
+        base_revision, base_results = run.facts.revision, list(run.results)
         run.migrate(args.head, under_load=settings.migration_check == "on")
+        run.use_reference(base_results, f"at revision {base_revision}")
         for line in run.migration_failures:
             print(f"FAIL  {line}", flush=True)
         for scenario, case in selected:
@@ -234,8 +264,56 @@ def command_compare(args: argparse.Namespace) -> int:
     print(paths.summary.read_text(), end="")
     _print_paths(paths)
     print(f"base report: {base.html}")
-    regressed = compare(load_results(paths.results), before).regressions
-    return EXIT_FAILED if regressed or run.migration_failures else EXIT_OK
+    comparison = compare(load_results(paths.results), before)
+    if comparison.regressed or run.migration_failures:
+        return EXIT_FAILED
+    return EXIT_USAGE if comparison.broken_everywhere else EXIT_OK
+
+
+def command_budgets(args: argparse.Namespace) -> int:
+    root = args.project_dir.resolve()
+    settings, project, selected = _settings_and_selection(args)
+    with PlanRun(settings, project, _progress) as run:
+        for scenario, case in selected:
+            _run_one(run, scenario, case, root, details=False)
+    proposals = budgets.propose(run.results)
+    print(f"\n{'item':60} {'buffers':>9} {'p95 ms':>8}  ->  budget buffers, p95 ms")
+    for p in proposals:
+        print(f"{p.item:60} {p.shared_buffers:9,} {p.p95_ms:8.2f}  ->  {p.budget_buffers:,}, "
+              f"{p.budget_p95_ms}")
+    canaries = [m.canary.median_ms for r in run.results for m in r.measurements if m.canary]
+    canary = statistics.median(canaries) if canaries else None
+    if canary is not None:
+        print(f"noise canary: median {canary:.3f} ms over {len(canaries)} plan modes")
+    if not args.write:
+        print(f"{len(proposals)} budgets proposed for profile {settings.profile}; --write puts "
+              "them into the scenario files")
+        return EXIT_OK
+    by_file: dict[Path, list[budgets.Proposal]] = {}
+    for p in proposals:
+        by_file.setdefault(p.path, []).append(p)
+    for path, chosen in by_file.items():
+        budgets.write_case_budgets(path, settings.profile, chosen)
+    if canary is not None:
+        budgets.record_canary(project.manifest, canary)
+    print(f"{len(proposals)} case budgets for profile {settings.profile} written to "
+          f"{len(by_file)} scenario files" + ("" if canary is None else
+                                              f"; canary_ms recorded in {project.manifest}"))
+    return EXIT_OK
+
+
+def command_mutation_proof(args: argparse.Namespace) -> int:
+    settings, project, _ = _settings_and_selection(args)
+    report = mutation.mutation_proof(settings, project, args.index, _progress)
+    settings.report_dir.mkdir(parents=True, exist_ok=True)
+    json_path = settings.report_dir / "mutation-proof.json"
+    markdown_path = settings.report_dir / "mutation-proof.md"
+    markdown = mutation.report_markdown(report)
+    write_atomically(json_path, mutation.report_json(report), "the mutation proof")
+    write_atomically(markdown_path, markdown, "the mutation proof")
+    print(markdown, end="")
+    print(f"json: {json_path}\nmarkdown: {markdown_path}")
+    return EXIT_FAILED if report.missed else EXIT_OK
 
 
 def command_stats(args: argparse.Namespace) -> int:
@@ -255,16 +333,15 @@ def command_stats(args: argparse.Namespace) -> int:
 
 def _run_one(run: PlanRun, scenario: Scenario, case: Case, root: Path,
              prefix: str = "", details: bool = True) -> bool:
-    item = f"{prefix}{scenario.name}[{case.id}]"
-    try:
-        result = run.run_case(scenario, case)
-    except HarnessError as exc:
-        print(f"ERROR {item}: {exc}", flush=True)
-        return False
-    print(f"{result.verdict.outcome.upper():5} {item}", flush=True)
-    if details and not result.verdict.passed:
+    """Runs one item and prints its verdict line: FAIL, ERROR and WARN with their first
+    reason, the whole failure below a FAIL when `details`."""
+    result = run.run_case(scenario, case)
+    verdict = result.verdict
+    line = f"{verdict.outcome.upper():5} {prefix}{item_id(scenario, case)}"
+    print(f"{line}: {verdict.first_reason}" if verdict.first_reason else line, flush=True)
+    if details and verdict.outcome == "fail":
         print(failure_text(result, root), flush=True)
-    return result.verdict.passed
+    return verdict.passed
 
 
 def _interrupt_on_sigterm() -> None:
@@ -290,6 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_compare(args)
         if args.command == "stats":
             return command_stats(args)
+        if args.command == "budgets":
+            return command_budgets(args)
+        if args.command == "mutation-proof":
+            return command_mutation_proof(args)
         return command_run(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@ into a frozen Config (command line over environment over pyproject.toml over def
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from harness.cache import default_cache_dir
 from harness.errors import ConfigError
+from harness.gate import Policy
 from harness.provisioning import DEFAULT_CONTAINER_IMAGE
 
 PROVIDERS = ("embedded", "dsn", "testcontainers")
@@ -62,6 +64,21 @@ def _int_at_least(minimum: int) -> Callable[[str, str], int]:
     return parse
 
 
+def _number_at_least(minimum: float) -> Callable[[str, str], float]:
+    def parse(value: str, flag: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{flag}: {value!r} is not a number") from None
+        if not math.isfinite(number) or number < minimum:
+            raise ConfigError(f"{flag}: {value} is not a number of at least {minimum:g}")
+        return number
+
+    return parse
+
+
+_DEFAULT_POLICY = Policy()
+
 OPTIONS: tuple[Option, ...] = (
     Option("provider", "embedded", "where PostgreSQL comes from", PROVIDERS),
     Option(
@@ -112,6 +129,17 @@ OPTIONS: tuple[Option, ...] = (
            "scenario with EXPLAIN, not run it (plan checks only; budgets not measured)"),
     Option("max_write_wait_ms", "200", "budget of the migration check: the longest a write may "
            "wait on one migration statement", parse=_int_at_least(0)),
+    Option("buffer_tolerance", f"{_DEFAULT_POLICY.buffer_ratio:g}", "against a baseline or "
+           "a base revision: an item whose shared buffers grow beyond this ratio (and by "
+           "--plans-buffer-slack) regresses, whatever index its plan uses",
+           parse=_number_at_least(1.0)),
+    Option("buffer_slack", str(_DEFAULT_POLICY.buffer_slack), "the fewest extra shared "
+           "buffers that count as growth (a few pages on a tiny plan are layout)",
+           parse=_int_at_least(0)),
+    Option("latency_tolerance", f"{_DEFAULT_POLICY.latency_ratio:g}", "against a base "
+           "revision or baseline: a median slower by more than this ratio (or than the "
+           "noise measured in the run, if larger), with the machine's slowdown divided out, "
+           "regresses", parse=_number_at_least(1.0)),
 )
 
 
@@ -136,6 +164,14 @@ class Config:
     migration_check: str
     max_write_wait_ms: int
     stats: Path | None
+    buffer_tolerance: float = _DEFAULT_POLICY.buffer_ratio
+    buffer_slack: int = _DEFAULT_POLICY.buffer_slack
+    latency_tolerance: float = _DEFAULT_POLICY.latency_ratio
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(self.buffer_tolerance, self.buffer_slack, self.latency_tolerance,
+                      _DEFAULT_POLICY.latency_floor_ms)
 
     @classmethod
     def resolve(

@@ -71,6 +71,8 @@ class ModeMeasurement:
     timing: Timing | None
     plan_held: bool  # the plan after the timed runs has the shape of the checked one
     rows_returned: int
+    # the noise canary, executed after each timed execution: how fast the machine was then
+    canary: Timing | None = None
 
 
 def prepare(conn: psycopg.Connection[Any], positional_sql: str) -> sql.Composed:
@@ -103,6 +105,12 @@ def explain(
     row = psycopg.ClientCursor(conn).execute(statement, values).fetchone()
     assert row is not None
     return Plan.from_explain(row[0])
+
+
+# The noise canary: fixed CPU work on the server (about a millisecond), timed as the cases
+# are, after each of their timed executions. Its times say how busy the machine was while
+# the case was measured, so a slower case on a slower machine is told from a slower plan.
+CANARY = "SELECT count(*) FROM generate_series(1, 20000)"
 
 
 # Nodes of a statement that writes (or locks rows): never executed in a database that is
@@ -144,16 +152,16 @@ def _measure_mode(
     conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Literal(PLAN_CACHE_MODES[mode])))
     plan = explain(conn, execute, values, analyze=True)
     samples: list[float] = []
+    canary: list[float] = []
     rows = 0
     cursor = psycopg.ClientCursor(conn)
     for i in range(warmup + runs):
         # libpq has received the whole result when execute() returns; turning the rows into
         # Python objects (fetchall) would time the driver, not the plan, so it is skipped.
-        started = time.perf_counter()
-        rows = cursor.execute(execute, values).rowcount
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed_ms, rows = _timed(cursor, execute, values)
         if i >= warmup:
             samples.append(elapsed_ms)
+            canary.append(_timed(cursor, sql.SQL(CANARY), None)[0])
     after = explain(conn, execute, values, analyze=False)
     return ModeMeasurement(
         mode=mode,
@@ -161,7 +169,22 @@ def _measure_mode(
         timing=Timing.from_samples(samples) if samples else None,
         plan_held=after.shape() == plan.shape(),
         rows_returned=rows,
+        canary=Timing.from_samples(canary) if canary else None,
     )
+
+
+def _timed(cursor: psycopg.ClientCursor[Any], statement: sql.SQL | sql.Composed,
+           values: Sequence[Any] | None) -> tuple[float, int]:
+    started = time.perf_counter()
+    rows = cursor.execute(statement, values).rowcount
+    return (time.perf_counter() - started) * 1000, rows
+
+
+def canary_ms(conn: psycopg.Connection[Any], runs: int = 20) -> float:
+    """The canary's median over `runs` executions: the machine's speed right now."""
+    cursor = psycopg.ClientCursor(conn)
+    return Timing.from_samples([_timed(cursor, sql.SQL(CANARY), None)[0]
+                                for _ in range(runs)]).median_ms
 
 
 def _writes(plan: Plan) -> bool:

@@ -1,27 +1,35 @@
-"""Mutation proof: does the suite notice when an index goes? For each named index, a
-migration that drops it is applied to the seeded database at head, every scenario case runs,
-and the migration is undone. An index is *caught* when a case fails with a message naming
-it; *redundant* when nothing fails and another index serves its lookups (a duplicate, or a
-longer B-tree with the same leading columns), or when the migrations never built it because
-an equivalent index exists; otherwise it is *missed*: the suite would let it be dropped
-silently."""
+"""Mutation proof: would the suite notice if an index went? Every case runs once at head
+(the reference), then for each index a migration drops it, every case runs again against its
+reference, and the migration is undone. Each index is:
+
+- *caught*: an item fails or errors that did not at head (a failing check of any kind,
+  whether or not its message names the index; shared buffers beyond the tolerance count);
+- *redundant*: nothing fails, and every item whose plan read it now reads its table through
+  another index (named);
+- *unused*: no plan read it at head, so dropping it changes no plan;
+- *missed*: a plan read it, nothing fails, and some item now reads its table without any
+  index: the suite would let it be dropped silently.
+
+Latency is not judged here: each mutation is one short run on a possibly busy machine."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from harness.capacity import duplicates_and_redundancy
+from harness.capacity import IndexSize, duplicates_and_redundancy
 from harness.config import Config
 from harness.datagen import Progress
+from harness.errors import ConfigError
 from harness.project import Project
 from harness.scenarios import Case, Scenario, load_scenarios
-from harness.session import CaseResult, PlanRun
+from harness.session import CaseResult, PlanRun, item_id
 
-CAUGHT, REDUNDANT, MISSED = "caught", "redundant", "missed"
+CAUGHT, REDUNDANT, UNUSED, MISSED = "caught", "redundant", "unused", "missed"
 _MIGRATION = '''"""plan-harness mutation proof: drop {index}.
 
 Revision ID: {revision}
@@ -37,72 +45,180 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("DROP INDEX {index}")
+    op.execute('DROP INDEX "{index}"')
 
 
 def downgrade() -> None:
     op.execute({definition!r})
 '''
+# Checks a single short run cannot judge fairly: they never make a mutation caught.
+_NOISY_CHECKS = frozenset({"p95", "latency_slower"})
 
 
 @dataclass(frozen=True)
 class Mutation:
     index: str
-    verdict: str  # caught | redundant | missed
+    table: str
+    verdict: str  # caught | redundant | unused | missed
     reason: str
-    failed_items: list[str]  # items that failed naming the index
-    other_failures: list[str]  # items that failed without naming it
+    failing: dict[str, list[str]] = field(default_factory=dict)  # item -> its new failing checks
+    served_by: dict[str, list[str]] = field(default_factory=dict)  # item -> indexes instead
+    used_by: list[str] = field(default_factory=list)  # items whose plans read it at head
 
 
-def mutation_proof(config: Config, project: Project, indexes: Sequence[str],
-                   progress: Progress) -> list[Mutation]:
+@dataclass(frozen=True)
+class MutationReport:
+    profile: str
+    revision: str
+    items: int
+    mutations: list[Mutation]
+
+    @property
+    def tally(self) -> dict[str, int]:
+        return {v: sum(1 for m in self.mutations if m.verdict == v)
+                for v in (CAUGHT, REDUNDANT, UNUSED, MISSED)}
+
+    @property
+    def missed(self) -> list[Mutation]:
+        return [m for m in self.mutations if m.verdict == MISSED]
+
+
+Cases = Sequence[tuple[Scenario, Case]]
+
+
+def mutation_proof(config: Config, project: Project, indexes: Sequence[str] | None,
+                   progress: Progress) -> MutationReport:
+    """Drops each of `indexes` in turn (None: every index the project lists under
+    [mutation_proof], or else every non-primary-key index on a table the plans read)."""
     with tempfile.TemporaryDirectory(prefix="plan-harness-mutation-") as tmp:
         migrations = Path(tmp) / "migrations"
         shutil.copytree(project.migrations_dir, migrations,
                         ignore=shutil.ignore_patterns("__pycache__"))
         mutated = replace(project, migrations_dir=migrations)
         cases = [(s, c) for s in load_scenarios(project.scenarios_dir) for c in s.cases]
-        with PlanRun(replace(config, migration_check="off", baseline=None), mutated,
-                     progress) as run:
-            return [_mutate(run, migrations / "versions", n, name, cases)
-                    for n, name in enumerate(indexes)]
+        settings = replace(config, migration_check="off", baseline=None, update_baseline="off")
+        with PlanRun(settings, mutated, progress) as run:
+            progress(f"mutation proof: every case at {run.facts.revision}, the reference")
+            head = [run.run_case(s, c) for s, c in cases]
+            names = _chosen(indexes, project, run.facts.index_sizes, head)
+            mutations = [_mutate(run, migrations / "versions", n, name, cases, head)
+                         for n, name in enumerate(names)]
+            return MutationReport(run.facts.profile, run.facts.revision, len(cases), mutations)
 
 
-def _mutate(run: PlanRun, versions: Path, number: int, index: str,
-            cases: Sequence[tuple[Scenario, Case]]) -> Mutation:
+def _chosen(given: Sequence[str] | None, project: Project, sizes: Sequence[IndexSize],
+            head: Sequence[CaseResult]) -> list[str]:
+    known = {s.index for s in sizes}
+    if given:
+        unknown = [name for name in given if name not in known]
+        if unknown:
+            raise ConfigError(f"--index {unknown[0]}: no such index at head (indexes: "
+                              f"{', '.join(sorted(known))})")
+        return list(given)
+    if project.mutation_indexes:
+        return list(project.mutation_indexes)
+    tables = {n.relation for r in head for m in r.measurements for n in m.plan.nodes()
+              if n.relation}
+    return [s.index for s in sizes if s.table in tables and not s.primary]
+
+
+def _mutate(run: PlanRun, versions: Path, number: int, index: str, cases: Cases,
+            head: Sequence[CaseResult]) -> Mutation:
     sizes = {s.index: s for s in run.facts.index_sizes}
-    relations = duplicates_and_redundancy([asdict(s) for s in run.facts.index_sizes])
     if index not in sizes:
-        return Mutation(index, REDUNDANT, "not built at head: the migration kept an "
-                        "equivalent index instead", [], [])
-    head = run.facts.revision
+        return Mutation(index, "", REDUNDANT, "not built at head: the migrations kept an "
+                        "equivalent index instead")
+    size = sizes[index]
+    used_by = [item_id(r.scenario, r.case) for r in head
+               if any(index in m.plan.indexes_used() for m in r.measurements)]
+    if not used_by:
+        return Mutation(index, size.table, UNUSED, "no plan reads it at head, so dropping it "
+                        "changes no plan")
     revision = f"plan_harness_mutation_{number:03d}"  # alembic_version holds 32 characters
     path = versions / f"{revision}.py"
-    path.write_text(_MIGRATION.format(index=index, revision=revision, head=head,
-                                      definition=sizes[index].definition))
+    path.write_text(_MIGRATION.format(index=index, revision=revision, head=run.facts.revision,
+                                      definition=size.definition))
+    head_revision = run.facts.revision
     try:
         run.migrate(revision)
+        run.use_reference(head, f"with {index}")
         run.progress(f"mutation {number + 1}: {index} dropped; running every case")
-        results = [run.run_case(s, c) for s, c in cases]
+        mutated = [run.run_case(s, c) for s, c in cases]
     finally:
-        run.migrate(head, allow_downgrade=True)
+        run.migrate(head_revision, allow_downgrade=True)
         path.unlink()
-    return _classify(index, results, *relations[index])
+    return classify(size, used_by, head, mutated, _serving(run.facts.index_sizes, index))
 
 
-def _classify(index: str, results: Sequence[CaseResult], duplicates: list[str],
-              wider: list[str]) -> Mutation:
-    failed = [r for r in results if not r.verdict.passed]
-    naming = [_item(r) for r in failed if any(index in f.message for f in r.verdict.of("fail"))]
-    others = [_item(r) for r in failed if _item(r) not in naming]
-    if naming:
-        return Mutation(index, CAUGHT, f"{len(naming)} items fail naming it", naming, others)
-    if duplicates or wider:
-        served = ", ".join(duplicates + wider)
-        return Mutation(index, REDUNDANT, f"nothing fails; indexes that serve its lookups: "
-                        f"{served}", [], others)
-    return Mutation(index, MISSED, "nothing fails, and no other index covers it", [], others)
+def _serving(sizes: Sequence[IndexSize], index: str) -> list[str]:
+    duplicates, wider = duplicates_and_redundancy([asdict(s) for s in sizes])[index]
+    return duplicates + wider
 
 
-def _item(result: CaseResult) -> str:
-    return f"{result.scenario.name}[{result.case.id}]"
+def classify(size: IndexSize, used_by: Sequence[str], head: Sequence[CaseResult],
+             mutated: Sequence[CaseResult], covering: Sequence[str] = ()) -> Mutation:
+    """Caught, redundant or missed, from the same cases with and without the index."""
+    before = {item_id(r.scenario, r.case): r for r in head}
+    failing: dict[str, list[str]] = {}
+    served_by: dict[str, list[str]] = {}
+    unserved: list[str] = []
+    for result in mutated:
+        item = item_id(result.scenario, result.case)
+        new = _new_failures(before.get(item), result)
+        if new:
+            failing[item] = new
+        if item in used_by:
+            instead = sorted({i for m in result.measurements
+                              for i in m.plan.indexes_on(size.table)})
+            served_by[item] = instead
+            if not instead:
+                unserved.append(item)
+    if failing:
+        return Mutation(size.index, size.table, CAUGHT,
+                        f"{len(failing)} of {len(mutated)} items fail", failing, served_by,
+                        list(used_by))
+    if unserved:
+        return Mutation(size.index, size.table, MISSED,
+                        f"nothing fails, yet {', '.join(unserved)} now read {size.table} "
+                        "without an index", failing, served_by, list(used_by))
+    instead = sorted({i for names in served_by.values() for i in names} | set(covering))
+    return Mutation(size.index, size.table, REDUNDANT,
+                    f"nothing fails; served instead by {', '.join(instead)}",
+                    failing, served_by, list(used_by))
+
+
+def _new_failures(before: CaseResult | None, after: CaseResult) -> list[str]:
+    """The failing checks (mode: check) of `after` that `before` did not have."""
+    def failing(result: CaseResult | None) -> set[str]:
+        if result is None:
+            return set()
+        return {f"{f.mode or 'item'}: {f.check}" for f in result.verdict.findings
+                if f.severity in ("fail", "error") and f.check not in _NOISY_CHECKS}
+
+    return sorted(failing(after) - failing(before))
+
+
+def report_json(report: MutationReport) -> str:
+    return json.dumps({"profile": report.profile, "revision": report.revision,
+                       "items": report.items, "tally": report.tally,
+                       "mutations": [asdict(m) for m in report.mutations]}, indent=1) + "\n"
+
+
+def report_markdown(report: MutationReport) -> str:
+    tally = ", ".join(f"{count} {verdict}" for verdict, count in report.tally.items())
+    lines = [f"## plan-harness mutation proof: {tally}", "",
+             f"Profile `{report.profile}`, revision `{report.revision}`, {report.items} items "
+             "run with each index dropped in turn.", "",
+             "| index | table | verdict | why |", "|---|---|---|---|"]
+    for m in report.mutations:
+        lines.append(f"| {m.index} | {m.table} | {m.verdict} | {_why(m)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _why(mutation: Mutation) -> str:
+    if mutation.verdict != CAUGHT:
+        return mutation.reason.replace("|", "\\|")
+    first = next(iter(mutation.failing.items()))
+    more = len(mutation.failing) - 1
+    return (f"{mutation.reason}: {first[0]} ({', '.join(first[1])})"
+            + (f" and {more} more" if more else "")).replace("|", "\\|")

@@ -3,7 +3,6 @@ PlanRun opened before the first item and closed (with the report written) after 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from collections.abc import Generator, Iterator
@@ -26,8 +25,9 @@ from harness.report import (
     write_report,
     write_worker_results,
 )
+from harness.report.render import counts_line, ordered_items
 from harness.scenarios import Case, Scenario, load_scenario
-from harness.session import CaseResult, PlanRun, failure_text
+from harness.session import CaseResult, PlanRun, all_item_ids, failure_text
 
 MARKER = "plans"
 
@@ -139,7 +139,10 @@ class PlanItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, PlanFailure):
-            return failure_text(excinfo.value.result, self.config.rootpath)
+            result = excinfo.value.result
+            if result.verdict.outcome == "error":
+                return f"ERROR {result.verdict.first_reason}"
+            return failure_text(result, self.config.rootpath)
         if isinstance(excinfo.value, HarnessError):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
@@ -221,6 +224,8 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         raise pytest.UsageError(f"plan-harness: {exc}") from None
     try:
         outcome = yield
+        if run.baseline is not None and run.note_missing(all_item_ids(plans.project)):
+            session.testsfailed += len(run.facts.missing)  # each a regression: exit 1
         if run.results:
             run.save_baseline()
         return outcome
@@ -257,23 +262,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _run_at_base(run: PlanRun, session: pytest.Session, settings: Config) -> Document:
     """--plans-base-revision: every selected case at the base revision (recorded, not
-    reported as items), then the same database migrated to the items' revision."""
+    reported as items), then the same database migrated to the items' revision, where each
+    item is judged against its base measurement too."""
     for item in session.items:
         if isinstance(item, PlanItem):
-            with contextlib.suppress(HarnessError):  # the item itself will say so at head
-                run.run_case(item.scenario, item.case)
+            run.run_case(item.scenario, item.case)
     base = write_report(settings.report_dir / "base", run.facts, run.results,
                         session.config.rootpath)
+    base_revision, base_results = run.facts.revision, list(run.results)
     run.migrate(settings.revision, under_load=settings.migration_check == "on")
+    run.use_reference(base_results, f"at revision {base_revision}")
     return load_results(base.results)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The same counts as summary.md, and every FAIL, ERROR and WARN item with its first
+    reason (pytest itself shows warnings as passes)."""
     plans = config.stash.get(SESSION, None)
     if plans is None or plans.report_paths is None:
         return
     paths = plans.report_paths
-    terminalreporter.write_sep("-", "plan-harness")
+    document = load_results(paths.results)
+    terminalreporter.write_sep("-", f"plan-harness: {counts_line(document['counts'])}")
+    for item in ordered_items(document):
+        if item["outcome"] != "pass":
+            terminalreporter.write_line(f"{item['outcome'].upper():5} {item['id']}: "
+                                        f"{item['reason']}")
+    for missing in document["run"].get("missing", []):
+        terminalreporter.write_line(f"FAIL  {missing}: in the baseline, no longer in the "
+                                    "scenarios")
     terminalreporter.write_line(f"report: {paths.html}")
     terminalreporter.write_line(f"summary: {paths.summary}")
     terminalreporter.write_line(f"results: {paths.results}")

@@ -26,6 +26,9 @@ class CheckDefaults:
 
     seq_scan_min_rows: int = 10_000
     misestimate_factor: float = 10.0
+    # the noise canary's median on the machine the latency budgets were measured on
+    # (plan-harness budgets writes it): a run divides its own slowdown against it out
+    canary_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,7 @@ def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
             misestimate_factor=reader.get(
                 checks, "misestimate_factor", float, "checks", default=defaults.misestimate_factor
             ),
+            canary_ms=_canary_ms(reader, checks),
         ),
         projection=_projection(reader, reader.table(doc, "projection", "projection",
                                                     default={})),
@@ -166,6 +170,13 @@ def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
         if not target.exists():
             raise reader.fail(where, f"{target} does not exist")
     return project
+
+
+def _canary_ms(reader: FieldReader, checks: Mapping[str, Any]) -> float | None:
+    value = reader.get(checks, "canary_ms", float, "checks", default=None)
+    if value is not None and value <= 0:
+        raise reader.fail("checks.canary_ms", "must be positive")
+    return value
 
 
 def _projection(reader: FieldReader, table: Mapping[str, Any]) -> Projection:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,11 @@ _ANCHOR = re.compile(
     r"^@(?P<name>\w+)(?:\s*(?P<sign>[+-])\s*(?P<amount>\d+)\s*(?P<unit>minutes?|hours?|days?))?$"
 )
 _TOP_KEYS = {"name", "endpoint", "description", "table", "sql", "expect", "budget", "cases"}
-_EXPECT_KEYS = {"index", "forbid_nodes", "seq_scan_min_rows", "plan_modes"}
+_EXPECT_KEYS = {"index", "forbid_nodes", "seq_scan_min_rows", "plan_modes", "tables"}
 _BUDGET_KEYS = {"p95_ms", "shared_buffers"}
-_CASE_KEYS = {"name", "values", "expect"}
-_CASE_EXPECT_KEYS = {"index", "forbid_nodes"}
+_CASE_KEYS = {"name", "values", "expect", "budget"}
+_CASE_EXPECT_KEYS = {"index", "forbid_nodes", "tables"}
+_TABLE_EXPECT_KEYS = {"index"}
 
 Literal = str | int | float | bool | dt.datetime | dt.date
 
@@ -45,12 +46,19 @@ ParamValue = Literal | AnchorRef
 
 @dataclass(frozen=True)
 class Expectation:
-    """What the planner must do: use one of `indexes` on the table, avoid `forbid_nodes`."""
+    """What the planner must do: use one of `indexes` on the scenario's table and one of
+    `tables[t]` on each other table `t` of the plan the scenario names, avoid
+    `forbid_nodes`."""
 
     indexes: tuple[str, ...]
     forbid_nodes: tuple[str, ...]
     seq_scan_min_rows: int | None
     plan_modes: tuple[str, ...]
+    tables: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def accepted(self, main_table: str) -> dict[str, tuple[str, ...]]:
+        """Every table with an expected access path, the scenario's own first."""
+        return {main_table: self.indexes, **self.tables}
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,16 @@ class Budget:
 
     p95_ms: Mapping[str, float]
     shared_buffers: Mapping[str, int]
+
+    def overridden_by(self, other: Budget) -> Budget:
+        """This budget with `other`'s profiles replacing its own (a case's over its
+        scenario's)."""
+        return Budget({**self.p95_ms, **other.p95_ms},
+                      {**self.shared_buffers, **other.shared_buffers})
+
+    @property
+    def profiles(self) -> set[str]:
+        return set(self.p95_ms) | set(self.shared_buffers)
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,8 @@ class Case:
     id: str
     values: Mapping[str, ParamValue]
     expect: Expectation
+    budget: Budget  # the scenario's, with the case's own profiles over it
+    own_budget: Budget = field(default_factory=lambda: Budget({}, {}))  # the case's own
 
 
 @dataclass(frozen=True)
@@ -103,11 +123,13 @@ def load_scenario(path: Path) -> Scenario:
     if "%s" in PLACEHOLDER.sub("", sql):
         raise reader.fail("sql", "use named placeholders %(name)s, not %s")
     expect = _expectation(reader, reader.table(doc, "expect", "expect"), "expect", None)
+    budget = _budget(reader, reader.table(doc, "budget", "budget", default={}), "budget")
     raw_cases = reader.get(doc, "cases", list, "")
     if not raw_cases:
         raise reader.fail("cases", "at least one case is needed")
     cases = tuple(
-        _case(reader, raw, f"cases[{i}]", parameters, expect) for i, raw in enumerate(raw_cases)
+        _case(reader, raw, f"cases[{i}]", parameters, expect, budget)
+        for i, raw in enumerate(raw_cases)
     )
     _reject_duplicate_ids(reader, cases)
     return Scenario(
@@ -118,7 +140,7 @@ def load_scenario(path: Path) -> Scenario:
         sql=sql,
         parameters=parameters,
         expect=expect,
-        budget=_budget(reader, reader.table(doc, "budget", "budget", default={})),
+        budget=budget,
         cases=cases,
         path=path,
     )
@@ -157,7 +179,8 @@ def _expectation(
                 if table["forbid_nodes"]
                 else ()
             )
-        return Expectation(indexes, forbid, base.seq_scan_min_rows, base.plan_modes)
+        tables = {**base.tables, **_tables(reader, table, where)}
+        return Expectation(indexes, forbid, base.seq_scan_min_rows, base.plan_modes, tables)
     modes = _names(reader, table, "plan_modes", where, PLAN_MODES)
     for mode in modes:
         if mode not in PLAN_MODES:
@@ -174,24 +197,44 @@ def _expectation(
         else (),
         seq_scan_min_rows=min_rows,
         plan_modes=modes,
+        tables=_tables(reader, table, where),
     )
 
 
-def _budget(reader: FieldReader, table: Mapping[str, Any]) -> Budget:
-    reader.reject_unknown(table, _BUDGET_KEYS, "budget")
-    p95 = reader.table(table, "p95_ms", "budget", default={})
-    buffers = reader.table(table, "shared_buffers", "budget", default={})
+def _tables(
+    reader: FieldReader, table: Mapping[str, Any], where: str
+) -> dict[str, tuple[str, ...]]:
+    """`[expect.tables.<name>] index = ...`: the accepted indexes of another table of the
+    plan (the other side of a join)."""
+    tables = reader.table(table, "tables", where, default={})
+    accepted = {}
+    for name in tables:
+        entry = reader.table(tables, name, f"{where}.tables")
+        reader.reject_unknown(entry, _TABLE_EXPECT_KEYS, f"{where}.tables.{name}")
+        accepted[name] = _names(reader, entry, "index", f"{where}.tables.{name}", None)
+    return accepted
+
+
+def _budget(reader: FieldReader, table: Mapping[str, Any], where: str) -> Budget:
+    reader.reject_unknown(table, _BUDGET_KEYS, where)
+    p95 = reader.table(table, "p95_ms", where, default={})
+    buffers = reader.table(table, "shared_buffers", where, default={})
     for profile in p95:
-        if reader.get(p95, profile, float, "budget.p95_ms") <= 0:
-            raise reader.fail(f"budget.p95_ms.{profile}", "must be positive")
+        if reader.get(p95, profile, float, f"{where}.p95_ms") <= 0:
+            raise reader.fail(f"{where}.p95_ms.{profile}", "must be positive")
     for profile in buffers:
-        if reader.get(buffers, profile, int, "budget.shared_buffers") <= 0:
-            raise reader.fail(f"budget.shared_buffers.{profile}", "must be positive")
+        if reader.get(buffers, profile, int, f"{where}.shared_buffers") <= 0:
+            raise reader.fail(f"{where}.shared_buffers.{profile}", "must be positive")
     return Budget({k: float(v) for k, v in p95.items()}, dict(buffers))
 
 
 def _case(
-    reader: FieldReader, raw: Any, where: str, parameters: tuple[str, ...], base: Expectation
+    reader: FieldReader,
+    raw: Any,
+    where: str,
+    parameters: tuple[str, ...],
+    base: Expectation,
+    scenario_budget: Budget,
 ) -> Case:
     if not isinstance(raw, dict):
         raise reader.fail(where, "must be a table")
@@ -210,7 +253,9 @@ def _case(
     expect = _expectation(
         reader, reader.table(raw, "expect", where, default={}), f"{where}.expect", base
     )
-    return Case(name=name, id=slug(name), values=parsed, expect=expect)
+    own = _budget(reader, reader.table(raw, "budget", where, default={}), f"{where}.budget")
+    return Case(name=name, id=slug(name), values=parsed, expect=expect,
+                budget=scenario_budget.overridden_by(own), own_budget=own)
 
 
 def _value(reader: FieldReader, value: Any, field: str) -> ParamValue:
@@ -260,3 +305,19 @@ def load_scenarios(directory: Path) -> list[Scenario]:
             )
         names[scenario.name] = scenario.path
     return scenarios
+
+
+def check_budget_profiles(scenarios: Sequence[Scenario], profiles: Collection[str]) -> None:
+    """A budget keyed by a profile the project does not have would never be checked: refuse
+    it, naming the file and field."""
+    for scenario in scenarios:
+        owners = [("budget", scenario.budget)] + [
+            (f"cases[{i}].budget", case.own_budget) for i, case in enumerate(scenario.cases)]
+        for where, budget in owners:
+            for kind, limits in (("p95_ms", budget.p95_ms),
+                                 ("shared_buffers", budget.shared_buffers)):
+                for profile in limits:
+                    if profile not in profiles:
+                        raise ScenarioError(
+                            f"{scenario.path}: {where}.{kind}.{profile}: no profile named "
+                            f"{profile!r} (known: {', '.join(sorted(profiles))})")

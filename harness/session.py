@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,20 +17,25 @@ import psycopg
 from psycopg import sql
 
 from harness import datagen, schema
-from harness.baseline import (
-    Baseline,
-    compare_item,
-    load_baseline,
-    render_baseline,
-)
+from harness.baseline import Baseline, load_baseline, render_baseline
 from harness.cache import SeedCache, files_digest, fingerprint, human_size
 from harness.capacity import IndexSize, TableSize, index_sizes, table_sizes
-from harness.checks import FAIL, WARN, Catalog, Finding, Verdict, evaluate
+from harness.checks import (
+    Catalog,
+    Context,
+    ModeReference,
+    Reference,
+    Verdict,
+    error_verdict,
+    evaluate,
+    latency_misses,
+)
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
 from harness.errors import ConfigError, HarnessError, ScenarioError, SchemaError
 from harness.explain import ModeMeasurement, bind_order, measure
 from harness.files import write_atomically
+from harness.gate import canary_noise
 from harness.migration_watch import watch_migration
 from harness.project import Profile, Project, Projected
 from harness.provisioning import (
@@ -43,7 +48,7 @@ from harness.provisioning import (
     harness_database,
     server_provider,
 )
-from harness.scenarios import AnchorRef, Case, ParamValue, Scenario
+from harness.scenarios import AnchorRef, Case, ParamValue, Scenario, load_scenarios
 from harness.stats import capture, fidelity_note, gates, read_statistics, scaled
 from harness.stats_load import StatisticsLoader
 
@@ -86,6 +91,10 @@ class RunFacts:
     index_growth: dict[str, Any] | None = None  # added by benchmarks/index_growth.py --results
     # with --plans-stats: the file and where its statistics came from; plans only
     statistics: dict[str, str] | None = None
+    # how much change against a reference regresses (harness.gate.Policy)
+    policy: dict[str, float] = field(default_factory=dict)
+    # items of the reference (a baseline file) that the project no longer has
+    missing: list[str] = field(default_factory=list)
 
 
 class PlanRun:
@@ -96,7 +105,8 @@ class PlanRun:
         self.config = config
         self.project = project
         self.progress = progress
-        self.facts = RunFacts(profile=config.profile, seed=config.seed)
+        self.facts = RunFacts(profile=config.profile, seed=config.seed,
+                              policy=asdict(config.policy))
         self.results: list[CaseResult] = []
         self._stack = contextlib.ExitStack()
         self._conn: psycopg.Connection[Any] | None = None
@@ -106,6 +116,9 @@ class PlanRun:
         self.migration_failures: list[str] = []  # with --plans-migration-check on
         self._conninfo = ""
         self.baseline: Baseline | None = None  # with --plans-baseline
+        # item id -> what an earlier run measured of it (a baseline, or the base revision)
+        self.references: dict[str, Reference] = {}
+        self._canary_base_ms: float | None = None
         self._statistics: StatisticsLoader | None = None  # with --plans-stats
 
     def __enter__(self) -> PlanRun:
@@ -260,6 +273,7 @@ class PlanRun:
         if self.config.baseline is not None and self.config.update_baseline != "on":
             self.baseline = load_baseline(self.config.baseline, profile,
                                           frozenset(self._catalog.table_rows))
+            self.references = dict(self.baseline.items)
         projection = self.project.projection
         self.facts.projection = projection.label
         self.facts.index_sizes = index_sizes(self._conn, projection)
@@ -426,36 +440,64 @@ class PlanRun:
         self._stack.close()
 
     def run_case(self, scenario: Scenario, case: Case) -> CaseResult:
+        """Measures one case and judges it once. An item that cannot be measured (its SQL
+        rejected, a table or column gone, an anchor without a value) gets outcome error with
+        its reason; a p95 over budget is measured again before the verdict."""
         if self._conn is None or self._catalog is None:
             raise RuntimeError("PlanRun.open() must come first")
-        if scenario.table not in self._catalog.table_rows:
-            raise ScenarioError(
-                f"{scenario.path}: table: no table named {scenario.table!r} exists in the schema"
-            )
-        values = {
-            name: self._resolve(scenario, case, name, value) for name, value in case.values.items()
-        }
-        measurements = self._measure(scenario, values)
-        verdict = evaluate(scenario, case, measurements, self._catalog, self.project.checks)
-        if _only_latency_failed(verdict):
-            # One slow burst on a shared machine is not a regression: a p95 over budget is
-            # measured again, and only a second miss fails.
-            first = verdict.of(FAIL)
+        values: dict[str, Any] = {}
+        try:
+            self._check_tables(scenario, case)
+            values = {name: self._resolve(scenario, case, name, value)
+                      for name, value in case.values.items()}
             measurements = self._measure(scenario, values)
-            verdict = evaluate(scenario, case, measurements, self._catalog, self.project.checks)
-            verdict = Verdict((*verdict.findings, *(
-                Finding(WARN, "p95_remeasured", f.mode,
-                        f"first measurement: {f.message}; measured again") for f in first)))
-        if self.baseline is not None:
-            compared = compare_item(self.baseline, f"{scenario.name}[{case.id}]", measurements)
-            verdict = Verdict((*verdict.findings, *compared))
-        if self.facts.statistics and self.facts.statistics["preview"] == "yes":
-            verdict = Verdict(tuple(
-                replace(f, severity=WARN, message=f"preview, not gating: {f.message}")
-                if f.severity == FAIL else f for f in verdict.findings))
+            context = self.verdict_context()
+            misses = latency_misses(case, measurements, context)
+            if misses:
+                measurements = self._measure(scenario, values)
+            self._note_canary(measurements)
+            verdict = evaluate(scenario, case, measurements, self.verdict_context(),
+                               self.references.get(item_id(scenario, case)), misses)
+        except HarnessError as exc:
+            measurements, verdict = [], error_verdict(str(exc))
         result = CaseResult(scenario, case, values, tuple(measurements), verdict)
         self.results.append(result)
         return result
+
+    def verdict_context(self) -> Context:
+        assert self._catalog is not None
+        preview = bool(self.facts.statistics and self.facts.statistics["preview"] == "yes")
+        return Context(self._catalog, self.project.checks, self.config.policy,
+                       gating=not preview, canary_base_ms=self._canary_base_ms)
+
+    def _note_canary(self, measurements: Sequence[ModeMeasurement]) -> None:
+        """The fastest canary of the run so far, unless the project recorded the machine's
+        own (then a run on a busy or slower machine divides that slowdown out)."""
+        if self.project.checks.canary_ms:
+            self._canary_base_ms = self.project.checks.canary_ms
+            return
+        for m in measurements:
+            if m.canary is not None:
+                fastest = self._canary_base_ms or m.canary.median_ms
+                self._canary_base_ms = min(fastest, m.canary.median_ms)
+
+    def _check_tables(self, scenario: Scenario, case: Case) -> None:
+        assert self._catalog is not None
+        for table in case.expect.accepted(scenario.table):
+            if table not in self._catalog.table_rows:
+                field = "table" if table == scenario.table else f"expect.tables.{table}"
+                raise ScenarioError(f"{scenario.path}: {field}: no table named {table!r} "
+                                    f"exists in the schema at revision {self.facts.revision}")
+
+    def note_missing(self, existing: Sequence[str]) -> list[str]:
+        """Items of the baseline that the project no longer has (each a regression)."""
+        self.facts.missing = self.baseline.missing(existing) if self.baseline else []
+        return self.facts.missing
+
+    def use_reference(self, results: Sequence[CaseResult], source: str) -> None:
+        """Judge the coming items against these earlier results of the same process and
+        database (the base revision): buffer growth fails, and latency beyond the noise."""
+        self.references = references_from(results, source)
 
     def _measure(self, scenario: Scenario, values: Mapping[str, Any]) -> list[ModeMeasurement]:
         assert self._conn is not None
@@ -514,9 +556,30 @@ class PlanRun:
         return self._anchors[name]
 
 
-def _only_latency_failed(verdict: Verdict) -> bool:
-    failed = verdict.of(FAIL)
-    return bool(failed) and all(f.check == "p95" for f in failed)
+def item_id(scenario: Scenario, case: Case) -> str:
+    return f"{scenario.name}[{case.id}]"
+
+
+def all_item_ids(project: Project) -> list[str]:
+    """Every item the project's scenario files define, selected or not."""
+    return [item_id(s, c) for s in load_scenarios(project.scenarios_dir) for c in s.cases]
+
+
+def references_from(results: Sequence[CaseResult], source: str) -> dict[str, Reference]:
+    """Each measured item of an earlier run as a reference, with the canary's spread over
+    that run as the noise a latency change must exceed."""
+    noise = canary_noise(m.canary.median_ms if m.canary else None
+                         for r in results for m in r.measurements)
+    return {
+        item_id(r.scenario, r.case): Reference(source, {
+            m.mode: ModeReference(
+                m.plan.shape(), m.plan.shared_buffers,
+                m.timing.p95_ms if m.timing else None,
+                m.timing.median_ms if m.timing else None,
+                m.canary.median_ms if m.canary else None)
+            for m in r.measurements}, latency_gates=True, noise=noise)
+        for r in results if r.measurements
+    }
 
 
 def seed_database(conninfo: str, project: Project, profile: Profile, seed: int,

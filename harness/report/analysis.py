@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.capacity import duplicates_and_redundancy, enforces_constraint
+from harness.gate import (
+    Outcome,
+    Policy,
+    Timed,
+    buffers_grew,
+    buffers_shrank,
+    canary_noise,
+    latency_change,
+    latency_ratio,
+)
 
 # Node fields worth a line under the node, in the order people read them.
 _NODE_DETAILS = (
@@ -218,6 +228,8 @@ def usage_matrix(document: Mapping[str, Any]) -> UsageMatrix:
 
 @dataclass(frozen=True)
 class ItemChange:
+    """One item in two runs, and why it got worse or better (empty when neither)."""
+
     id: str
     endpoint: str
     before_outcome: str
@@ -228,16 +240,16 @@ class ItemChange:
     after_p50_ms: float | None
     before_buffers: int
     after_buffers: int
+    worse: tuple[str, ...] = ()
+    better: tuple[str, ...] = ()
 
     @property
     def regressed(self) -> bool:
-        rank = {"pass": 0, "warn": 1, "fail": 2}
-        return rank[self.after_outcome] > rank[self.before_outcome]
+        return bool(self.worse)
 
     @property
     def improved(self) -> bool:
-        rank = {"pass": 0, "warn": 1, "fail": 2}
-        return rank[self.after_outcome] < rank[self.before_outcome]
+        return bool(self.better) and not self.worse
 
     @property
     def plan_changed(self) -> bool:
@@ -248,6 +260,76 @@ class ItemChange:
         if self.before_p50_ms is None or not self.after_p50_ms:
             return None
         return self.before_p50_ms / self.after_p50_ms
+
+
+def item_change(old: Mapping[str, Any], new: Mapping[str, Any], policy: Policy,
+                noise: float) -> ItemChange:
+    """An item that ran in both runs: worse when its outcome got worse (an error at head
+    included), when a plan left its accepted index, when a plan mode reads more shared
+    buffers beyond the tolerance (whatever index it uses), or when its median got slower
+    beyond the noise measured in the runs; better on the reverse."""
+    first_old, first_new = _first_mode(old), _first_mode(new)
+    worse, better = _outcome_moves(old, new)
+    before_modes = {m["mode"]: m for m in old["modes"]}
+    for mode in new["modes"]:
+        then = before_modes.get(mode["mode"])
+        if then is not None:
+            _mode_moves(then, mode, policy, noise, worse, better)
+    worse += _left_accepted_index(old, new)
+    return ItemChange(
+        id=new["id"], endpoint=new["endpoint"],
+        before_outcome=old["outcome"], after_outcome=new["outcome"],
+        before_access=first_old.get("access", ""), after_access=first_new.get("access", ""),
+        before_p50_ms=first_old.get("p50_ms"), after_p50_ms=first_new.get("p50_ms"),
+        before_buffers=first_old.get("shared_buffers", 0),
+        after_buffers=first_new.get("shared_buffers", 0),
+        worse=tuple(worse), better=tuple(better),
+    )
+
+
+def _outcome_moves(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    before, after = Outcome.of(old["outcome"]), Outcome.of(new["outcome"])
+    move = f"{before.label} -> {after.label}"
+    if after > before:
+        return [f"{move}: {new.get('reason') or 'see the report'}"], []
+    if after < before:
+        return [], [move]
+    return [], []
+
+
+def _mode_moves(then: Mapping[str, Any], now: Mapping[str, Any], policy: Policy, noise: float,
+                worse: list[str], better: list[str]) -> None:
+    mode = now["mode"]
+    old_buffers, new_buffers = then["shared_buffers"], now["shared_buffers"]
+    measured = now.get("actual_rows") is not None and then.get("actual_rows") is not None
+    figures = f"{mode}: {old_buffers:,} -> {new_buffers:,} shared buffers"
+    if measured and buffers_grew(old_buffers, new_buffers, policy):
+        worse.append(f"{figures} (beyond {policy.buffer_ratio:g}x and +{policy.buffer_slack})")
+    elif measured and buffers_shrank(old_buffers, new_buffers, policy):
+        better.append(figures)
+    if then.get("p50_ms") is None or now.get("p50_ms") is None:
+        return
+    before = Timed(then["p50_ms"], then.get("canary_p50_ms"))
+    after = Timed(now["p50_ms"], now.get("canary_p50_ms"))
+    moved = latency_change(before, after, noise, policy)
+    text = (f"{mode}: median {before.p50_ms:.2f} -> {after.p50_ms:.2f} ms, "
+            f"x{latency_ratio(before, after):.2f} with the machine's slowdown divided out "
+            f"(threshold x{max(policy.latency_ratio, noise):.2f})")
+    if moved > 0:
+        worse.append(text)
+    elif moved < 0:
+        better.append(text)
+
+
+def _left_accepted_index(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """A plan mode that used an accepted index at base and does not at head, when the
+    outcome alone does not show it (the item failed at base for another reason)."""
+    if Outcome.of(new["outcome"]) > Outcome.of(old["outcome"]):
+        return []
+    before = {(f["mode"], f["check"]) for f in old["findings"] if f["severity"] == "fail"}
+    return [f"{f['message']}" for f in new["findings"]
+            if f["severity"] == "fail" and f["check"] == "index"
+            and (f["mode"], "index") not in before]
 
 
 @dataclass(frozen=True)
@@ -276,9 +358,10 @@ class EndpointBenefit:
 class Comparison:
     before: Mapping[str, Any]
     changes: list[ItemChange]
-    only_before: list[str]
+    only_before: list[str]  # ran at base, missing at head: each a regression
     only_after: list[str]
     benefits: list[EndpointBenefit]
+    noise: float = 1.0  # the canary's spread over both runs
 
     @property
     def regressions(self) -> list[ItemChange]:
@@ -287,6 +370,17 @@ class Comparison:
     @property
     def improvements(self) -> list[ItemChange]:
         return [c for c in self.changes if c.improved]
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions or self.only_before)
+
+    @property
+    def broken_everywhere(self) -> list[str]:
+        """Items that error in both runs: the scenario or the project is broken, not the
+        change under review."""
+        return [c.id for c in self.changes
+                if c.before_outcome == "error" and c.after_outcome == "error"]
 
 
 def _first_mode(item: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -298,18 +392,11 @@ def _first_mode(item: Mapping[str, Any]) -> Mapping[str, Any]:
 def compare(after: Mapping[str, Any], before: Mapping[str, Any]) -> Comparison:
     before_items = {i["id"]: i for i in before["items"]}
     after_items = {i["id"]: i for i in after["items"]}
-    changes = []
-    for item_id, item in after_items.items():
-        if item_id not in before_items:
-            continue
-        old, new = _first_mode(before_items[item_id]), _first_mode(item)
-        changes.append(ItemChange(
-            id=item_id, endpoint=item["endpoint"],
-            before_outcome=before_items[item_id]["outcome"], after_outcome=item["outcome"],
-            before_access=old.get("access", ""), after_access=new.get("access", ""),
-            before_p50_ms=old.get("p50_ms"), after_p50_ms=new.get("p50_ms"),
-            before_buffers=old.get("shared_buffers", 0), after_buffers=new.get("shared_buffers", 0),
-        ))
+    policy = Policy(**after["run"].get("policy") or {})
+    noise = canary_noise(m.get("canary_p50_ms") for doc in (before, after)
+                         for i in doc["items"] for m in i["modes"])
+    changes = [item_change(before_items[item_id], item, policy, noise)
+               for item_id, item in after_items.items() if item_id in before_items]
     claims = after["run"].get("endpoint_claims") or before["run"].get("endpoint_claims") or {}
     return Comparison(
         before=before,
@@ -317,6 +404,7 @@ def compare(after: Mapping[str, Any], before: Mapping[str, Any]) -> Comparison:
         only_before=sorted(set(before_items) - set(after_items)),
         only_after=sorted(set(after_items) - set(before_items)),
         benefits=endpoint_benefits(changes, claims),
+        noise=noise,
     )
 
 

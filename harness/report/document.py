@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.checks import SHOWN_INFO
 from harness.errors import ReportError
 from harness.explain import ModeMeasurement
+from harness.gate import OUTCOMES, Policy, canary_noise
 from harness.session import CaseResult, RunFacts
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 Document = dict[str, Any]
 
@@ -37,6 +39,7 @@ class ModeView:
     actual_rows: float | None  # ... and what it returned (None without ANALYZE)
     nodes: list[str]
     plan: Mapping[str, Any]
+    canary_p50_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,9 @@ class ItemView:
     sql: str
     params: dict[str, str]
     expected_indexes: list[str]
+    expected_tables: dict[str, list[str]]
     outcome: str
+    reason: str
     budget_p95_ms: float | None
     budget_shared_buffers: int | None
     modes: list[ModeView]
@@ -83,6 +88,7 @@ def _mode_view(m: ModeMeasurement, table: str) -> ModeView:
         actual_rows=m.plan.root.total_actual_rows,
         nodes=[n.label for n in m.plan.nodes()],
         plan=dict(m.plan.raw),
+        canary_p50_ms=m.canary.median_ms if m.canary else None,
     )
 
 
@@ -101,14 +107,16 @@ def item_view(result: CaseResult, profile: str, base_dir: Path | None = None) ->
         sql=scenario.sql,
         params={k: _text(v) for k, v in result.values.items()},
         expected_indexes=list(result.case.expect.indexes),
+        expected_tables={t: list(names) for t, names in result.case.expect.tables.items()},
         outcome=result.verdict.outcome,
-        budget_p95_ms=scenario.budget.p95_ms.get(profile),
-        budget_shared_buffers=scenario.budget.shared_buffers.get(profile),
+        reason=result.verdict.first_reason,
+        budget_p95_ms=result.case.budget.p95_ms.get(profile),
+        budget_shared_buffers=result.case.budget.shared_buffers.get(profile),
         modes=[_mode_view(m, scenario.table) for m in result.measurements],
         findings=[
             FindingView(f.severity, f.check, f.mode, f.message)
             for f in result.verdict.findings
-            if f.severity != "info" or f.check.startswith("baseline")  # improvements show
+            if f.severity != "info" or f.check in SHOWN_INFO
         ],
         plans_differ=any(f.check == "plans_differ" for f in result.verdict.findings),
     )
@@ -121,10 +129,7 @@ def _text(value: Any) -> str:
 
 
 def count_outcomes(items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    counts = {
-        outcome: sum(1 for i in items if i["outcome"] == outcome)
-        for outcome in ("pass", "warn", "fail")
-    }
+    counts = {outcome: sum(1 for i in items if i["outcome"] == outcome) for outcome in OUTCOMES}
     counts["plans_differ"] = sum(1 for i in items if i["plans_differ"])
     return counts
 
@@ -132,10 +137,13 @@ def count_outcomes(items: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 def results_document(facts: RunFacts, results: Sequence[CaseResult],
                      base_dir: Path | None = None) -> Document:
     items = [asdict(item_view(r, facts.profile, base_dir)) for r in results]
+    run = asdict(facts)
+    run["noise"] = canary_noise(m.canary.median_ms if m.canary else None
+                                for r in results for m in r.measurements)
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
-        "run": asdict(facts),
+        "run": run,
         "counts": count_outcomes(items),
         "items": items,
     }
@@ -175,7 +183,29 @@ def _from_v1(document: Document) -> Document:
     return document
 
 
-MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _from_v1}
+def _from_v2(document: Document) -> Document:
+    """Version 2 had no error outcome (an item that errored was left out), no policy, no
+    noise canary and no missing items: they read as none, the defaults and unknown."""
+    run = document["run"]
+    run.setdefault("policy", asdict(Policy()))
+    run.setdefault("noise", 1.0)
+    run.setdefault("missing", [])
+    document["counts"].setdefault("error", 0)
+    for item in document["items"]:
+        item.setdefault("expected_tables", {})
+        item.setdefault("reason", _v2_reason(item))
+        for mode in item["modes"]:
+            mode.setdefault("canary_p50_ms", None)
+    document["schema_version"] = 3
+    return document
+
+
+def _v2_reason(item: Mapping[str, Any]) -> str:
+    own = [f for f in item["findings"] if f["severity"] == item["outcome"]]
+    return f"{own[0]['check']}: {own[0]['message']}" if own else ""
+
+
+MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _from_v1, 2: _from_v2}
 
 
 def load_results(path: Path) -> Document:
@@ -225,9 +255,9 @@ def _check_shape(path: Path, document: Document) -> None:
         for key in _REQUIRED_ITEM_KEYS:
             if key not in item:
                 raise ReportError(f"{path}: {where}.{key}: missing")
-        if item["outcome"] not in ("pass", "warn", "fail"):
+        if item["outcome"] not in OUTCOMES:
             raise ReportError(f"{path}: {where}.outcome: {item['outcome']!r} is not "
-                              "pass, warn or fail")
+                              f"one of {', '.join(OUTCOMES)}")
         for j, mode in enumerate(item["modes"]):
             for key in _REQUIRED_MODE_KEYS:
                 if not isinstance(mode, dict) or key not in mode:

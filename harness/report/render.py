@@ -14,7 +14,7 @@ from harness.report.analysis import Comparison, histogram, plan_tree, usage_matr
 from harness.report.document import Document
 
 SUMMARY_MAX_LINES = 60
-_OUTCOME_ORDER = {"fail": 0, "warn": 1, "pass": 2}
+_OUTCOME_ORDER = {"error": 0, "fail": 1, "warn": 2, "pass": 3}
 
 
 def fmt_ms(value: float | None) -> str:
@@ -59,7 +59,7 @@ def _environment() -> Environment:
 
 
 def ordered_items(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Failures first, then warnings, then passes; by id within each."""
+    """Errors first, then failures, warnings and passes; by id within each."""
     return sorted(document["items"], key=lambda i: (_OUTCOME_ORDER[i["outcome"]], i["id"]))
 
 
@@ -95,21 +95,19 @@ def _section_lines(rows: int, shown: int) -> int:
     return 5 + shown + (2 if rows > shown else 0)
 
 
-def _first_failure(item: Mapping[str, Any]) -> tuple[str, str]:
-    for finding in item["findings"]:
-        if finding["severity"] == item["outcome"]:
-            return finding["check"], finding["message"]
-    return "", ""
+def counts_line(counts: Mapping[str, int]) -> str:
+    """The counts as every front end says them: terminal, summary.md and the HTML title."""
+    return (f"{counts['fail']} failed, {counts['error']} errors, {counts['warn']} warnings, "
+            f"{counts['pass']} passed")
 
 
 def render_summary(document: Document, comparison: Comparison | None = None) -> str:
-    """At most SUMMARY_MAX_LINES lines: counts, regressions first, then failures and
+    """At most SUMMARY_MAX_LINES lines: counts, regressions first, then errors, failures and
     warnings, each list cut short with a count of what was left out."""
     run, counts = document["run"], document["counts"]
     total = len(document["items"])
     lines = [
-        f"## plan-harness: {counts['fail']} failed, {counts['warn']} warnings, "
-        f"{counts['pass']} passed ({total} items)",
+        f"## plan-harness: {counts_line(counts)} ({total} items)",
         "",
         f"Profile `{md_cell(run['profile'])}`, revision `{md_cell(run['revision'])}`"
         f"{' (head)' if run['revision'] == run.get('head') else ''}, "
@@ -123,24 +121,41 @@ def render_summary(document: Document, comparison: Comparison | None = None) -> 
                         "are warnings." if run["statistics"]["preview"] == "yes" else "."))
     if comparison is not None:
         lines += _comparison_lines(comparison)
+    if run.get("missing"):
+        lines += ["", f"Missing against the baseline (regressions): "
+                      f"{md_cell(', '.join(run['missing'][:10]))}"
+                      + (f" and {len(run['missing']) - 10} more" if len(run["missing"]) > 10
+                         else "")]
     lines += _migration_lines(run.get("migration"))
-    failures = [i for i in ordered_items(document) if i["outcome"] == "fail"]
-    warnings = [i for i in ordered_items(document) if i["outcome"] == "warn"]
-    # failures get the room, keeping five warning rows; warnings get what is left
-    room = SUMMARY_MAX_LINES - len(lines)
-    reserved = _section_lines(len(warnings), min(len(warnings), 5)) if warnings else 0
-    fail_rows = min(len(failures), max(room - reserved - 7, 1))
-    used = _section_lines(len(failures), fail_rows) if failures else 0
-    warn_rows = min(len(warnings), max(room - used - 7, 1))
-    for title, chosen, limit in (("Failures", failures, fail_rows),
-                                 ("Warnings", warnings, warn_rows)):
-        if chosen:
-            rows = [(i["id"], *_first_failure(i)) for i in chosen]
-            lines += ["", f"### {title}", ""]
-            lines += _table(("item", "check", "first finding"), rows, limit, title.lower())
-    if not failures and not warnings:
+    lines += _verdict_sections(ordered_items(document), SUMMARY_MAX_LINES - len(lines))
+    if total and not counts["fail"] and not counts["error"] and not counts["warn"]:
         lines += ["", "Every item passed."]
+    elif not total:
+        lines += ["", "No item ran."]
     return "\n".join(lines[:SUMMARY_MAX_LINES]) + "\n"
+
+
+_SECTIONS = (("error", "Errors", "reason"), ("fail", "Failures", "first finding"),
+             ("warn", "Warnings", "first finding"))
+_WARNING_ROWS_KEPT = 5
+
+
+def _verdict_sections(items: Sequence[Mapping[str, Any]], room: int) -> list[str]:
+    """Errors and failures get the room, keeping a few warning rows; warnings get what is
+    left."""
+    warnings = sum(1 for i in items if i["outcome"] == "warn")
+    reserve = _section_lines(warnings, min(warnings, _WARNING_ROWS_KEPT)) if warnings else 0
+    lines: list[str] = []
+    for outcome, title, column in _SECTIONS:
+        group = [(i["id"], i["reason"]) for i in items if i["outcome"] == outcome]
+        if not group:
+            continue
+        if outcome == "warn":
+            reserve = 0
+        rows = min(len(group), max(room - reserve - len(lines) - 7, 1))
+        lines += ["", f"### {title}", ""]
+        lines += _table(("item", column), group, rows, title.lower())
+    return lines
 
 
 def _migration_lines(migration: Mapping[str, Any] | None) -> list[str]:
@@ -158,18 +173,24 @@ def _migration_lines(migration: Mapping[str, Any] | None) -> list[str]:
 
 def _comparison_lines(comparison: Comparison) -> list[str]:
     before = comparison.before["run"]
+    regressed = len(comparison.regressions) + len(comparison.only_before)
     lines = ["", f"Compared with revision `{md_cell(before['revision'])}` "
-                 f"({md_cell(before['started_at'])}): {len(comparison.regressions)} regressed, "
+                 f"({md_cell(before['started_at'])}): {regressed} regressed, "
                  f"{len(comparison.improvements)} improved."]
-    if comparison.regressions:
-        regressed = [(c.id, c.before_outcome, c.after_outcome, c.after_access)
-                     for c in comparison.regressions]
+    if comparison.broken_everywhere:
+        lines.append(f"Broken at both revisions (the scenario or the project, not this "
+                     f"change): {md_cell(', '.join(comparison.broken_everywhere[:8]))}.")
+    rows = [(c.id, c.before_outcome, c.after_outcome, "; ".join(c.worse))
+            for c in comparison.regressions]
+    rows += [(item, "ran", "missing", "the item ran at base and is missing at head")
+             for item in comparison.only_before]
+    if rows:
         lines += ["", "### Regressions", ""]
-        lines += _table(("item", "before", "after", "plan now"), regressed, 8, "regressions")
+        lines += _table(("item", "before", "after", "why"), rows, 8, "regressions")
     if comparison.benefits:
-        rows = [(b.endpoint, b.claimed_speedup or "-", fmt_ratio(b.speedup),
-                 fmt_ms(b.before_ms), fmt_ms(b.after_ms)) for b in comparison.benefits]
+        benefits = [(b.endpoint, b.claimed_speedup or "-", fmt_ratio(b.speedup),
+                     fmt_ms(b.before_ms), fmt_ms(b.after_ms)) for b in comparison.benefits]
         lines += ["", "### Endpoints, before and after", ""]
-        lines += _table(("endpoint", "claimed", "measured", "before ms", "after ms"), rows, 12,
-                        "endpoints")
+        lines += _table(("endpoint", "claimed", "measured", "before ms", "after ms"), benefits,
+                        12, "endpoints")
     return lines

@@ -1,4 +1,4 @@
-"""index for the per-account feed
+"""indexes for the per-account feed and the account lookup by email
 
 Revision ID: 0002
 """
@@ -13,7 +13,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.execute("CREATE INDEX ix_events_account_id_created_at ON events (account_id, created_at)")
+    op.execute("CREATE UNIQUE INDEX ix_accounts_email ON accounts (email)")
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX ix_accounts_email")
     op.execute("DROP INDEX ix_events_account_id_created_at")

@@ -1,0 +1,211 @@
+"""Latency without false alarms: unchanged runs beside CPU-bound neighbours, and a real latency
+regression that keeps the plan and the buffers.
+
+    python benchmarks/latency_noise.py [--rounds 5] [--hogs 2]
+
+With `--hogs` busy-looping processes running beside it the whole time (bounded, stopped at
+the end), it runs:
+
+1. `pytest -m plans` at `ci` over the CSR scenarios, `--rounds` times, counting items that
+   fail on latency (a `p95` or `latency_slower` finding);
+2. `plan-harness compare` at `ci` from head to a no-op migration after it, `--rounds` times,
+   counting latency regressions and improvements (the schema did not change);
+3. `plan-harness compare` on the sample project with a scenario whose SQL function is made
+   3x slower by the head migration (same plan, same buffers), which must regress.
+
+Results go to results/latency_noise.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAN_HARNESS = [sys.executable, "-m", "harness.cli"]
+NOOP = '''"""no-op migration (plan-harness latency benchmark)"""
+
+revision = "latency_noop"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
+'''
+FUNCTION = '''"""event_weight with {loops} loop iterations"""
+
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("""CREATE OR REPLACE FUNCTION event_weight(kind text) RETURNS int
+        LANGUAGE plpgsql IMMUTABLE AS $$
+        DECLARE total int := 0;
+        BEGIN
+            FOR i IN 1..{loops} LOOP total := total + length(kind); END LOOP;
+            RETURN total;
+        END $$""")
+
+
+def downgrade() -> None:
+    op.execute("DROP FUNCTION event_weight(text)")
+'''
+SLOW_SCENARIO = '''endpoint = "GET /feed/weight"
+table = "events"
+sql = """
+SELECT sum(event_weight(kind)) FROM events
+WHERE account_id = %(account_id)s AND created_at >= %(since)s
+"""
+
+[expect]
+index = "ix_events_account_id_created_at"
+
+[[cases]]
+name = "busiest account, 90 days"
+values = { account_id = "@busiest_account", since = "@last_event - 90 days" }
+'''
+LATENCY_CHECKS = {"p95", "latency_slower"}
+
+
+def hog(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sum(i * i for i in range(10_000))
+
+
+def latency_failures(document: dict[str, Any]) -> list[str]:
+    return [f"{i['id']}: {f['message']}" for i in document["items"] for f in i["findings"]
+            if f["severity"] == "fail" and f["check"] in LATENCY_CHECKS]
+
+
+def pytest_round(report_dir: Path) -> dict[str, Any]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "scenarios", "-m", "plans", "-q",
+                           "-p", "no:cacheprovider", f"--plans-report-dir={report_dir}"],
+                          cwd=ROOT, capture_output=True, text=True)
+    document = json.loads((report_dir / "results.json").read_text())
+    return {"exit": done.returncode, "seconds": round(time.monotonic() - started, 1),
+            "counts": document["counts"], "latency_failures": latency_failures(document)}
+
+
+def compare_round(project: Path, base: str, head: str, report_dir: Path,
+                  *extra: str) -> dict[str, Any]:
+    from harness.report import load_results
+    from harness.report.analysis import compare
+
+    started = time.monotonic()
+    done = subprocess.run([*PLAN_HARNESS, "compare", "--base", base, "--head", head,
+                           "--project-dir", str(project), f"--plans-report-dir={report_dir}",
+                           *extra], cwd=ROOT, capture_output=True, text=True)
+    after, before = (load_results(report_dir / "results.json"),
+                     load_results(report_dir / "base" / "results.json"))
+    comparison = compare(after, before)
+    latency = [(c.id, reason) for c in comparison.changes for reason in c.worse
+               if "median" in reason]
+    faster = [(c.id, reason) for c in comparison.changes for reason in c.better
+              if "median" in reason]
+    return {"exit": done.returncode, "seconds": round(time.monotonic() - started, 1),
+            "noise": round(comparison.noise, 3),
+            "regressions": [c.id for c in comparison.regressions],
+            "latency_regressions": latency, "latency_improvements": faster,
+            "latency_failures": latency_failures(after)}
+
+
+def csr_with_noop(tmp: Path) -> tuple[Path, str]:
+    from harness.schema import Revisions
+
+    project = tmp / "csr"
+    shutil.copytree(ROOT / "fixtures", project / "fixtures",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "scenarios", project / "scenarios")
+    head = Revisions(project / "fixtures" / "migrations").head()
+    (project / "fixtures" / "migrations" / "versions" / "latency_noop.py").write_text(
+        NOOP.format(head=head))
+    return project, head
+
+
+def sample_with_slow_function(tmp: Path) -> Path:
+    project = tmp / "sample"
+    shutil.copytree(ROOT / "tests" / "sample_project", project / "fixtures",
+                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
+    shutil.copytree(ROOT / "tests" / "sample_project" / "scenarios", project / "scenarios")
+    (project / "scenarios" / "feed_weight.toml").write_text(SLOW_SCENARIO)
+    versions = project / "fixtures" / "migrations" / "versions"
+    (versions / "0003_weight.py").write_text(FUNCTION.format(revision="0003", down="0002",
+                                                              loops=10))
+    (versions / "0004_slower_weight.py").write_text(FUNCTION.format(revision="0004",
+                                                                     down="0003", loops=40))
+    return project
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--hogs", type=int, default=2)
+    args = parser.parse_args()
+    hogs = [multiprocessing.Process(target=hog, args=(3600.0,), daemon=True)
+            for _ in range(args.hogs)]
+    for process in hogs:
+        process.start()
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="plan-harness-latency-") as name:
+            tmp = Path(name)
+            results = run_all(tmp, args.rounds)
+    finally:
+        for process in hogs:
+            process.terminate()
+    document = {
+        "command": f"python benchmarks/latency_noise.py --rounds {args.rounds} "
+                   f"--hogs {args.hogs}",
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpus": os.cpu_count(), "hogs": args.hogs,
+        "seconds": round(time.monotonic() - started, 1), **results,
+    }
+    out = ROOT / "benchmarks" / "results" / "latency_noise.json"
+    out.write_text(json.dumps(document, indent=1) + "\n")
+    print(json.dumps(document["summary"], indent=1))
+    print(f"written {out}")
+
+
+def run_all(tmp: Path, rounds: int) -> dict[str, Any]:
+    pytest_runs = [pytest_round(tmp / f"pytest-{n}") for n in range(rounds)]
+    print(f"pytest rounds: {[r['latency_failures'] for r in pytest_runs]}", flush=True)
+    project, head = csr_with_noop(tmp)
+    compares = [compare_round(project, head, "latency_noop", tmp / f"compare-{n}")
+                for n in range(rounds)]
+    print(f"compare rounds: {[r['latency_regressions'] for r in compares]}", flush=True)
+    slow = compare_round(sample_with_slow_function(tmp), "0003", "0004", tmp / "slow",
+                         "--plans-profile", "small")
+    summary = {
+        "pytest_latency_failures": sum(len(r["latency_failures"]) for r in pytest_runs),
+        "compare_latency_regressions": sum(len(r["latency_regressions"]) for r in compares),
+        "compare_latency_improvements": sum(len(r["latency_improvements"]) for r in compares),
+        "compare_exit_codes": [r["exit"] for r in compares],
+        "slower_function_caught": bool(slow["latency_regressions"]) and slow["exit"] == 1,
+        "slower_function": slow["latency_regressions"],
+    }
+    return {"summary": summary, "pytest": pytest_runs, "compare": compares, "slow": slow}
+
+
+if __name__ == "__main__":
+    main()

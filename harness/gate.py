@@ -1,0 +1,116 @@
+"""Gate: what every command means by worse. Outcomes are ordered (pass < warn < fail < error);
+two measurements of one item are compared for shared-buffer growth beyond a tolerance and for
+latency beyond the noise measured in the same run. Pure functions: no database, no I/O."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class Outcome(IntEnum):
+    """An item's verdict; a larger value is worse."""
+
+    PASS = 0
+    WARN = 1
+    FAIL = 2
+    ERROR = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def of(cls, label: str) -> Outcome:
+        return cls[label.upper()]
+
+
+OUTCOMES = tuple(o.label for o in Outcome)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How much change between two runs of an item is a regression.
+
+    Shared buffers are deterministic on one database, so a small tolerance suffices: growth
+    counts when the later run reads more than `buffer_ratio` times the earlier one *and* at
+    least `buffer_slack` buffers more (a handful of pages on a tiny plan is page layout, not a
+    regression). Latency counts only when the median moved by more than `latency_ratio`, or
+    by more than the noise measured in the same run if that is larger, after dividing out the
+    machine's own slowdown (the noise canary), and by at least `latency_floor_ms`."""
+
+    buffer_ratio: float = 1.5
+    buffer_slack: int = 32
+    latency_ratio: float = 2.0
+    latency_floor_ms: float = 1.0
+
+
+@dataclass(frozen=True)
+class BufferChange:
+    before: int
+    after: int
+
+    @property
+    def text(self) -> str:
+        return f"{self.before:,} -> {self.after:,} shared buffers"
+
+
+def buffers_grew(before: int, after: int, policy: Policy) -> bool:
+    return after > before * policy.buffer_ratio and after - before >= policy.buffer_slack
+
+
+def buffers_shrank(before: int, after: int, policy: Policy) -> bool:
+    return buffers_grew(after, before, policy)
+
+
+@dataclass(frozen=True)
+class Timed:
+    """An item's median time in one plan mode, and the noise canary's median measured
+    beside it (None when the run did not measure one)."""
+
+    p50_ms: float
+    canary_ms: float | None
+
+
+def latency_ratio(before: Timed, after: Timed) -> float:
+    """after / before, with the machine's slowdown between the two measurements (the
+    canary's own ratio) divided out."""
+    ratio = after.p50_ms / max(before.p50_ms, 1e-6)
+    if before.canary_ms and after.canary_ms:
+        ratio /= after.canary_ms / before.canary_ms
+    return ratio
+
+
+def latency_change(before: Timed, after: Timed, noise: float, policy: Policy) -> int:
+    """+1 slower beyond the noise, -1 faster beyond it, 0 within it. `noise` is the spread
+    of the canary measured in the same run (a ratio >= 1)."""
+    threshold = max(policy.latency_ratio, noise)
+    ratio = latency_ratio(before, after)
+    if abs(after.p50_ms - before.p50_ms) < policy.latency_floor_ms:
+        return 0
+    if ratio > threshold:
+        return 1
+    if ratio < 1 / threshold:
+        return -1
+    return 0
+
+
+def canary_noise(canaries: Iterable[float | None]) -> float:
+    """The spread of the canary medians over a run: the 90th over the 10th percentile. A run
+    whose machine was steady gives about 1.1; a burst of load beside it, more."""
+    measured = sorted(c for c in canaries if c)
+    if len(measured) < 2:
+        return 1.0
+    deciles = statistics.quantiles(measured, n=10, method="inclusive")
+    return max(deciles[-1] / max(deciles[0], 1e-6), 1.0)
+
+
+def normalized_p95(p95_ms: float, canary_ms: float | None, canary_base_ms: float | None) -> float:
+    """A p95 with the machine's slowdown at the time (canary now against the run's fastest
+    canary) divided out, for judging it against an absolute budget. Never scaled up."""
+    if not canary_ms or not canary_base_ms or math.isclose(canary_ms, 0.0):
+        return p95_ms
+    return p95_ms / max(canary_ms / canary_base_ms, 1.0)
