@@ -25,7 +25,7 @@ from harness.project import Project, load_project
 from harness.report import ReportPaths, load_results, rerender, write_report
 from harness.report.analysis import compare
 from harness.report.render import counts_line
-from harness.scenarios import Case, Scenario, load_scenarios
+from harness.scenarios import Case, Scenario, check_budget_profiles, load_scenarios
 from harness.session import PlanRun, all_item_ids, failure_text, item_id
 from harness.stats import capture, write_statistics
 
@@ -160,6 +160,7 @@ def command_validate(args: argparse.Namespace) -> int:
     project = _project(args)
     scenarios = load_scenarios(project.scenarios_dir)
     profiles = project.profiles()
+    check_budget_profiles(scenarios, profiles)
     cases = sum(len(s.cases) for s in scenarios)
     print(f"ok: {len(scenarios)} scenarios, {cases} cases, profiles {', '.join(profiles)}")
     return EXIT_OK
@@ -202,9 +203,11 @@ def _settings_and_selection(args: argparse.Namespace,
     given = {o.name: getattr(args, o.name, None) for o in OPTIONS} | overrides
     settings = Config.resolve(given, pyproject_settings(root), os.environ, root)
     project = _project(args)
+    scenarios = load_scenarios(project.scenarios_dir)
+    check_budget_profiles(scenarios, project.profiles())
     selected = [
         (s, c)
-        for s in load_scenarios(project.scenarios_dir)
+        for s in scenarios
         for c in s.cases
         if not args.keyword or args.keyword in f"{s.name}[{c.id}]"
     ]

@@ -76,21 +76,24 @@ class Timed:
 
 
 def latency_ratio(before: Timed, after: Timed) -> float:
-    """after / before, with the machine's slowdown between the two measurements (the
-    canary's own ratio) divided out."""
+    """after / before, with the machine's own change between the two measurements (the
+    canary's ratio) divided out, but only in the direction that makes the change smaller: a
+    slower item on a slower machine, a faster item on a faster one. A canary that sped up
+    while the item did not is not taken as the item slowing down; that would cry wolf."""
     ratio = after.p50_ms / max(before.p50_ms, 1e-6)
-    if before.canary_ms and after.canary_ms:
-        ratio /= after.canary_ms / before.canary_ms
-    return ratio
+    if not (before.canary_ms and after.canary_ms):
+        return ratio
+    machine = after.canary_ms / before.canary_ms
+    return ratio / max(machine, 1.0) if ratio >= 1 else ratio / min(machine, 1.0)
 
 
 def latency_change(before: Timed, after: Timed, noise: float, policy: Policy) -> int:
     """+1 slower beyond the noise, -1 faster beyond it, 0 within it. `noise` is the spread
-    of the canary measured in the same run (a ratio >= 1)."""
-    threshold = max(policy.latency_ratio, noise)
-    ratio = latency_ratio(before, after)
+    of the canary measured in the same runs (a ratio >= 1)."""
     if abs(after.p50_ms - before.p50_ms) < policy.latency_floor_ms:
         return 0
+    threshold = max(policy.latency_ratio, noise)
+    ratio = latency_ratio(before, after)
     if ratio > threshold:
         return 1
     if ratio < 1 / threshold:

@@ -26,7 +26,7 @@ from harness.report import (
     write_worker_results,
 )
 from harness.report.render import counts_line, ordered_items
-from harness.scenarios import Case, Scenario, load_scenario
+from harness.scenarios import Case, Scenario, check_budget_profiles, load_scenario
 from harness.session import CaseResult, PlanRun, all_item_ids, failure_text
 
 MARKER = "plans"
@@ -106,6 +106,8 @@ class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[PlanItem]:
         try:
             scenario = load_scenario(self.path)
+            project = self.config.stash[SESSION].project
+            check_budget_profiles([scenario], project.profiles())
         except HarnessError as exc:
             raise self.CollectError(str(exc)) from None
         for case in scenario.cases:

@@ -21,6 +21,7 @@ from harness.baseline import Baseline, load_baseline, render_baseline
 from harness.cache import SeedCache, files_digest, fingerprint, human_size
 from harness.capacity import IndexSize, TableSize, index_sizes, table_sizes
 from harness.checks import (
+    SHOWN_INFO,
     Catalog,
     Context,
     ModeReference,
@@ -640,4 +641,6 @@ def failure_text(result: CaseResult, root: Path) -> str:
         )
     lines += [f"  FAIL {f.check}: {f.message}" for f in result.verdict.of("fail")]
     lines += [f"  warn {f.check}: {f.message}" for f in result.verdict.of("warn")]
+    lines += [f"  info {f.check}: {f.message}" for f in result.verdict.of("info")
+              if f.check in SHOWN_INFO]
     return "\n".join(lines)

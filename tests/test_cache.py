@@ -58,7 +58,7 @@ def test_same_inputs_reuse_and_changed_inputs_rebuild(project: Path, cache_dir: 
     assert "seed events" not in again.stderr
     document = json.loads((project / "reports" / "results.json").read_text())
     assert document["run"]["cache"].startswith("reused ")
-    assert document["run"]["row_counts"] == {"events": 20000}
+    assert document["run"]["row_counts"] == {"accounts": 4000, "events": 20000}
 
     for changed in (["--plans-seed", "2"], ["--plans-revision", "0001"]):
         assert "seed events" in run(project, cache_dir, *changed).stderr, changed

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_PROJECT, embedded_postgres_pids
+from conftest import SAMPLE_PROJECT, TESTS, embedded_postgres_pids
 
 CLI = [sys.executable, "-m", "harness.cli"]
+JOIN_SCENARIO = TESTS / "data" / "join_scenarios" / "account_activity.toml"
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def test_run_seeds_checks_and_writes_the_report(project: Path) -> None:
     result = cli(project, "run")
     assert result.returncode == 0, result.stderr
     assert "PASS  account_feed[busiest-account-30-days]" in result.stdout
-    assert "2 passed, 0 failed" in result.stdout
+    assert "0 failed, 0 errors, 0 warnings, 2 passed" in result.stdout
     assert "plan-harness: seed events: 20,000/20,000 rows" in result.stderr
     document = json.loads((project / "reports" / "results.json").read_text())
     assert document["run"]["profile"] == "small"  # read from pyproject.toml
@@ -50,7 +51,7 @@ def test_run_exits_1_when_a_check_fails_and_says_why(project: Path) -> None:
     assert result.returncode == 1
     assert "FAIL  account_feed[account-7-fixed-date]" in result.stdout
     assert "FAIL index: custom plan did Seq Scan on events" in result.stdout
-    assert "0 passed, 1 failed" in result.stdout
+    assert "1 failed, 0 errors, 0 warnings, 0 passed" in result.stdout
 
 
 def test_k_that_selects_nothing_is_an_error(project: Path) -> None:
@@ -127,8 +128,10 @@ def test_compare_exits_1_and_lists_regressions_first(project: Path) -> None:
     assert result.returncode == 1, result.stderr
     summary = result.stdout.split("### Regressions", 1)
     assert len(summary) == 2, result.stdout
-    assert "| account_feed[busiest-account-30-days] | pass | fail | Seq Scan on events |" in (
-        summary[1])
+    assert "| account_feed[busiest-account-30-days] | pass | fail | pass -> fail: " \
+           "index_missing: " in summary[1]
+    assert "Seq Scan on events instead of using ix_events_account_id_created_at" in (
+        result.stdout)
     assert "2 regressed, 0 improved" in summary[0]
 
 
@@ -157,7 +160,7 @@ def test_baseline_is_written_then_compared(project: Path) -> None:
     assert '    "Index Scan using ix_events_account_id_created_at on events",' in text
     same = cli(project, "run", "--plans-baseline", str(baseline))
     assert same.returncode == 0, same.stdout
-    assert "baseline_shape" not in same.stdout
+    assert "buffers_grew" not in same.stdout and "plan_shape" not in same.stdout
 
 
 def test_a_plan_that_regresses_against_the_baseline_fails(project: Path) -> None:
@@ -166,8 +169,9 @@ def test_a_plan_that_regresses_against_the_baseline_fails(project: Path) -> None
                "--plans-update-baseline", "on").returncode == 0
     result = cli(project, "run", "--plans-baseline", str(baseline), "--plans-revision", "0001")
     assert result.returncode == 1
-    assert ("FAIL baseline_shape: custom plan regressed: no longer Index Scan using "
-            "ix_events_account_id_created_at on events, now Sort; Seq Scan on events") in (
+    assert "FAIL buffers_grew: custom plan reads more: " in result.stdout
+    assert ("(baseline plans-baseline.toml), beyond 1.5x and +32; plan no longer Index Scan "
+            "using ix_events_account_id_created_at on events, now Sort; Seq Scan on events") in (
         result.stdout)
 
 
@@ -179,8 +183,8 @@ def test_an_improvement_against_the_baseline_is_reported(project: Path) -> None:
     assert result.returncode == 0, result.stdout
     document = json.loads((project / "reports" / "results.json").read_text())
     improved = [f["message"] for i in document["items"] for f in i["findings"]
-                if f["check"] == "baseline_shape"]
-    assert len(improved) == 4 and all("plan improved" in m for m in improved)
+                if f["check"] == "buffers_shrank"]
+    assert len(improved) == 4 and all("plan reads less" in m for m in improved)
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -216,7 +220,7 @@ def test_a_p95_over_budget_is_measured_again_before_it_fails(project: Path) -> N
     result = cli(project, "run", "-k", "fixed")
     assert result.returncode == 1
     assert "FAIL p95: custom plan p95" in result.stdout
-    assert "warn p95_remeasured: first measurement: custom plan p95" in result.stdout
+    assert "info p95_remeasured: first measurement: custom plan p95" in result.stdout
 
 
 def test_compare_with_two_heads_in_the_migrations_is_one_line(project: Path) -> None:
@@ -255,3 +259,95 @@ def test_stats_capture_to_an_unwritable_place_is_one_line(project: Path) -> None
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(
         "plan-harness: error: /proc/nope/stats.json: cannot write the statistics")
+
+
+DROP_COLUMN = '''"""drop a column a scenario reads (a regression that makes the item error)
+
+Revision ID: 0003
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("ALTER TABLE events DROP COLUMN kind")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE events ADD COLUMN kind text NOT NULL DEFAULT 'open'")
+'''
+KIND_SCENARIO = '''endpoint = "GET /feed/kinds"
+table = "events"
+sql = "SELECT kind, count(*) FROM events WHERE account_id = %(a)s GROUP BY kind"
+[expect]
+index = "ix_events_account_id_created_at"
+[[cases]]
+name = "account 7"
+values = { a = 7 }
+'''
+
+
+def test_an_item_that_errors_only_at_head_is_a_regression(project: Path) -> None:
+    (project / "fixtures" / "migrations" / "versions" / "0003_drop_kind.py").write_text(
+        DROP_COLUMN)
+    (project / "scenarios" / "feed_kinds.toml").write_text(KIND_SCENARIO)
+    result = cli(project, "compare", "--base", "0002", "--head", "0003", "-k", "feed_kinds")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ERROR head feed_kinds[account-7]: error: " in result.stdout
+    assert 'column "kind" does not exist' in result.stdout
+    assert "\n## plan-harness: 0 failed, 1 errors, 0 warnings, 0 passed" in result.stdout
+    assert "| feed_kinds[account-7] | pass | error | pass -> error: error: " in result.stdout
+    head = json.loads((project / "reports" / "results.json").read_text())
+    assert head["counts"]["error"] == 1 and head["items"][0]["outcome"] == "error"
+    html = (project / "reports" / "index.html").read_text()
+    assert "Items that could not be measured" in html and "feed_kinds[account-7]" in html
+
+
+def test_sql_that_fails_everywhere_exits_2_and_is_reported(project: Path) -> None:
+    (project / "scenarios" / "feed_kinds.toml").write_text(
+        KIND_SCENARIO.replace("GROUP BY kind", "GROUP BY kindd"))
+    result = cli(project, "run")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "0 failed, 1 errors, 0 warnings, 2 passed" in result.stdout
+    summary = (project / "reports" / "summary.md").read_text()
+    assert "### Errors" in summary and "Every item passed." not in summary
+    assert "feed_kinds.toml: sql: column &quot;kindd&quot; does not exist" in summary
+    both = cli(project, "compare", "--base", "0001", "--head", "0002", "-k", "feed_kinds")
+    assert both.returncode == 2, both.stdout + both.stderr
+    assert "Broken at both revisions" in both.stdout
+
+
+def test_mutation_proof_catches_the_index_of_the_other_side_of_a_join(project: Path) -> None:
+    shutil.copy(JOIN_SCENARIO, project / "scenarios")
+    result = cli(project, "mutation-proof", "--plans-runs", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads((project / "reports" / "mutation-proof.json").read_text())
+    verdicts = {m["index"]: m for m in document["mutations"]}
+    assert set(verdicts) == {"ix_accounts_email", "ix_events_account_id_created_at"}
+    email = verdicts["ix_accounts_email"]
+    assert email["verdict"] == "caught"
+    assert "custom: index" in email["failing"]["account_activity[busiest-account-30-days]"]
+    assert "| ix_accounts_email | accounts | caught |" in result.stdout
+    unknown = cli(project, "mutation-proof", "--index", "ix_nope")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1].startswith(
+        "plan-harness: error: --index ix_nope: no such index at head")
+
+
+def test_budgets_proposes_and_writes_per_case_budgets(project: Path) -> None:
+    proposed = cli(project, "budgets")
+    assert proposed.returncode == 0, proposed.stderr
+    assert "2 budgets proposed for profile small" in proposed.stdout
+    assert "budget" not in (project / "scenarios" / "account_feed.toml").read_text().split(
+        "[[cases]]", 1)[1]
+    written = cli(project, "budgets", "--write")
+    assert written.returncode == 0, written.stderr
+    text = (project / "scenarios" / "account_feed.toml").read_text()
+    assert text.count("budget.shared_buffers = { small = ") == 2
+    assert "canary_ms = " in (project / "fixtures" / "project.toml").read_text()
+    assert cli(project, "run").returncode == 0

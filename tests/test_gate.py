@@ -154,6 +154,8 @@ def test_latency_counts_only_beyond_the_noise_and_the_machines_slowdown() -> Non
     assert latency_change(Timed(3.0, 1.0), Timed(9.0, 1.0), 3.5, policy) == 0  # noisy run
     assert latency_change(Timed(0.2, 1.0), Timed(0.9, 1.0), 1.0, policy) == 0  # under 1 ms
     assert latency_change(Timed(9.0, 1.0), Timed(3.0, 1.0), 1.1, policy) == -1
+    # the machine got faster and the item did not: not a regression
+    assert latency_change(Timed(6.3, 4.0), Timed(6.7, 1.8), 1.1, policy) == 0
     assert canary_noise([1.0] * 9 + [None]) == 1.0
     assert canary_noise([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.0]) > 1.0
 
