@@ -120,11 +120,12 @@ def compare_round(project: Path, base: str, head: str, report_dir: Path,
                      load_results(report_dir / "base" / "results.json"))
     comparison = compare(after, before)
     latency = [(c.id, reason) for c in comparison.changes for reason in c.worse
-               if "median" in reason]
+               if "fastest run" in reason]
     faster = [(c.id, reason) for c in comparison.changes for reason in c.better
-              if "median" in reason]
+              if "fastest run" in reason]
     return {"exit": done.returncode, "seconds": round(time.monotonic() - started, 1),
-            "noise": round(comparison.noise, 3),
+            "noise": {"ratio": round(comparison.noise.ratio, 3),
+                      "spread_ms": round(comparison.noise.spread_ms, 3)},
             "regressions": [c.id for c in comparison.regressions],
             "latency_regressions": latency, "latency_improvements": faster,
             "latency_failures": latency_failures(after)}
@@ -151,9 +152,9 @@ def sample_with_slow_function(tmp: Path) -> Path:
     (project / "scenarios" / "feed_weight.toml").write_text(SLOW_SCENARIO)
     versions = project / "fixtures" / "migrations" / "versions"
     (versions / "0003_weight.py").write_text(FUNCTION.format(revision="0003", down="0002",
-                                                              loops=10))
+                                                              loops=40))
     (versions / "0004_slower_weight.py").write_text(FUNCTION.format(revision="0004",
-                                                                     down="0003", loops=40))
+                                                                     down="0003", loops=120))
     return project
 
 

@@ -1,9 +1,9 @@
 """Plan baselines: a small TOML file with, per item and plan mode, the plan's shape (node
 types, relations, index names, in tree order, so join order too; never costs) and its
-measured shared buffers, median and p95, with the noise canary's median beside them. A later
-run is judged against it as against any reference (harness.checks): more shared buffers
-beyond the tolerance fail whatever the plan, a changed plan is shown, and a slower median
-beyond the noise is a warning (another day, maybe another machine)."""
+measured shared buffers, fastest run and p95, with the noise canary's fastest run beside them.
+A later run is judged against it as against any reference (harness.checks): more shared
+buffers beyond the tolerance fail whatever the plan, a changed plan is shown, and a slower
+fastest run beyond the noise is a warning (another day, maybe another machine)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def load_baseline(path: Path, profile: str, tables: frozenset[str]) -> Baseline:
 
 def _modes(modes: Mapping[str, Any]) -> dict[str, ModeReference]:
     return {mode: ModeReference(tuple(entry["shape"]), int(entry["shared_buffers"]),
-                                entry.get("p95_ms"), entry.get("p50_ms"),
+                                entry.get("p95_ms"), entry.get("best_ms"),
                                 entry.get("canary_ms"))
             for mode, entry in modes.items()}
 
@@ -99,9 +99,9 @@ def render_baseline(profile: str, revision: str, tables: Sequence[str],
             lines += [f"    {_toml_string(node)}," for node in m.plan.shape()]
             lines += ["]", f"shared_buffers = {m.plan.shared_buffers}"]
             # two significant figures: less churn in diffs
-            for key, timing in (("p50_ms", m.timing), ("p95_ms", m.timing),
+            for key, timing in (("best_ms", m.timing), ("p95_ms", m.timing),
                                 ("canary_ms", m.canary)):
                 if timing is not None:
-                    value = timing.p95_ms if key == "p95_ms" else timing.median_ms
+                    value = timing.p95_ms if key == "p95_ms" else timing.min_ms
                     lines.append(f"{key} = {_two_figures(value)!r}")
     return "\n".join(lines) + "\n"

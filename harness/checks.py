@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from harness.explain import ModeMeasurement
 from harness.gate import (
+    Noise,
     Outcome,
     Policy,
     Timed,
@@ -16,6 +17,7 @@ from harness.gate import (
     buffers_shrank,
     latency_change,
     latency_ratio,
+    latency_threshold,
     normalized_p95,
 )
 from harness.plans import Plan, PlanNode
@@ -87,8 +89,8 @@ class ModeReference:
     shape: tuple[str, ...]
     shared_buffers: int
     p95_ms: float | None = None
-    p50_ms: float | None = None
-    canary_ms: float | None = None
+    best_ms: float | None = None  # the fastest timed execution
+    canary_ms: float | None = None  # the noise canary's fastest beside it
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class Reference:
     source: str
     modes: Mapping[str, ModeReference]
     latency_gates: bool = False
-    noise: float = 1.0  # the canary's spread over the reference run and this one
+    noise: Noise = field(default_factory=Noise)  # the canary's spread over the reference run
 
 
 @dataclass(frozen=True)
@@ -374,21 +376,25 @@ def check_reference(m: ModeMeasurement, before: ModeReference, reference: Refere
 
 def _latency_against(m: ModeMeasurement, before: ModeReference, reference: Reference,
                      policy: Policy) -> list[Finding]:
-    if m.timing is None or before.p50_ms is None:
+    if m.timing is None or before.best_ms is None:
         return []
-    then = Timed(before.p50_ms, before.canary_ms)
-    now = Timed(m.timing.median_ms, m.canary.median_ms if m.canary else None)
+    then = Timed(before.best_ms, before.canary_ms)
+    now = Timed(m.timing.min_ms, m.canary.min_ms if m.canary else None)
     moved = latency_change(then, now, reference.noise, policy)
     if moved == 0:
         return []
-    ratio = latency_ratio(then, now)
-    text = (f"{m.mode} plan median {then.p50_ms:.2f} -> {now.p50_ms:.2f} ms "
-            f"({reference.source}), x{ratio:.2f} with the machine's slowdown divided out; "
-            f"noise measured in the run x{reference.noise:.2f}, threshold "
-            f"x{max(policy.latency_ratio, reference.noise):.2f}")
+    text = (f"{m.mode} plan fastest run {then.ms:.2f} -> {now.ms:.2f} ms "
+            f"({reference.source}): {latency_text(then, now, reference.noise, policy)}")
     if moved < 0:
         return [Finding(INFO, "latency_faster", m.mode, text)]
     return [Finding(FAIL if reference.latency_gates else WARN, "latency_slower", m.mode, text)]
+
+
+def latency_text(before: Timed, after: Timed, noise: Noise, policy: Policy) -> str:
+    return (f"x{latency_ratio(before, after):.2f} with the machine's own change divided out, "
+            f"beyond x{latency_threshold(noise, policy):.2f} and "
+            f"{max(policy.latency_floor_ms, noise.spread_ms):.1f} ms (the tolerance, or the "
+            f"noise measured in the runs: x{noise.ratio:.2f}, {noise.spread_ms:.1f} ms)")
 
 
 def _shape_change(before: Sequence[str], after: Sequence[str]) -> str:

@@ -217,9 +217,10 @@ def _settings_and_selection(args: argparse.Namespace,
 
 
 def command_run(args: argparse.Namespace) -> int:
-    """Exit 0 when every item passed or warned, 1 when a check failed (or the migration
-    check, or an item of the baseline is missing), 2 when an item could not be measured: a
-    scenario or project that is broken, not a plan that regressed."""
+    """Exit 0 when every item passed or warned; 1 when a check failed, the migration check
+    failed, or an item of the baseline is missing or errors; 2 when, short of that, an item
+    could not be measured: a scenario or project that is broken, not a plan that
+    regressed."""
     root = args.project_dir.resolve()
     settings, project, selected = _settings_and_selection(args)
     with PlanRun(settings, project, _progress) as run:
@@ -238,10 +239,13 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"FAIL  {item}: in the baseline, no longer in the scenarios", flush=True)
     print(summary)
     _print_paths(paths)
-    if counts["error"]:
-        return EXIT_USAGE
-    failed = counts["fail"] or run.migration_failures or run.facts.missing
-    return EXIT_FAILED if failed else EXIT_OK
+    errored = {item_id(r.scenario, r.case) for r in run.results if r.verdict.outcome == "error"}
+    # an item the baseline has ran before: its error now is a regression, not bad input
+    regressed = bool(counts["fail"] or run.migration_failures or run.facts.missing
+                     or errored & set(run.references))
+    if regressed:
+        return EXIT_FAILED
+    return EXIT_USAGE if errored else EXIT_OK
 
 
 def command_compare(args: argparse.Namespace) -> int:

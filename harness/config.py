@@ -137,7 +137,7 @@ OPTIONS: tuple[Option, ...] = (
            "buffers that count as growth (a few pages on a tiny plan are layout)",
            parse=_int_at_least(0)),
     Option("latency_tolerance", f"{_DEFAULT_POLICY.latency_ratio:g}", "against a base "
-           "revision or baseline: a median slower by more than this ratio (or than the "
+           "revision or baseline: a fastest run slower by more than this ratio (or than the "
            "noise measured in the run, if larger), with the machine's slowdown divided out, "
            "regresses", parse=_number_at_least(1.0)),
 )

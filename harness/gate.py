@@ -38,9 +38,9 @@ class Policy:
     Shared buffers are deterministic on one database, so a small tolerance suffices: growth
     counts when the later run reads more than `buffer_ratio` times the earlier one *and* at
     least `buffer_slack` buffers more (a handful of pages on a tiny plan is page layout, not a
-    regression). Latency counts only when the median moved by more than `latency_ratio`, or
-    by more than the noise measured in the same run if that is larger, after dividing out the
-    machine's own slowdown (the noise canary), and by at least `latency_floor_ms`."""
+    regression). Latency counts only when the fastest run moved by more than `latency_ratio`,
+    or by more than the noise measured in the same run if that is larger, after dividing out
+    the machine's own slowdown (the noise canary), and by at least `latency_floor_ms`."""
 
     buffer_ratio: float = 1.5
     buffer_slack: int = 32
@@ -68,11 +68,23 @@ def buffers_shrank(before: int, after: int, policy: Policy) -> bool:
 
 @dataclass(frozen=True)
 class Timed:
-    """An item's median time in one plan mode, and the noise canary's median measured
-    beside it (None when the run did not measure one)."""
+    """An item's fastest timed execution in one plan mode, and the noise canary's fastest
+    beside it (None when the run measured none). The fastest run is the estimate a busy
+    machine disturbs least: its delays only add, and one undisturbed run suffices, while a
+    real regression slows every run, the fastest too."""
 
-    p50_ms: float
+    ms: float
     canary_ms: float | None
+
+
+@dataclass(frozen=True)
+class Noise:
+    """How much the noise canary's fastest runs spread over the runs compared: as a ratio
+    (90th over 10th percentile) and in milliseconds (their difference). A steady machine
+    gives about 1.1 and a fraction of a millisecond."""
+
+    ratio: float = 1.0
+    spread_ms: float = 0.0
 
 
 def latency_ratio(before: Timed, after: Timed) -> float:
@@ -80,19 +92,20 @@ def latency_ratio(before: Timed, after: Timed) -> float:
     canary's ratio) divided out, but only in the direction that makes the change smaller: a
     slower item on a slower machine, a faster item on a faster one. A canary that sped up
     while the item did not is not taken as the item slowing down; that would cry wolf."""
-    ratio = after.p50_ms / max(before.p50_ms, 1e-6)
+    ratio = after.ms / max(before.ms, 1e-6)
     if not (before.canary_ms and after.canary_ms):
         return ratio
     machine = after.canary_ms / before.canary_ms
     return ratio / max(machine, 1.0) if ratio >= 1 else ratio / min(machine, 1.0)
 
 
-def latency_change(before: Timed, after: Timed, noise: float, policy: Policy) -> int:
-    """+1 slower beyond the noise, -1 faster beyond it, 0 within it. `noise` is the spread
-    of the canary measured in the same runs (a ratio >= 1)."""
-    if abs(after.p50_ms - before.p50_ms) < policy.latency_floor_ms:
+def latency_change(before: Timed, after: Timed, noise: Noise, policy: Policy) -> int:
+    """+1 slower beyond the noise, -1 faster beyond it, 0 within it: the ratio must pass the
+    tolerance or the canary's spread, whichever is larger, and the difference must pass the
+    floor or the canary's spread in milliseconds."""
+    if abs(after.ms - before.ms) < max(policy.latency_floor_ms, noise.spread_ms):
         return 0
-    threshold = max(policy.latency_ratio, noise)
+    threshold = latency_threshold(noise, policy)
     ratio = latency_ratio(before, after)
     if ratio > threshold:
         return 1
@@ -101,14 +114,17 @@ def latency_change(before: Timed, after: Timed, noise: float, policy: Policy) ->
     return 0
 
 
-def canary_noise(canaries: Iterable[float | None]) -> float:
-    """The spread of the canary medians over a run: the 90th over the 10th percentile. A run
-    whose machine was steady gives about 1.1; a burst of load beside it, more."""
+def latency_threshold(noise: Noise, policy: Policy) -> float:
+    return max(policy.latency_ratio, noise.ratio)
+
+
+def canary_noise(canaries: Iterable[float | None]) -> Noise:
+    """The spread of the canary's fastest runs over the plan modes of one or two runs."""
     measured = sorted(c for c in canaries if c)
     if len(measured) < 2:
-        return 1.0
+        return Noise()
     deciles = statistics.quantiles(measured, n=10, method="inclusive")
-    return max(deciles[-1] / max(deciles[0], 1e-6), 1.0)
+    return Noise(max(deciles[-1] / max(deciles[0], 1e-6), 1.0), deciles[-1] - deciles[0])
 
 
 def normalized_p95(p95_ms: float, canary_ms: float | None, canary_base_ms: float | None) -> float:

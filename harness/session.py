@@ -569,15 +569,15 @@ def all_item_ids(project: Project) -> list[str]:
 def references_from(results: Sequence[CaseResult], source: str) -> dict[str, Reference]:
     """Each measured item of an earlier run as a reference, with the canary's spread over
     that run as the noise a latency change must exceed."""
-    noise = canary_noise(m.canary.median_ms if m.canary else None
+    noise = canary_noise(m.canary.min_ms if m.canary else None
                          for r in results for m in r.measurements)
     return {
         item_id(r.scenario, r.case): Reference(source, {
             m.mode: ModeReference(
                 m.plan.shape(), m.plan.shared_buffers,
                 m.timing.p95_ms if m.timing else None,
-                m.timing.median_ms if m.timing else None,
-                m.canary.median_ms if m.canary else None)
+                m.timing.min_ms if m.timing else None,
+                m.canary.min_ms if m.canary else None)
             for m in r.measurements}, latency_gates=True, noise=noise)
         for r in results if r.measurements
     }

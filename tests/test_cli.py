@@ -351,3 +351,22 @@ def test_budgets_proposes_and_writes_per_case_budgets(project: Path) -> None:
     assert text.count("budget.shared_buffers = { small = ") == 2
     assert "canary_ms = " in (project / "fixtures" / "project.toml").read_text()
     assert cli(project, "run").returncode == 0
+
+
+def test_against_a_baseline_an_error_or_a_missing_item_is_a_regression(project: Path) -> None:
+    baseline = project / "plans-baseline.toml"
+    (project / "scenarios" / "feed_kinds.toml").write_text(KIND_SCENARIO)
+    assert cli(project, "run", f"--plans-baseline={baseline}",
+               "--plans-update-baseline=on").returncode == 0
+    (project / "fixtures" / "migrations" / "versions" / "0003_drop_kind.py").write_text(
+        DROP_COLUMN)
+    errored = cli(project, "run", f"--plans-baseline={baseline}")
+    assert errored.returncode == 1, errored.stdout + errored.stderr
+    assert "ERROR feed_kinds[account-7]: error: " in errored.stdout
+    (project / "scenarios" / "feed_kinds.toml").unlink()
+    missing = cli(project, "run", f"--plans-baseline={baseline}")
+    assert missing.returncode == 1, missing.stdout + missing.stderr
+    assert "FAIL  feed_kinds[account-7]: in the baseline, no longer in the scenarios" in (
+        missing.stdout)
+    assert "Missing against the baseline (regressions): feed_kinds[account-7]" in (
+        project / "reports" / "summary.md").read_text()

@@ -17,7 +17,7 @@ from harness.checks import Catalog, Context, error_verdict, evaluate
 from harness.config import Config
 from harness.errors import ConfigError, ScenarioError
 from harness.explain import ModeMeasurement, Timing
-from harness.gate import Outcome, Policy, Timed, canary_noise, latency_change
+from harness.gate import Noise, Outcome, Policy, Timed, canary_noise, latency_change
 from harness.plans import Plan
 from harness.project import CheckDefaults
 from harness.report.analysis import compare
@@ -148,23 +148,25 @@ def test_plans_that_differ_only_in_scan_type_do_not_differ(tmp_path: Path) -> No
 
 
 def test_latency_counts_only_beyond_the_noise_and_the_machines_slowdown() -> None:
-    policy = Policy()
-    assert latency_change(Timed(3.0, 1.0), Timed(9.0, 1.0), 1.1, policy) == 1
-    assert latency_change(Timed(3.0, 1.0), Timed(9.0, 3.0), 1.1, policy) == 0  # busy machine
-    assert latency_change(Timed(3.0, 1.0), Timed(9.0, 1.0), 3.5, policy) == 0  # noisy run
-    assert latency_change(Timed(0.2, 1.0), Timed(0.9, 1.0), 1.0, policy) == 0  # under 1 ms
-    assert latency_change(Timed(9.0, 1.0), Timed(3.0, 1.0), 1.1, policy) == -1
+    policy, steady = Policy(), Noise(1.1, 0.1)
+    assert latency_change(Timed(3.0, 1.0), Timed(9.0, 1.0), steady, policy) == 1
+    assert latency_change(Timed(3.0, 1.0), Timed(9.0, 3.0), steady, policy) == 0  # busy
+    assert latency_change(Timed(3.0, 1.0), Timed(9.0, 1.0), Noise(3.5, 0.1), policy) == 0
+    assert latency_change(Timed(3.0, 1.0), Timed(9.0, 1.0), Noise(1.1, 7.0), policy) == 0
+    assert latency_change(Timed(0.2, 1.0), Timed(0.9, 1.0), steady, policy) == 0  # < 1 ms
+    assert latency_change(Timed(9.0, 1.0), Timed(3.0, 1.0), steady, policy) == -1
     # the machine got faster and the item did not: not a regression
-    assert latency_change(Timed(6.3, 4.0), Timed(6.7, 1.8), 1.1, policy) == 0
-    assert canary_noise([1.0] * 9 + [None]) == 1.0
-    assert canary_noise([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.0]) > 1.0
+    assert latency_change(Timed(6.3, 4.0), Timed(6.7, 1.8), steady, policy) == 0
+    assert canary_noise([1.0] * 9 + [None]) == Noise(1.0, 0.0)
+    spread = canary_noise([1.0] * 9 + [3.0])
+    assert spread.ratio > 1.0 and spread.spread_ms > 0.0
 
 
 def _document(outcome: str, buffers: int = 100, p50: float = 5.0,
               reason: str = "") -> dict[str, Any]:
     modes = [] if outcome == "error" else [{
         "mode": "custom", "access": "Index Scan using ix on t", "shared_buffers": buffers,
-        "p50_ms": p50, "canary_p50_ms": 1.0, "actual_rows": 1.0}]
+        "best_ms": p50, "canary_best_ms": 1.0, "actual_rows": 1.0}]
     return {"run": {"policy": {"buffer_ratio": 1.5, "buffer_slack": 32, "latency_ratio": 2.0,
                                "latency_floor_ms": 1.0}, "endpoint_claims": {}},
             "items": [{"id": "s[a]", "endpoint": "e", "outcome": outcome, "reason": reason,

@@ -211,18 +211,18 @@ def test_more_buffers_than_the_reference_fail_even_under_the_accepted_index(
                 if f.check in ("buffers_grew", "buffers_shrank", "latency_slower",
                                "latency_faster", "plan_shape")]
 
-    assert judged(ModeReference(shape, buffers // 30, p50_ms=41.0)) == [("fail",
+    assert judged(ModeReference(shape, buffers // 30, best_ms=41.0)) == [("fail",
                                                                            "buffers_grew")]
-    assert judged(ModeReference(shape, buffers, p50_ms=41.0)) == []
-    assert judged(ModeReference(shape, buffers, p50_ms=10.0)) == [("fail", "latency_slower")]
-    assert judged(ModeReference(shape, buffers, p50_ms=10.0), gates=False) == [
+    assert judged(ModeReference(shape, buffers, best_ms=41.0)) == []
+    assert judged(ModeReference(shape, buffers, best_ms=10.0)) == [("fail", "latency_slower")]
+    assert judged(ModeReference(shape, buffers, best_ms=10.0), gates=False) == [
         ("warn", "latency_slower")]
     # the canary was 4x slower too: the machine, not the plan
     now = replace(now, canary=Timing.from_samples((4.0, 4.0, 4.0)))
-    assert judged(ModeReference(shape, buffers, p50_ms=10.0, canary_ms=1.0)) == []
-    assert judged(ModeReference(shape, buffers * 3, p50_ms=41.0)) == [("info",
+    assert judged(ModeReference(shape, buffers, best_ms=10.0, canary_ms=1.0)) == []
+    assert judged(ModeReference(shape, buffers * 3, best_ms=41.0)) == [("info",
                                                                         "buffers_shrank")]
-    assert judged(ModeReference(("Seq Scan on calls",), buffers, p50_ms=41.0)) == [
+    assert judged(ModeReference(("Seq Scan on calls",), buffers, best_ms=41.0)) == [
         ("info", "plan_shape")]
 
 

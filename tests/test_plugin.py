@@ -55,7 +55,9 @@ def test_a_passing_run_writes_the_report_and_junit(project: pytest.Pytester) -> 
                                  "plan-harness: seed events: 20,000/20,000 rows*",
                                  "plan-harness: ready in *", "report: */reports/index.html"])
     document = results(project)
-    assert document["counts"] == {"pass": 2, "warn": 0, "fail": 0, "plans_differ": 0}  # type: ignore[index]
+    assert document["counts"] == {"pass": 2, "warn": 0, "fail": 0, "error": 0,  # type: ignore[index]
+                                  "plans_differ": 0}
+    result.stdout.fnmatch_lines(["*- plan-harness: 0 failed, 0 errors, 0 warnings, 2 passed -*"])
     item = document["items"][0]  # type: ignore[index]
     assert [m["indexes_used"] for m in item["modes"]] == [["ix_events_account_id_created_at"]] * 2
     sizes = {s["index"]: s for s in document["run"]["index_sizes"]}  # type: ignore[index]
@@ -219,3 +221,26 @@ def test_options_that_need_one_process_are_refused_with_workers(
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--plans-base-revision and --plans-update-baseline need a "
                                  "single process; run without -n*"])
+
+
+def test_an_item_that_errors_is_counted_and_shown_with_its_reason(
+        project: pytest.Pytester) -> None:
+    (project.path / "scenarios" / "broken.toml").write_text(
+        'table = "events"\nsql = "SELECT nope FROM events WHERE account_id = %(a)s"\n'
+        '[expect]\nindex = "ix_events_account_id_created_at"\n'
+        '[[cases]]\nname = "one"\nvalues = { a = 1 }\n')
+    (project.path / "scenarios" / "joined.toml").write_text(
+        (SAMPLE_PROJECT.parent / "data" / "join_scenarios" / "account_activity.toml")
+        .read_text())
+    result = project.runpytest_subprocess("-m", "plans", "--plans-revision", "0001", "-k",
+                                          "broken or joined")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([
+        "*- plan-harness: 1 failed, 1 errors, 0 warnings, 0 passed -*",
+        'ERROR broken[one]: error: */broken.toml: sql: column "nope" does not exist*',
+        "FAIL  joined[busiest-account-30-days]: index_missing: */joined.toml: expect.index: "
+        "ix_events_account_id_created_at does not exist at revision 0001"])
+    document = results(project)
+    assert document["counts"]["error"] == 1  # type: ignore[index]
+    summary = (project.path / "reports" / "summary.md").read_text()
+    assert "### Errors" in summary and "Every item passed." not in summary

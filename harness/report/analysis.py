@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.capacity import duplicates_and_redundancy, enforces_constraint
+from harness.checks import latency_text
 from harness.gate import (
+    Noise,
     Outcome,
     Policy,
     Timed,
@@ -19,7 +21,6 @@ from harness.gate import (
     buffers_shrank,
     canary_noise,
     latency_change,
-    latency_ratio,
 )
 
 # Node fields worth a line under the node, in the order people read them.
@@ -263,11 +264,12 @@ class ItemChange:
 
 
 def item_change(old: Mapping[str, Any], new: Mapping[str, Any], policy: Policy,
-                noise: float) -> ItemChange:
+                noise: Noise) -> ItemChange:
     """An item that ran in both runs: worse when its outcome got worse (an error at head
     included), when a plan left its accepted index, when a plan mode reads more shared
-    buffers beyond the tolerance (whatever index it uses), or when its median got slower
-    beyond the noise measured in the runs; better on the reverse."""
+    buffers beyond the tolerance (whatever index it uses), or when it got slower
+    beyond the noise measured in the runs (its fastest run, the machine's own change divided
+    out); better on the reverse."""
     first_old, first_new = _first_mode(old), _first_mode(new)
     worse, better = _outcome_moves(old, new)
     before_modes = {m["mode"]: m for m in old["modes"]}
@@ -297,7 +299,7 @@ def _outcome_moves(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list
     return [], []
 
 
-def _mode_moves(then: Mapping[str, Any], now: Mapping[str, Any], policy: Policy, noise: float,
+def _mode_moves(then: Mapping[str, Any], now: Mapping[str, Any], policy: Policy, noise: Noise,
                 worse: list[str], better: list[str]) -> None:
     mode = now["mode"]
     old_buffers, new_buffers = then["shared_buffers"], now["shared_buffers"]
@@ -307,14 +309,13 @@ def _mode_moves(then: Mapping[str, Any], now: Mapping[str, Any], policy: Policy,
         worse.append(f"{figures} (beyond {policy.buffer_ratio:g}x and +{policy.buffer_slack})")
     elif measured and buffers_shrank(old_buffers, new_buffers, policy):
         better.append(figures)
-    if then.get("p50_ms") is None or now.get("p50_ms") is None:
+    if then.get("best_ms") is None or now.get("best_ms") is None:
         return
-    before = Timed(then["p50_ms"], then.get("canary_p50_ms"))
-    after = Timed(now["p50_ms"], now.get("canary_p50_ms"))
+    before = Timed(then["best_ms"], then.get("canary_best_ms"))
+    after = Timed(now["best_ms"], now.get("canary_best_ms"))
     moved = latency_change(before, after, noise, policy)
-    text = (f"{mode}: median {before.p50_ms:.2f} -> {after.p50_ms:.2f} ms, "
-            f"x{latency_ratio(before, after):.2f} with the machine's slowdown divided out "
-            f"(threshold x{max(policy.latency_ratio, noise):.2f})")
+    text = (f"{mode}: fastest run {before.ms:.2f} -> {after.ms:.2f} ms, "
+            f"{latency_text(before, after, noise, policy)}")
     if moved > 0:
         worse.append(text)
     elif moved < 0:
@@ -361,7 +362,7 @@ class Comparison:
     only_before: list[str]  # ran at base, missing at head: each a regression
     only_after: list[str]
     benefits: list[EndpointBenefit]
-    noise: float = 1.0  # the canary's spread over both runs
+    noise: Noise = field(default_factory=Noise)  # the canary's spread over both runs
 
     @property
     def regressions(self) -> list[ItemChange]:
@@ -393,7 +394,7 @@ def compare(after: Mapping[str, Any], before: Mapping[str, Any]) -> Comparison:
     before_items = {i["id"]: i for i in before["items"]}
     after_items = {i["id"]: i for i in after["items"]}
     policy = Policy(**after["run"].get("policy") or {})
-    noise = canary_noise(m.get("canary_p50_ms") for doc in (before, after)
+    noise = canary_noise(m.get("canary_best_ms") for doc in (before, after)
                          for i in doc["items"] for m in i["modes"])
     changes = [item_change(before_items[item_id], item, policy, noise)
                for item_id, item in after_items.items() if item_id in before_items]

@@ -14,7 +14,7 @@ from harness import __version__
 from harness.checks import SHOWN_INFO
 from harness.errors import ReportError
 from harness.explain import ModeMeasurement
-from harness.gate import OUTCOMES, Policy, canary_noise
+from harness.gate import OUTCOMES, Noise, Policy, canary_noise
 from harness.session import CaseResult, RunFacts
 
 SCHEMA_VERSION = 3
@@ -39,7 +39,8 @@ class ModeView:
     actual_rows: float | None  # ... and what it returned (None without ANALYZE)
     nodes: list[str]
     plan: Mapping[str, Any]
-    canary_p50_ms: float | None
+    best_ms: float | None  # the fastest timed run
+    canary_best_ms: float | None  # the noise canary's fastest run beside them
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def _mode_view(m: ModeMeasurement, table: str) -> ModeView:
         actual_rows=m.plan.root.total_actual_rows,
         nodes=[n.label for n in m.plan.nodes()],
         plan=dict(m.plan.raw),
-        canary_p50_ms=m.canary.median_ms if m.canary else None,
+        best_ms=m.timing.min_ms if m.timing else None,
+        canary_best_ms=m.canary.min_ms if m.canary else None,
     )
 
 
@@ -138,8 +140,8 @@ def results_document(facts: RunFacts, results: Sequence[CaseResult],
                      base_dir: Path | None = None) -> Document:
     items = [asdict(item_view(r, facts.profile, base_dir)) for r in results]
     run = asdict(facts)
-    run["noise"] = canary_noise(m.canary.median_ms if m.canary else None
-                                for r in results for m in r.measurements)
+    run["noise"] = asdict(canary_noise(m.canary.min_ms if m.canary else None
+                                       for r in results for m in r.measurements))
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
@@ -188,14 +190,16 @@ def _from_v2(document: Document) -> Document:
     noise canary and no missing items: they read as none, the defaults and unknown."""
     run = document["run"]
     run.setdefault("policy", asdict(Policy()))
-    run.setdefault("noise", 1.0)
+    run.setdefault("noise", asdict(Noise()))
     run.setdefault("missing", [])
     document["counts"].setdefault("error", 0)
     for item in document["items"]:
         item.setdefault("expected_tables", {})
         item.setdefault("reason", _v2_reason(item))
         for mode in item["modes"]:
-            mode.setdefault("canary_p50_ms", None)
+            samples = mode.get("samples_ms") or []
+            mode.setdefault("best_ms", min(samples) if samples else None)
+            mode.setdefault("canary_best_ms", None)
     document["schema_version"] = 3
     return document
 
