@@ -27,8 +27,8 @@ from harness.scenarios import Budget, Case, Scenario
 ERROR, FAIL, WARN, INFO = "error", "fail", "warn", "info"
 _OUTCOME_OF = {ERROR: Outcome.ERROR, FAIL: Outcome.FAIL, WARN: Outcome.WARN}
 # Information worth showing beside the item although it does not change the outcome.
-SHOWN_INFO = frozenset({"p95_remeasured", "plan_shape", "buffers_shrank", "latency_faster",
-                        "baseline"})
+SHOWN_INFO = frozenset({"p95_remeasured", "latency_remeasured", "plan_shape", "buffers_shrank",
+                        "latency_faster", "baseline"})
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def evaluate(
             findings += check_reference(m, reference.modes[m.mode], reference, context.policy)
     findings += check_unchecked_tables(scenario, case, measurements, catalog, min_rows)
     findings += check_plan_modes_agree(scenario, case, measurements)
-    findings += [Finding(INFO, "p95_remeasured", f.mode,
+    findings += [Finding(INFO, f"{f.check.split('_')[0]}_remeasured", f.mode,
                          f"first measurement: {f.message}; measured again") for f in first_misses]
     if not context.gating:
         findings = [_not_gating(f) for f in findings]
@@ -158,13 +158,20 @@ def _not_gating(finding: Finding) -> Finding:
     return Finding(WARN, finding.check, finding.mode, f"preview, not gating: {finding.message}")
 
 
-def latency_misses(case: Case, measurements: Sequence[ModeMeasurement],
-                   context: Context) -> list[Finding]:
-    """The p95 budget misses of a first measurement, to be measured again before any
-    verdict: one slow burst on a shared machine is not a regression."""
-    return [f for m in measurements
-            for f in _p95_budget(case.budget, m, context.catalog.profile,
-                                 context.canary_base_ms) if f.severity == FAIL]
+def latency_suspects(case: Case, measurements: Sequence[ModeMeasurement], context: Context,
+                     reference: Reference | None = None) -> list[Finding]:
+    """The latency failures of a first measurement, to be measured again before any
+    verdict: a p95 over budget, or a run slower than the reference beyond the noise. One slow
+    burst on a shared machine is not a regression; a real one is slow twice."""
+    found = [f for m in measurements
+             for f in _p95_budget(case.budget, m, context.catalog.profile,
+                                  context.canary_base_ms) if f.severity == FAIL]
+    if reference is not None:
+        for m in measurements:
+            if m.mode in reference.modes:
+                found += [f for f in _latency_against(m, reference.modes[m.mode], reference,
+                                                      context.policy) if f.severity == FAIL]
+    return found
 
 
 def check_plan_modes_agree(

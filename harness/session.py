@@ -24,12 +24,13 @@ from harness.checks import (
     SHOWN_INFO,
     Catalog,
     Context,
+    Finding,
     ModeReference,
     Reference,
     Verdict,
     error_verdict,
     evaluate,
-    latency_misses,
+    latency_suspects,
 )
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
@@ -451,11 +452,7 @@ class PlanRun:
             self._check_tables(scenario, case)
             values = {name: self._resolve(scenario, case, name, value)
                       for name, value in case.values.items()}
-            measurements = self._measure(scenario, values)
-            context = self.verdict_context()
-            misses = latency_misses(case, measurements, context)
-            if misses:
-                measurements = self._measure(scenario, values)
+            measurements, misses = self._measure_again_if_slow(scenario, case, values)
             self._note_canary(measurements)
             verdict = evaluate(scenario, case, measurements, self.verdict_context(),
                                self.references.get(item_id(scenario, case)), misses)
@@ -464,6 +461,17 @@ class PlanRun:
         result = CaseResult(scenario, case, values, tuple(measurements), verdict)
         self.results.append(result)
         return result
+
+    def _measure_again_if_slow(self, scenario: Scenario, case: Case, values: Mapping[str, Any]
+                               ) -> tuple[list[ModeMeasurement], list[Finding]]:
+        """The measurements to judge, and the latency failures of a first measurement that
+        was repeated because of them."""
+        measurements = self._measure(scenario, values)
+        misses = latency_suspects(case, measurements, self.verdict_context(),
+                                  self.references.get(item_id(scenario, case)))
+        if misses:
+            measurements = self._measure(scenario, values)
+        return measurements, misses
 
     def verdict_context(self) -> Context:
         assert self._catalog is not None

@@ -63,7 +63,7 @@ def test_same_inputs_reuse_and_changed_inputs_rebuild(project: Path, cache_dir: 
     for changed in (["--plans-seed", "2"], ["--plans-revision", "0001"]):
         assert "seed events" in run(project, cache_dir, *changed).stderr, changed
     generator = project / "fixtures" / "datagen.py"
-    generator.write_text(generator.read_text().replace('VERSION = "1"', 'VERSION = "2"'))
+    generator.write_text(generator.read_text().replace('VERSION = "2"', 'VERSION = "3"'))
     assert "seed events" in run(project, cache_dir).stderr
 
     listing = cache_cli(cache_dir, "list")

@@ -316,7 +316,7 @@ def test_sql_that_fails_everywhere_exits_2_and_is_reported(project: Path) -> Non
     assert "0 failed, 1 errors, 0 warnings, 2 passed" in result.stdout
     summary = (project / "reports" / "summary.md").read_text()
     assert "### Errors" in summary and "Every item passed." not in summary
-    assert "feed_kinds.toml: sql: column &quot;kindd&quot; does not exist" in summary
+    assert 'feed_kinds.toml: sql: column "kindd" does not exist' in summary
     both = cli(project, "compare", "--base", "0001", "--head", "0002", "-k", "feed_kinds")
     assert both.returncode == 2, both.stdout + both.stderr
     assert "Broken at both revisions" in both.stdout

@@ -83,7 +83,7 @@ def test_existing_database_is_planned_read_only(app_database: str, project: Path
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "planning against the existing database, read-only" in result.stderr
-    assert "3 passed, 0 failed" in result.stdout
+    assert "0 failed, 0 errors, 0 warnings, 3 passed" in result.stdout
     assert state(app_database) == before  # no row changed, no database created
     document = json.loads((project / "reports" / "results.json").read_text())
     settings = document["run"]["planner_settings"]

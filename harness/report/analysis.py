@@ -11,16 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.capacity import duplicates_and_redundancy, enforces_constraint
-from harness.checks import latency_text
 from harness.gate import (
-    Noise,
     Outcome,
     Policy,
-    Timed,
     buffers_grew,
     buffers_shrank,
-    canary_noise,
-    latency_change,
 )
 
 # Node fields worth a line under the node, in the order people read them.
@@ -263,20 +258,19 @@ class ItemChange:
         return self.before_p50_ms / self.after_p50_ms
 
 
-def item_change(old: Mapping[str, Any], new: Mapping[str, Any], policy: Policy,
-                noise: Noise) -> ItemChange:
+def item_change(old: Mapping[str, Any], new: Mapping[str, Any], policy: Policy) -> ItemChange:
     """An item that ran in both runs: worse when its outcome got worse (an error at head
     included), when a plan left its accepted index, when a plan mode reads more shared
-    buffers beyond the tolerance (whatever index it uses), or when it got slower
-    beyond the noise measured in the runs (its fastest run, the machine's own change divided
-    out); better on the reverse."""
+    buffers beyond the tolerance (whatever index it uses), or when the head run found it
+    slower than the base beyond the noise; better on the reverse."""
     first_old, first_new = _first_mode(old), _first_mode(new)
     worse, better = _outcome_moves(old, new)
     before_modes = {m["mode"]: m for m in old["modes"]}
     for mode in new["modes"]:
         then = before_modes.get(mode["mode"])
         if then is not None:
-            _mode_moves(then, mode, policy, noise, worse, better)
+            _mode_moves(then, mode, policy, worse, better)
+    _latency_moves(new, worse, better)
     worse += _left_accepted_index(old, new)
     return ItemChange(
         id=new["id"], endpoint=new["endpoint"],
@@ -299,7 +293,7 @@ def _outcome_moves(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list
     return [], []
 
 
-def _mode_moves(then: Mapping[str, Any], now: Mapping[str, Any], policy: Policy, noise: Noise,
+def _mode_moves(then: Mapping[str, Any], now: Mapping[str, Any], policy: Policy,
                 worse: list[str], better: list[str]) -> None:
     mode = now["mode"]
     old_buffers, new_buffers = then["shared_buffers"], now["shared_buffers"]
@@ -309,17 +303,18 @@ def _mode_moves(then: Mapping[str, Any], now: Mapping[str, Any], policy: Policy,
         worse.append(f"{figures} (beyond {policy.buffer_ratio:g}x and +{policy.buffer_slack})")
     elif measured and buffers_shrank(old_buffers, new_buffers, policy):
         better.append(figures)
-    if then.get("best_ms") is None or now.get("best_ms") is None:
-        return
-    before = Timed(then["best_ms"], then.get("canary_best_ms"))
-    after = Timed(now["best_ms"], now.get("canary_best_ms"))
-    moved = latency_change(before, after, noise, policy)
-    text = (f"{mode}: fastest run {before.ms:.2f} -> {after.ms:.2f} ms, "
-            f"{latency_text(before, after, noise, policy)}")
-    if moved > 0:
-        worse.append(text)
-    elif moved < 0:
-        better.append(text)
+
+
+def _latency_moves(new: Mapping[str, Any], worse: list[str], better: list[str]) -> None:
+    """Latency as the head run judged it against the base in the same process (noise
+    canary, measured again when it looked slower). Two runs of different processes, as
+    `plan-harness report --compare` gets them, are not compared on latency: their timings
+    are of different moments on a possibly shared machine."""
+    for finding in new["findings"]:
+        if finding["check"] == "latency_slower" and finding["severity"] == "fail":
+            worse.append(finding["message"])
+        elif finding["check"] == "latency_faster":
+            better.append(finding["message"])
 
 
 def _left_accepted_index(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -362,7 +357,6 @@ class Comparison:
     only_before: list[str]  # ran at base, missing at head: each a regression
     only_after: list[str]
     benefits: list[EndpointBenefit]
-    noise: Noise = field(default_factory=Noise)  # the canary's spread over both runs
 
     @property
     def regressions(self) -> list[ItemChange]:
@@ -394,9 +388,7 @@ def compare(after: Mapping[str, Any], before: Mapping[str, Any]) -> Comparison:
     before_items = {i["id"]: i for i in before["items"]}
     after_items = {i["id"]: i for i in after["items"]}
     policy = Policy(**after["run"].get("policy") or {})
-    noise = canary_noise(m.get("canary_best_ms") for doc in (before, after)
-                         for i in doc["items"] for m in i["modes"])
-    changes = [item_change(before_items[item_id], item, policy, noise)
+    changes = [item_change(before_items[item_id], item, policy)
                for item_id, item in after_items.items() if item_id in before_items]
     claims = after["run"].get("endpoint_claims") or before["run"].get("endpoint_claims") or {}
     return Comparison(
@@ -405,7 +397,6 @@ def compare(after: Mapping[str, Any], before: Mapping[str, Any]) -> Comparison:
         only_before=sorted(set(before_items) - set(after_items)),
         only_after=sorted(set(after_items) - set(before_items)),
         benefits=endpoint_benefits(changes, claims),
-        noise=noise,
     )
 
 

@@ -3,7 +3,6 @@ the Markdown summary for a pull-request comment."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -75,9 +74,11 @@ def render_html(document: Document, comparison: Comparison | None = None) -> str
 # --- Markdown --------------------------------------------------------------------------------
 
 def md_cell(text: Any) -> str:
-    """One table cell: no line breaks, pipes escaped, and HTML escaped because pull-request
-    comments render inline HTML."""
-    return html.escape(" ".join(str(text).split())).replace("|", "\\|")
+    """One table cell: no line breaks, pipes escaped, and no HTML tag, because pull-request
+    comments render inline HTML. Escaping `&` and `<` is enough for that; `->` and quotes in
+    a reason stay readable in the raw Markdown."""
+    flat = " ".join(str(text).split()).replace("&", "&amp;").replace("<", "&lt;")
+    return flat.replace("|", "\\|")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], limit: int,
