@@ -124,8 +124,7 @@ def compare_round(project: Path, base: str, head: str, report_dir: Path,
     faster = [(c.id, reason) for c in comparison.changes for reason in c.better
               if "fastest run" in reason]
     return {"exit": done.returncode, "seconds": round(time.monotonic() - started, 1),
-            "noise": {"ratio": round(comparison.noise.ratio, 3),
-                      "spread_ms": round(comparison.noise.spread_ms, 3)},
+            "noise": after["run"]["noise"],
             "regressions": [c.id for c in comparison.regressions],
             "latency_regressions": latency, "latency_improvements": faster,
             "latency_failures": latency_failures(after)}
