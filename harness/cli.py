@@ -15,14 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from harness import __version__
+from harness import __version__, preflight
 from harness.cache import SeedCache, default_cache_dir, human_size
 from harness.config import OPTIONS, Config
 from harness.errors import HarnessError
 from harness.project import Project, load_project
 from harness.report import ReportPaths, load_results, rerender, write_report
 from harness.report.analysis import compare
-from harness.scenarios import Case, Scenario, load_scenarios
+from harness.scenarios import Case, Scenario
 from harness.session import PlanRun, failure_text
 from harness.stats import capture, write_statistics
 
@@ -140,11 +140,16 @@ def _progress(message: str) -> None:
 
 
 def command_validate(args: argparse.Namespace) -> int:
+    """Every problem of the project and its scenario files, one line each (exit 2), or ok."""
     project = _project(args)
-    scenarios = load_scenarios(project.scenarios_dir)
-    profiles = project.profiles()
-    cases = sum(len(s.cases) for s in scenarios)
-    print(f"ok: {len(scenarios)} scenarios, {cases} cases, profiles {', '.join(profiles)}")
+    inputs = preflight.check_inputs(project, [("head", "head")])
+    for problem in inputs.problems:
+        print(f"plan-harness: error: {problem}", file=sys.stderr)
+    if inputs.problems:
+        return EXIT_USAGE
+    cases = sum(len(s.cases) for s in inputs.scenarios)
+    print(f"ok: {len(inputs.scenarios)} scenarios, {cases} cases, "
+          f"profiles {', '.join(project.profiles())}")
     return EXIT_OK
 
 
@@ -185,15 +190,31 @@ def _settings_and_selection(args: argparse.Namespace,
     given = {o.name: getattr(args, o.name, None) for o in OPTIONS} | overrides
     settings = Config.resolve(given, pyproject_settings(root), os.environ, root)
     project = _project(args)
+    scenarios = preflight.check_run(settings, project, _revisions_given(args, settings),
+                                    _files_written(args, settings))
     selected = [
         (s, c)
-        for s in load_scenarios(project.scenarios_dir)
+        for s in scenarios
         for c in s.cases
         if not args.keyword or args.keyword in f"{s.name}[{c.id}]"
     ]
     if not selected:
         raise HarnessError(f"-k {args.keyword!r} selects no scenario case")
     return settings, project, selected
+
+
+def _revisions_given(args: argparse.Namespace, settings: Config) -> list[preflight.Given]:
+    """The revisions a command will move through, in order, named as they were given."""
+    if args.command == "compare":
+        return [("--base", args.base), ("--head", args.head)]
+    return [("--plans-revision", settings.revision)]
+
+
+def _files_written(args: argparse.Namespace, settings: Config) -> list[tuple[Path, str]]:
+    """Where a command writes, checked before it starts: (directory, what)."""
+    if args.command == "stats":
+        return [(args.out.resolve().parent, "the statistics")]
+    return [(settings.report_dir, "the report")]
 
 
 def command_run(args: argparse.Namespace) -> int:

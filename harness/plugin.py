@@ -6,17 +6,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness import hookspec
+from harness import hookspec, preflight
 from harness.config import OPTIONS, Config
 from harness.errors import DockerUnavailable, HarnessError
-from harness.project import Project, load_project
+from harness.project import Profile, Project, load_project
 from harness.report import (
     WORKERS_DIR,
     Document,
@@ -35,9 +35,11 @@ MARKER = "plans"
 class PlanSession:
     """Run-wide state kept in config.stash: the settings, the project and the open run."""
 
-    def __init__(self, settings: Config, project: Project) -> None:
+    def __init__(self, settings: Config, project: Project,
+                 profiles: Mapping[str, Profile] | None) -> None:
         self.settings = settings
         self.project = project
+        self.profiles = profiles  # what scenario budgets may name
         self.run: PlanRun | None = None
         self.skip_reason: str | None = None
         self.report_paths: ReportPaths | None = None
@@ -77,11 +79,26 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = Config.resolve(given, ini, os.environ, config.rootpath)
         project = load_project(Path(locations["fixtures"]), Path(locations["scenarios"]))
+        profiles = _preflight(settings, project)
     except HarnessError as exc:
         raise pytest.UsageError(f"plan-harness: {exc}") from None
-    config.stash[SESSION] = PlanSession(settings, project)
+    config.stash[SESSION] = PlanSession(settings, project, profiles)
     if _distributed(config):
         _prepare_distributed(settings)
+
+
+def _preflight(settings: Config, project: Project) -> Mapping[str, Profile] | None:
+    """Everything the project and the options can get wrong, before any server; each
+    scenario file is checked as it is collected. Returns the project's profiles."""
+    revisions = [("--plans-revision", settings.revision)]
+    if settings.base_revision:
+        revisions.insert(0, ("--plans-base-revision", settings.base_revision))
+    profiles, problems = preflight.project_problems(project, revisions)
+    problems += preflight.option_problems(settings, project, profiles)
+    problems += preflight.write_problems([(settings.report_dir, "the report")])
+    missing = preflight.scenario_dir_problem(project.scenarios_dir)
+    preflight.require([*problems, *([missing] if missing else [])])
+    return profiles
 
 
 def _prepare_distributed(settings: Config) -> None:
@@ -104,8 +121,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[PlanItem]:
+        plans = self.config.stash[SESSION]
         try:
             scenario = load_scenario(self.path)
+            preflight.require(preflight.scenario_problems(scenario, plans.project,
+                                                          plans.profiles))
         except HarnessError as exc:
             raise self.CollectError(str(exc)) from None
         for case in scenario.cases:

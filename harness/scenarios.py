@@ -13,6 +13,18 @@ from harness.errors import ScenarioError
 from harness.tomlfields import FieldReader
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+# What is not SQL code: string literals, quoted identifiers, dollar quotes and comments. A
+# `%` there is text (LIKE '%smith%'), never a placeholder.
+_NOT_CODE = re.compile(
+    r"""(?<!\w)[Ee]'(?:[^'\\]|''|\\.)*(?:'|\Z)"""  # E'...' takes backslash escapes
+    r"|'(?:[^']|'')*(?:'|\Z)"
+    r'|"(?:[^"]|"")*(?:"|\Z)'
+    r"|\$\$.*?(?:\$\$|\Z)"
+    r"|\$(?P<tag>[A-Za-z_]\w*)\$.*?(?:\$(?P=tag)\$|\Z)"
+    r"|--[^\n]*"
+    r"|/\*.*?(?:\*/|\Z)",
+    re.S,
+)
 PLAN_MODES = ("custom", "generic")
 _ANCHOR = re.compile(
     r"^@(?P<name>\w+)(?:\s*(?P<sign>[+-])\s*(?P<amount>\d+)\s*(?P<unit>minutes?|hours?|days?))?$"
@@ -85,9 +97,33 @@ class Scenario:
     path: Path
 
     def positional_sql(self) -> str:
-        """The SQL with `%(name)s` turned into `$1..$n`, for PREPARE."""
+        """The SQL with `%(name)s` turned into `$1..$n`, for PREPARE (in code only: a
+        string literal is left as written)."""
         position = {name: i + 1 for i, name in enumerate(self.parameters)}
-        return PLACEHOLDER.sub(lambda m: f"${position[m.group(1)]}", self.sql)
+        return "".join(
+            PLACEHOLDER.sub(lambda m: f"${position[m.group(1)]}", part) if code else part
+            for part, code in sql_parts(self.sql)
+        )
+
+
+def sql_parts(text: str) -> list[tuple[str, bool]]:
+    """`text` cut into (part, is_code): literals, quoted identifiers and comments are not
+    code."""
+    parts: list[tuple[str, bool]] = []
+    position = 0
+    for match in _NOT_CODE.finditer(text):
+        parts.append((text[position:match.start()], True))
+        parts.append((match.group(0), False))
+        position = match.end()
+    parts.append((text[position:], True))
+    return [(part, code) for part, code in parts if part]
+
+
+def sql_code(text: str) -> str:
+    """The SQL without its literals and comments (each replaced by a space); quoted
+    identifiers are names, and stay."""
+    return "".join(part if code or part.startswith('"') else " "
+                   for part, code in sql_parts(text))
 
 
 def slug(text: str) -> str:
@@ -99,8 +135,9 @@ def load_scenario(path: Path) -> Scenario:
     doc = reader.data
     reader.reject_unknown(doc, _TOP_KEYS, "")
     sql = reader.get(doc, "sql", str, "").strip()
-    parameters = tuple(dict.fromkeys(PLACEHOLDER.findall(sql)))
-    if "%s" in PLACEHOLDER.sub("", sql):
+    code = sql_code(sql)
+    parameters = tuple(dict.fromkeys(PLACEHOLDER.findall(code)))
+    if "%s" in PLACEHOLDER.sub("", code):
         raise reader.fail("sql", "use named placeholders %(name)s, not %s")
     expect = _expectation(reader, reader.table(doc, "expect", "expect"), "expect", None)
     raw_cases = reader.get(doc, "cases", list, "")
@@ -110,18 +147,29 @@ def load_scenario(path: Path) -> Scenario:
         _case(reader, raw, f"cases[{i}]", parameters, expect) for i, raw in enumerate(raw_cases)
     )
     _reject_duplicate_ids(reader, cases)
+    budget = _budget(reader, reader.table(doc, "budget", "budget", default={}))
+    table = reader.get(doc, "table", str, "")
+    if not _names_table(code, table):
+        raise reader.fail("table", f"{table!r} does not appear in the SQL")
     return Scenario(
         name=reader.get(doc, "name", str, "", default=path.stem),
         endpoint=reader.get(doc, "endpoint", str, "", default=""),
         description=reader.get(doc, "description", str, "", default="").strip(),
-        table=reader.get(doc, "table", str, ""),
+        table=table,
         sql=sql,
         parameters=parameters,
         expect=expect,
-        budget=_budget(reader, reader.table(doc, "budget", "budget", default={})),
+        budget=budget,
         cases=cases,
         path=path,
     )
+
+
+def _names_table(code: str, table: str) -> bool:
+    """True when the SQL's code names `table` (bare, any case, or quoted as written): a
+    misspelt `table` field is caught without a database."""
+    bare = re.search(rf"(?<![\w$]){re.escape(table)}(?![\w$])", code, re.IGNORECASE)
+    return bare is not None or f'"{table}"' in code
 
 
 def _names(
