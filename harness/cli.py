@@ -213,7 +213,7 @@ def _revisions_given(args: argparse.Namespace, settings: Config) -> list[preflig
 def _files_written(args: argparse.Namespace, settings: Config) -> list[tuple[Path, str]]:
     """Where a command writes, checked before it starts: (directory, what)."""
     if args.command == "stats":
-        return [(args.out.resolve().parent, "the statistics")]
+        return [(args.out.absolute(), "the statistics")]
     return [(settings.report_dir, "the report")]
 
 

@@ -85,8 +85,9 @@ def option_problems(settings: Config, project: Project,
 
 
 def write_problems(writes: Sequence[tuple[Path, str]]) -> list[str]:
-    return [problem for directory, what in writes
-            if (problem := writable_dir_problem(directory, what))]
+    """`writes`: (a directory, or a file, to be written; what it is)."""
+    return [problem for target, what in writes
+            if (problem := writable_dir_problem(target, what))]
 
 
 def migration_problems(project: Project, revisions: Sequence[Given] = ()) -> list[str]:
@@ -110,14 +111,16 @@ def migration_problems(project: Project, revisions: Sequence[Given] = ()) -> lis
         try:
             resolved = chain.resolve(revision)
         except HarnessError as exc:
-            problems.append(f"{where}: {exc}")
+            problems.append(str(exc))  # it names the revision as given
             continue
-        if not chain.is_at_or_after(resolved, previous):
-            problems.append(f"{where}: revision {resolved} is before " + (
-                f"{previous}" if position else f"the data revision {previous}; nothing to "
-                "seed into"))
-        elif position and resolved == previous:  # a later one is migrated to, so must move
-            problems.append(f"{where}: revision {resolved} is not after {previous}")
+        if not position and not chain.is_at_or_after(resolved, previous):
+            problems.append(f"{where}: revision {resolved} is before the data revision "
+                            f"{previous}; nothing to seed into")
+        elif position and (resolved == previous
+                           or not chain.is_at_or_after(resolved, previous)):
+            # a later revision is migrated to from the one before, so it must come after it
+            problems.append(f"{where}: revision {resolved} is not after {previous}: "
+                            "nothing to migrate")
         previous = resolved
     return problems
 
@@ -203,19 +206,22 @@ def scenario_problems(scenario: Scenario, project: Project,
     return problems
 
 
-def writable_dir_problem(directory: Path, what: str) -> str | None:
-    """Whether `directory` exists or can be made, and takes files: probed with a nameless
-    temporary file in it or in its nearest existing parent, so nothing is left behind."""
-    existing = directory
+def writable_dir_problem(target: Path, what: str) -> str | None:
+    """Whether `target` (a directory, or a file not yet there) can be made and written:
+    probed with a nameless temporary file in its nearest existing parent, so nothing is
+    left behind."""
+    existing = target
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
+    if existing.is_file() and existing == target:
+        existing = target.parent  # a file written again
     if not existing.is_dir():
-        return f"{directory}: cannot write {what}: {existing} is not a directory"
+        return f"{target}: cannot write {what}: {existing} is not a directory"
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
-        return f"{directory}: cannot write {what}: {existing}: {exc.strerror or exc}"
+        return f"{target}: cannot write {what}: {existing}: {exc.strerror or exc}"
     return None
 
 

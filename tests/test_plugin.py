@@ -128,7 +128,7 @@ def test_an_unknown_table_fails_the_item_with_file_and_field(project: pytest.Pyt
 @pytest.mark.parametrize(("args", "message"), [
     (["--plans-provider", "nope"], "*argument --plans-provider: invalid choice: 'nope'*"),
     (["--plans-profile", "huge"], "ERROR: plan-harness: unknown profile 'huge'*"),
-    (["--plans-revision", "0009"], "ERROR: plan-harness: --plans-revision: unknown revision '0009'*"),
+    (["--plans-revision", "0009"], "ERROR: plan-harness: unknown revision '0009'*"),
     (["--plans-provider", "dsn", "--plans-dsn", "host=127.0.0.1 port=1"],
      "ERROR: plan-harness: cannot connect to --plans-dsn*"),
 ])
