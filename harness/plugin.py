@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tomllib
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -224,6 +225,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         if terminal is not None:
             terminal.write_line(f"plan-harness: {message}")
 
+    _refuse_lost_config(session.config, plans.project)
     settings = plans.settings
     if settings.base_revision:
         settings = replace(settings, revision=settings.base_revision, migration_check="off")
@@ -255,6 +257,40 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
                 plans.settings.report_dir, run.facts, run.results, session.config.rootpath,
                 before=plans.before,
             )
+
+
+def _refuse_lost_config(config: pytest.Config, project: Project) -> None:
+    """pytest found no config file, but the project has one: its plans_* settings would be
+    silently ignored. The usual cause is an option's value given after a space
+    (`--plans-report-dir DIR`): pytest looks for its config file from the first
+    argument that is not an option, before it knows the plugin's options."""
+    if config.inipath is not None:
+        return
+    found = project_config_file(project.scenarios_dir)
+    if found is not None:
+        raise pytest.UsageError(
+            f"plan-harness: pytest found no config file, so the settings in {found} were "
+            "not read: a value after a space (--plans-report-dir DIR) is taken for a test "
+            "path to look for the config from; write --plans-report-dir=DIR (or -c "
+            f"{found})")
+
+
+def project_config_file(start: Path) -> Path | None:
+    """The pytest config file of the project holding `start`: the nearest pytest.ini,
+    pytest.toml, or pyproject.toml with a [tool.pytest] table, at `start` or above it."""
+    for directory in (start, *start.parents):
+        for name in ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml"):
+            if (directory / name).is_file():
+                return directory / name
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                tool = tomllib.loads(pyproject.read_text()).get("tool", {})
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+            if isinstance(tool, dict) and "pytest" in tool:
+                return pyproject
+    return None
 
 
 def _worker_id(config: pytest.Config) -> str | None:
