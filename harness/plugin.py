@@ -80,8 +80,12 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = Config.resolve(given, ini, os.environ, config.rootpath)
         project = load_project(Path(locations["fixtures"]), Path(locations["scenarios"]))
+    except HarnessError as exc:
+        raise pytest.UsageError(f"plan-harness: {exc}") from None
+    try:
         profiles = _preflight(settings, project)
     except HarnessError as exc:
+        _refuse_lost_config(config, project)  # when it was lost, the likelier cause
         raise pytest.UsageError(f"plan-harness: {exc}") from None
     config.stash[SESSION] = PlanSession(settings, project, profiles)
     if _distributed(config):
