@@ -191,7 +191,7 @@ def _settings_and_selection(args: argparse.Namespace,
     settings = Config.resolve(given, pyproject_settings(root), os.environ, root)
     project = _project(args)
     scenarios = preflight.check_run(settings, project, _revisions_given(args, settings),
-                                    _files_written(args, settings))
+                                    _write_problems(args, settings))
     selected = [
         (s, c)
         for s in scenarios
@@ -210,11 +210,13 @@ def _revisions_given(args: argparse.Namespace, settings: Config) -> list[preflig
     return [("--plans-revision", settings.revision)]
 
 
-def _files_written(args: argparse.Namespace, settings: Config) -> list[tuple[Path, str]]:
-    """Where a command writes, checked before it starts: (directory, what)."""
+def _write_problems(args: argparse.Namespace, settings: Config) -> list[str]:
+    """Where a command writes, checked before it starts: one line per place it cannot."""
     if args.command == "stats":
-        return [(args.out.absolute(), "the statistics")]
-    return [(settings.report_dir, "the report")]
+        out = args.out.absolute()
+        problem = preflight.writable_dir_problem(out.parent, "the statistics", named=out)
+        return [problem] if problem else []
+    return preflight.write_problems([(settings.report_dir, "the report")])
 
 
 def command_run(args: argparse.Namespace) -> int:

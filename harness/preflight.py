@@ -40,12 +40,12 @@ def require(problems: Sequence[str]) -> None:
 
 
 def check_run(settings: Config, project: Project, revisions: Sequence[Given],
-              writes: Sequence[tuple[Path, str]]) -> list[Scenario]:
-    """Before a run (CLI): the whole project, the options and where the run writes; the
-    first problem stops it. Returns the scenarios."""
+              write_problems_found: Sequence[str]) -> list[Scenario]:
+    """Before a run (CLI): the whole project, the options and the places the run writes
+    (their problems given); the first problem stops it. Returns the scenarios."""
     inputs = check_inputs(project, revisions)
     require([*inputs.problems, *option_problems(settings, project, inputs.profiles),
-             *write_problems(writes)])
+             *write_problems_found])
     return inputs.scenarios
 
 
@@ -85,9 +85,9 @@ def option_problems(settings: Config, project: Project,
 
 
 def write_problems(writes: Sequence[tuple[Path, str]]) -> list[str]:
-    """`writes`: (a directory, or a file, to be written; what it is)."""
-    return [problem for target, what in writes
-            if (problem := writable_dir_problem(target, what))]
+    """`writes`: (a directory to write into, what goes there)."""
+    return [problem for directory, what in writes
+            if (problem := writable_dir_problem(directory, what))]
 
 
 def migration_problems(project: Project, revisions: Sequence[Given] = ()) -> list[str]:
@@ -206,22 +206,21 @@ def scenario_problems(scenario: Scenario, project: Project,
     return problems
 
 
-def writable_dir_problem(target: Path, what: str) -> str | None:
-    """Whether `target` (a directory, or a file not yet there) can be made and written:
-    probed with a nameless temporary file in its nearest existing parent, so nothing is
-    left behind."""
-    existing = target
+def writable_dir_problem(directory: Path, what: str, named: Path | None = None) -> str | None:
+    """Whether `directory` exists or can be made, and takes files: probed with a nameless
+    temporary file in it or in its nearest existing parent, so nothing is left behind. The
+    problem names `named` (the file to be written there) or the directory."""
+    existing = directory
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    if existing.is_file() and existing == target:
-        existing = target.parent  # a file written again
+    name = named or directory
     if not existing.is_dir():
-        return f"{target}: cannot write {what}: {existing} is not a directory"
+        return f"{name}: cannot write {what}: {existing} is not a directory"
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
-        return f"{target}: cannot write {what}: {existing}: {exc.strerror or exc}"
+        return f"{name}: cannot write {what}: {existing}: {exc.strerror or exc}"
     return None
 
 
