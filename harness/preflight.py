@@ -9,11 +9,13 @@ connecting, in the session."""
 from __future__ import annotations
 
 import tempfile
+import tomllib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.baseline import load_baseline
 from harness.config import Config
 from harness.errors import ConfigError, HarnessError
 from harness.project import Profile, Project
@@ -81,7 +83,34 @@ def option_problems(settings: Config, project: Project,
     budgets = settings.existing_db_budgets
     if budgets and budgets not in profiles:
         problems.append(f"--plans-existing-db-budgets: unknown profile {budgets!r} {known}")
-    return problems
+    baseline = baseline_problem(settings)
+    return [*problems, *([baseline] if baseline else [])]
+
+
+def baseline_problem(settings: Config) -> str | None:
+    """A baseline to compare with is read before the run: missing, not TOML, of another
+    format or profile. Whether its tables exist only the schema can tell, after seeding."""
+    path = settings.baseline
+    if path is None:
+        return None
+    if settings.update_baseline == "on":
+        return writable_dir_problem(path.parent, "the baseline", named=path)
+    profile = settings.existing_db_budgets if settings.allow_existing_db == "on" else (
+        settings.profile)  # the profile the run records, as the session does
+    try:
+        load_baseline(path, profile, _recorded_tables(path))
+    except HarnessError as exc:
+        return str(exc)
+    return None
+
+
+def _recorded_tables(path: Path) -> frozenset[str]:
+    """The tables a baseline file names, so that reading it early checks all but them."""
+    try:
+        head = tomllib.loads(path.read_text()).get("baseline", {})
+        return frozenset(str(t) for t in head.get("tables", ()))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError, TypeError):
+        return frozenset()  # load_baseline says what is wrong
 
 
 def write_problems(writes: Sequence[tuple[Path, str]]) -> list[str]:

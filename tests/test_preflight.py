@@ -301,3 +301,18 @@ def test_pytest_without_its_config_file_stops_instead_of_ignoring_it(
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     document = json.loads((outside / "results.json").read_text())
     assert document["run"]["profile"] == "small"  # read from pyproject.toml
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "no such baseline file (--plans-update-baseline writes one)"),
+    ("[baseline\n", "not a readable baseline: "),
+    ('[baseline]\nformat = 1\nprofile = "other"\n', "baseline.profile: 'other', but this run "
+                                                    "is at profile 'small'"),
+])
+def test_a_baseline_that_cannot_be_used_is_refused_before_the_run(
+        project: Path, content: str | None, problem: str) -> None:
+    baseline = project / "plans-baseline.toml"
+    if content is not None:
+        baseline.write_text(content)
+    one_error(cli(project, "run", f"--plans-baseline={baseline}"), f"{baseline}: ", problem)
+    assert not (project / "reports").exists()
