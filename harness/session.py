@@ -184,6 +184,11 @@ class PlanRun:
         refusal = needs and version_refusal(version, needs)
         if refusal:
             raise ConfigError(refusal)
+        if not self.existing_db and version < datagen.MIN_SERVER_VERSION:
+            raise ConfigError(
+                f"seeding needs PostgreSQL {datagen.MIN_SERVER_VERSION // 10000} or later (its "
+                f"helper functions have SQL-standard bodies); this server is "
+                f"{version // 10000}.{version % 10000}")
         if not self.existing_db and row is not None and not row[1]:
             raise ProvisioningError(
                 f"role {row[0]} at {redact(conninfo)} lacks CREATEDB, and the harness creates "

@@ -170,3 +170,22 @@ def test_existing_db_budgets_must_name_a_profile_of_an_existing_run(
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"plan-harness: error: {message}")
+
+
+def test_a_server_too_old_to_seed_is_refused_before_anything(
+        server: ServerInfo, project: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # the same branch as for PostgreSQL 13, with the bar raised above this server
+    monkeypatch.setattr("harness.datagen.MIN_SERVER_VERSION", 990000)
+    before = harness_databases(server.admin_conninfo)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        code = cli.main(["run", "--project-dir", str(project), "--plans-provider", "dsn",
+                         "--plans-dsn", server.admin_conninfo])
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("plan-harness: error: seeding needs PostgreSQL 99 or later (its "
+                           "helper functions have SQL-standard bodies); this server is 18.")
+    assert harness_databases(server.admin_conninfo) == before
