@@ -140,12 +140,21 @@ def _progress(message: str) -> None:
 
 
 def command_validate(args: argparse.Namespace) -> int:
-    """Every problem of the project and its scenario files, one line each (exit 2), or ok."""
+    """Every problem of the project, its scenario files and the settings a run would take
+    from pyproject.toml and the environment, one line each (exit 2), or ok."""
+    root = args.project_dir.resolve()
+    settings = Config.resolve({}, pyproject_settings(root), os.environ, root)
     project = _project(args)
-    inputs = preflight.check_inputs(project, [("head", "head")])
-    for problem in inputs.problems:
+    revisions = [("plans_revision", settings.revision)]
+    if settings.base_revision:
+        revisions.insert(0, ("plans_base_revision", settings.base_revision))
+    inputs = preflight.check_inputs(project, revisions)
+    problems = [*inputs.problems,
+                *preflight.option_problems(settings, project, inputs.profiles),
+                *preflight.write_problems([(settings.report_dir, "the report")])]
+    for problem in problems:
         print(f"plan-harness: error: {problem}", file=sys.stderr)
-    if inputs.problems:
+    if problems:
         return EXIT_USAGE
     cases = sum(len(s.cases) for s in inputs.scenarios)
     print(f"ok: {len(inputs.scenarios)} scenarios, {cases} cases, "

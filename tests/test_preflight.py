@@ -316,3 +316,15 @@ def test_a_baseline_that_cannot_be_used_is_refused_before_the_run(
         baseline.write_text(content)
     one_error(cli(project, "run", f"--plans-baseline={baseline}"), f"{baseline}: ", problem)
     assert not (project / "reports").exists()
+
+
+@pytest.mark.parametrize(("setting", "problem"), [
+    ('plans_revision = "0009"', "unknown revision '0009'"),
+    ('plans_profile = "smal"', "unknown profile 'smal' (known in "),
+    ('plans_report_dir = "pyproject.toml/reports"', "cannot write the report: "),
+])
+def test_validate_checks_the_settings_a_run_would_take(project: Path, setting: str,
+                                                       problem: str) -> None:
+    profile = "" if setting.startswith("plans_profile") else 'plans_profile = "small"\n'
+    (project / "pyproject.toml").write_text(f"[tool.pytest.ini_options]\n{profile}{setting}\n")
+    one_error(cli(project, "validate"), "", problem)
