@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from harness import __version__, budgets, mutation
+from harness import __version__, budgets, mutation, preflight
 from harness.cache import SeedCache, default_cache_dir, human_size
 from harness.config import OPTIONS, Config
 from harness.errors import HarnessError
@@ -25,7 +25,7 @@ from harness.project import Project, load_project
 from harness.report import ReportPaths, load_results, rerender, write_report
 from harness.report.analysis import compare
 from harness.report.render import counts_line
-from harness.scenarios import Case, Scenario, check_budget_profiles, load_scenarios
+from harness.scenarios import Case, Scenario
 from harness.session import PlanRun, all_item_ids, failure_text, item_id
 from harness.stats import capture, write_statistics
 
@@ -157,12 +157,25 @@ def _progress(message: str) -> None:
 
 
 def command_validate(args: argparse.Namespace) -> int:
+    """Every problem of the project, its scenario files and the settings a run would take
+    from pyproject.toml and the environment, one line each (exit 2), or ok."""
+    root = args.project_dir.resolve()
+    settings = Config.resolve({}, pyproject_settings(root), os.environ, root)
     project = _project(args)
-    scenarios = load_scenarios(project.scenarios_dir)
-    profiles = project.profiles()
-    check_budget_profiles(scenarios, profiles)
-    cases = sum(len(s.cases) for s in scenarios)
-    print(f"ok: {len(scenarios)} scenarios, {cases} cases, profiles {', '.join(profiles)}")
+    revisions = [("plans_revision", settings.revision)]
+    if settings.base_revision:
+        revisions.insert(0, ("plans_base_revision", settings.base_revision))
+    inputs = preflight.check_inputs(project, revisions)
+    problems = [*inputs.problems,
+                *preflight.option_problems(settings, project, inputs.profiles),
+                *preflight.write_problems([(settings.report_dir, "the report")])]
+    for problem in problems:
+        print(f"plan-harness: error: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_USAGE
+    cases = sum(len(s.cases) for s in inputs.scenarios)
+    print(f"ok: {len(inputs.scenarios)} scenarios, {cases} cases, "
+          f"profiles {', '.join(project.profiles())}")
     return EXIT_OK
 
 
@@ -203,8 +216,8 @@ def _settings_and_selection(args: argparse.Namespace,
     given = {o.name: getattr(args, o.name, None) for o in OPTIONS} | overrides
     settings = Config.resolve(given, pyproject_settings(root), os.environ, root)
     project = _project(args)
-    scenarios = load_scenarios(project.scenarios_dir)
-    check_budget_profiles(scenarios, project.profiles())
+    scenarios = preflight.check_run(settings, project, _revisions_given(args, settings),
+                                    _write_problems(args, settings))
     selected = [
         (s, c)
         for s in scenarios
@@ -214,6 +227,22 @@ def _settings_and_selection(args: argparse.Namespace,
     if not selected:
         raise HarnessError(f"-k {args.keyword!r} selects no scenario case")
     return settings, project, selected
+
+
+def _revisions_given(args: argparse.Namespace, settings: Config) -> list[preflight.Given]:
+    """The revisions a command will move through, in order, named as they were given."""
+    if args.command == "compare":
+        return [("--base", args.base), ("--head", args.head)]
+    return [("--plans-revision", settings.revision)]
+
+
+def _write_problems(args: argparse.Namespace, settings: Config) -> list[str]:
+    """Where a command writes, checked before it starts: one line per place it cannot."""
+    if args.command == "stats":
+        out = args.out.absolute()
+        problem = preflight.writable_dir_problem(out.parent, "the statistics", named=out)
+        return [problem] if problem else []
+    return preflight.write_problems([(settings.report_dir, "the report")])
 
 
 def command_run(args: argparse.Namespace) -> int:

@@ -114,6 +114,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("allow_existing_db", "off", "with --plans-provider dsn: plan against the DSN's own "
            "database as it is (nothing created, migrated or seeded; the session is read-only "
            "and a statement that modifies data is planned with EXPLAIN, never run)", ON_OFF),
+    Option("existing_db_budgets", "", "with --plans-allow-existing-db on: check the p95 and "
+           "shared-buffers budgets of this profile (by default none: the harness did not "
+           "seed that database, so no profile's budgets describe it)"),
     Option("base_revision", "", "pytest only: run the selected scenarios at this revision "
            "first, then migrate the same database to --plans-revision and run the items there; "
            "the report and summary.md compare the two (outside pytest: plan-harness compare)"),
@@ -158,6 +161,7 @@ class Config:
     cache: str
     cache_dir: Path
     allow_existing_db: str
+    existing_db_budgets: str
     base_revision: str
     baseline: Path | None
     update_baseline: str
@@ -199,6 +203,8 @@ class Config:
         config = cls(**values)
         if config.allow_existing_db == "on" and config.provider != "dsn":
             raise ConfigError("--plans-allow-existing-db on needs --plans-provider dsn")
+        if config.existing_db_budgets and config.allow_existing_db != "on":
+            raise ConfigError("--plans-existing-db-budgets needs --plans-allow-existing-db on")
         if config.stats is not None and config.allow_existing_db == "on":
             raise ConfigError("--plans-stats loads statistics into the harness's own database; "
                               "it cannot be used with --plans-allow-existing-db on")

@@ -29,6 +29,10 @@ T = TypeVar("T")
 # the default 64MB does not hold. Set per transaction only.
 REBUILD_MAINTENANCE_WORK_MEM = "256MB"
 
+# The helpers below have SQL-standard function bodies (RETURN ...), new in PostgreSQL 14: an
+# older server is refused before anything is created on it.
+MIN_SERVER_VERSION = 140000
+
 # Deterministic "random" functions for generators, seeded by the run's seed. They hash a row
 # number (or key) with a salt instead of drawing from a stream, so a row's values do not
 # depend on the order or the chunk it is generated in: the same seed gives the same data.

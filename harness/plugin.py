@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Generator, Iterator
+import tomllib
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness import hookspec
+from harness import hookspec, preflight
 from harness.config import OPTIONS, Config
 from harness.errors import DockerUnavailable, HarnessError
-from harness.project import Project, load_project
+from harness.project import Profile, Project, load_project
 from harness.report import (
     WORKERS_DIR,
     Document,
@@ -26,7 +27,7 @@ from harness.report import (
     write_worker_results,
 )
 from harness.report.render import counts_line, ordered_items
-from harness.scenarios import Case, Scenario, check_budget_profiles, load_scenario
+from harness.scenarios import Case, Scenario, load_scenario
 from harness.session import CaseResult, PlanRun, all_item_ids, failure_text
 
 MARKER = "plans"
@@ -35,9 +36,11 @@ MARKER = "plans"
 class PlanSession:
     """Run-wide state kept in config.stash: the settings, the project and the open run."""
 
-    def __init__(self, settings: Config, project: Project) -> None:
+    def __init__(self, settings: Config, project: Project,
+                 profiles: Mapping[str, Profile] | None) -> None:
         self.settings = settings
         self.project = project
+        self.profiles = profiles  # what scenario budgets may name
         self.run: PlanRun | None = None
         self.skip_reason: str | None = None
         self.report_paths: ReportPaths | None = None
@@ -79,9 +82,28 @@ def pytest_configure(config: pytest.Config) -> None:
         project = load_project(Path(locations["fixtures"]), Path(locations["scenarios"]))
     except HarnessError as exc:
         raise pytest.UsageError(f"plan-harness: {exc}") from None
-    config.stash[SESSION] = PlanSession(settings, project)
+    try:
+        profiles = _preflight(settings, project)
+    except HarnessError as exc:
+        _refuse_lost_config(config, project)  # when it was lost, the likelier cause
+        raise pytest.UsageError(f"plan-harness: {exc}") from None
+    config.stash[SESSION] = PlanSession(settings, project, profiles)
     if _distributed(config):
         _prepare_distributed(settings)
+
+
+def _preflight(settings: Config, project: Project) -> Mapping[str, Profile] | None:
+    """Everything the project and the options can get wrong, before any server; each
+    scenario file is checked as it is collected. Returns the project's profiles."""
+    revisions = [("--plans-revision", settings.revision)]
+    if settings.base_revision:
+        revisions.insert(0, ("--plans-base-revision", settings.base_revision))
+    profiles, problems = preflight.project_problems(project, revisions)
+    problems += preflight.option_problems(settings, project, profiles)
+    problems += preflight.write_problems([(settings.report_dir, "the report")])
+    missing = preflight.scenario_dir_problem(project.scenarios_dir)
+    preflight.require([*problems, *([missing] if missing else [])])
+    return profiles
 
 
 def _prepare_distributed(settings: Config) -> None:
@@ -104,10 +126,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScenarioFi
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[PlanItem]:
+        plans = self.config.stash[SESSION]
         try:
             scenario = load_scenario(self.path)
-            project = self.config.stash[SESSION].project
-            check_budget_profiles([scenario], project.profiles())
+            preflight.require(preflight.scenario_problems(scenario, plans.project,
+                                                          plans.profiles))
         except HarnessError as exc:
             raise self.CollectError(str(exc)) from None
         for case in scenario.cases:
@@ -209,6 +232,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         if terminal is not None:
             terminal.write_line(f"plan-harness: {message}")
 
+    _refuse_lost_config(session.config, plans.project)
     settings = plans.settings
     if settings.base_revision:
         settings = replace(settings, revision=settings.base_revision, migration_check="off")
@@ -242,6 +266,40 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
                 plans.settings.report_dir, run.facts, run.results, session.config.rootpath,
                 before=plans.before,
             )
+
+
+def _refuse_lost_config(config: pytest.Config, project: Project) -> None:
+    """pytest found no config file, but the project has one: its plans_* settings would be
+    silently ignored. The usual cause is an option's value given after a space
+    (`--plans-report-dir DIR`): pytest looks for its config file from the first
+    argument that is not an option, before it knows the plugin's options."""
+    if config.inipath is not None:
+        return
+    found = project_config_file(project.scenarios_dir)
+    if found is not None:
+        raise pytest.UsageError(
+            f"plan-harness: pytest found no config file, so the settings in {found} were "
+            "not read: a value after a space (--plans-report-dir DIR) is taken for a test "
+            "path to look for the config from; write --plans-report-dir=DIR (or -c "
+            f"{found})")
+
+
+def project_config_file(start: Path) -> Path | None:
+    """The pytest config file of the project holding `start`: the nearest pytest.ini,
+    pytest.toml, or pyproject.toml with a [tool.pytest] table, at `start` or above it."""
+    for directory in (start, *start.parents):
+        for name in ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml"):
+            if (directory / name).is_file():
+                return directory / name
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                tool = tomllib.loads(pyproject.read_text()).get("tool", {})
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+            if isinstance(tool, dict) and "pytest" in tool:
+                return pyproject
+    return None
 
 
 def _worker_id(config: pytest.Config) -> str | None:

@@ -134,8 +134,12 @@ def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
     doc = reader.data
     reader.reject_unknown(doc, _TOP_KEYS, "")
     schema = reader.table(doc, "schema", "schema")
+    reader.reject_unknown(schema, {"migrations", "load_revision"}, "schema")
     data = reader.table(doc, "data", "data")
+    reader.reject_unknown(data, {"generator", "profiles"}, "data")
     checks = reader.table(doc, "checks", "checks", default={})
+    reader.reject_unknown(checks, {"seq_scan_min_rows", "misestimate_factor", "canary_ms"},
+                          "checks")
     anchors = reader.table(doc, "anchors", "anchors", default={})
     for name in anchors:
         reader.get(anchors, name, str, "anchors")
@@ -231,11 +235,21 @@ def load_generator(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ConfigError(f"{path}: cannot load the data generator")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the generator's own code: any error is the user's to fix
+        raise ConfigError(f"{path}: the data generator does not import: "
+                          f"{_first_line(exc)}") from None
     for attribute in ("PARAMETERS", "VERSION", "generate"):
         if not hasattr(module, attribute):
             raise ConfigError(f"{path}: the data generator defines no {attribute}")
     return module
+
+
+def _first_line(exc: BaseException) -> str:
+    """`SyntaxError: invalid syntax (datagen.py, line 3)`: the kind and the first line."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def generator_bounds(module: ModuleType) -> Mapping[str, Bound]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,18 @@ from harness.errors import ScenarioError
 from harness.tomlfields import FieldReader
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+# What is not SQL code: string literals, quoted identifiers, dollar quotes and comments. A
+# `%` there is text (LIKE '%smith%'), never a placeholder.
+_NOT_CODE = re.compile(
+    r"""(?<!\w)[Ee]'(?:[^'\\]|''|\\.)*(?:'|\Z)"""  # E'...' takes backslash escapes
+    r"|'(?:[^']|'')*(?:'|\Z)"
+    r'|"(?:[^"]|"")*(?:"|\Z)'
+    r"|\$\$.*?(?:\$\$|\Z)"
+    r"|\$(?P<tag>[A-Za-z_]\w*)\$.*?(?:\$(?P=tag)\$|\Z)"
+    r"|--[^\n]*"
+    r"|/\*.*?(?:\*/|\Z)",
+    re.S,
+)
 PLAN_MODES = ("custom", "generic")
 _ANCHOR = re.compile(
     r"^@(?P<name>\w+)(?:\s*(?P<sign>[+-])\s*(?P<amount>\d+)\s*(?P<unit>minutes?|hours?|days?))?$"
@@ -105,9 +117,33 @@ class Scenario:
     path: Path
 
     def positional_sql(self) -> str:
-        """The SQL with `%(name)s` turned into `$1..$n`, for PREPARE."""
+        """The SQL with `%(name)s` turned into `$1..$n`, for PREPARE (in code only: a
+        string literal is left as written)."""
         position = {name: i + 1 for i, name in enumerate(self.parameters)}
-        return PLACEHOLDER.sub(lambda m: f"${position[m.group(1)]}", self.sql)
+        return "".join(
+            PLACEHOLDER.sub(lambda m: f"${position[m.group(1)]}", part) if code else part
+            for part, code in sql_parts(self.sql)
+        )
+
+
+def sql_parts(text: str) -> list[tuple[str, bool]]:
+    """`text` cut into (part, is_code): literals, quoted identifiers and comments are not
+    code."""
+    parts: list[tuple[str, bool]] = []
+    position = 0
+    for match in _NOT_CODE.finditer(text):
+        parts.append((text[position:match.start()], True))
+        parts.append((match.group(0), False))
+        position = match.end()
+    parts.append((text[position:], True))
+    return [(part, code) for part, code in parts if part]
+
+
+def sql_code(text: str) -> str:
+    """The SQL without its literals and comments (each replaced by a space); quoted
+    identifiers are names, and stay."""
+    return "".join(part if code or part.startswith('"') else " "
+                   for part, code in sql_parts(text))
 
 
 def slug(text: str) -> str:
@@ -119,8 +155,9 @@ def load_scenario(path: Path) -> Scenario:
     doc = reader.data
     reader.reject_unknown(doc, _TOP_KEYS, "")
     sql = reader.get(doc, "sql", str, "").strip()
-    parameters = tuple(dict.fromkeys(PLACEHOLDER.findall(sql)))
-    if "%s" in PLACEHOLDER.sub("", sql):
+    code = sql_code(sql)
+    parameters = tuple(dict.fromkeys(PLACEHOLDER.findall(code)))
+    if "%s" in PLACEHOLDER.sub("", code):
         raise reader.fail("sql", "use named placeholders %(name)s, not %s")
     expect = _expectation(reader, reader.table(doc, "expect", "expect"), "expect", None)
     budget = _budget(reader, reader.table(doc, "budget", "budget", default={}), "budget")
@@ -132,11 +169,14 @@ def load_scenario(path: Path) -> Scenario:
         for i, raw in enumerate(raw_cases)
     )
     _reject_duplicate_ids(reader, cases)
+    table = reader.get(doc, "table", str, "")
+    if not _names_table(code, table):
+        raise reader.fail("table", f"{table!r} does not appear in the SQL")
     return Scenario(
         name=reader.get(doc, "name", str, "", default=path.stem),
         endpoint=reader.get(doc, "endpoint", str, "", default=""),
         description=reader.get(doc, "description", str, "", default="").strip(),
-        table=reader.get(doc, "table", str, ""),
+        table=table,
         sql=sql,
         parameters=parameters,
         expect=expect,
@@ -144,6 +184,13 @@ def load_scenario(path: Path) -> Scenario:
         cases=cases,
         path=path,
     )
+
+
+def _names_table(code: str, table: str) -> bool:
+    """True when the SQL's code names `table` (bare, any case, or quoted as written): a
+    misspelt `table` field is caught without a database."""
+    bare = re.search(rf"(?<![\w$]){re.escape(table)}(?![\w$])", code, re.IGNORECASE)
+    return bare is not None or f'"{table}"' in code
 
 
 def _names(
@@ -307,17 +354,16 @@ def load_scenarios(directory: Path) -> list[Scenario]:
     return scenarios
 
 
-def check_budget_profiles(scenarios: Sequence[Scenario], profiles: Collection[str]) -> None:
-    """A budget keyed by a profile the project does not have would never be checked: refuse
-    it, naming the file and field."""
-    for scenario in scenarios:
-        owners = [("budget", scenario.budget)] + [
-            (f"cases[{i}].budget", case.own_budget) for i, case in enumerate(scenario.cases)]
-        for where, budget in owners:
+def budget_profile_problems(scenario: Scenario, profiles: Collection[str],
+                            profiles_file: str) -> list[str]:
+    """A budget keyed by a profile the project does not have would never be checked: one
+    line per such key, naming the file and field (the scenario's budgets and each case's)."""
+    owners = [("budget", scenario.budget)] + [
+        (f"cases[{i}].budget", case.own_budget) for i, case in enumerate(scenario.cases)]
+    known = ", ".join(sorted(profiles))
+    return [f"{scenario.path}: {where}.{kind}.{name}: unknown profile {name!r} "
+            f"(profiles in {profiles_file}: {known})"
+            for where, budget in owners
             for kind, limits in (("p95_ms", budget.p95_ms),
-                                 ("shared_buffers", budget.shared_buffers)):
-                for profile in limits:
-                    if profile not in profiles:
-                        raise ScenarioError(
-                            f"{scenario.path}: {where}.{kind}.{profile}: no profile named "
-                            f"{profile!r} (known: {', '.join(sorted(profiles))})")
+                                 ("shared_buffers", budget.shared_buffers))
+            for name in limits if name not in profiles]

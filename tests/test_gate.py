@@ -15,14 +15,14 @@ from conftest import plan_sample
 from harness.budgets import propose, write_case_budgets
 from harness.checks import Catalog, Context, error_verdict, evaluate
 from harness.config import Config
-from harness.errors import ConfigError, ScenarioError
+from harness.errors import ConfigError
 from harness.explain import ModeMeasurement, Timing
 from harness.gate import Noise, Outcome, Policy, Timed, canary_noise, latency_change
 from harness.plans import Plan
 from harness.project import CheckDefaults
 from harness.report.analysis import compare
 from harness.report.render import render_summary
-from harness.scenarios import check_budget_profiles, load_scenario
+from harness.scenarios import budget_profile_problems, load_scenario
 from harness.session import CaseResult
 
 JOIN = """
@@ -107,10 +107,10 @@ def test_a_budget_of_an_unknown_profile_is_refused(tmp_path: Path) -> None:
     path.write_text(JOIN.replace("budget.shared_buffers = { ci = 10 }",
                                  "budget.shared_buffers = { cii = 10 }"))
     scenario = load_scenario(path)
-    with pytest.raises(ScenarioError, match=r"misspelt.toml: cases\[1\].budget."
-                                            r"shared_buffers.cii: no profile named 'cii' "
-                                            r"\(known: ci, dev\)"):
-        check_budget_profiles([scenario], ["dev", "ci"])
+    assert budget_profile_problems(scenario, ["dev", "ci"], "profiles.toml") == [
+        f"{path}: cases[1].budget.shared_buffers.cii: unknown profile 'cii' (profiles in "
+        "profiles.toml: ci, dev)"]
+    assert budget_profile_problems(scenario, ["cii", "ci"], "profiles.toml") == []
 
 
 @pytest.mark.parametrize(("value", "problem"), [("-1", "not a number of at least 1"),

@@ -102,6 +102,16 @@ def counts_line(counts: Mapping[str, int]) -> str:
             f"{counts['pass']} passed")
 
 
+def _scale_text(run: Mapping[str, Any]) -> str:
+    """What the data was: a seeded profile, or a database the harness did not seed."""
+    if not run.get("existing_db"):
+        return f"Profile `{md_cell(run['profile'])}`"
+    budgets = f"budgets of profile `{md_cell(run['profile'])}`" if run["profile"] else (
+        "no profile budgets")
+    rows = ", ".join(f"{table} {count:,}" for table, count in run["row_counts"].items())
+    return f"Existing database, not seeded ({budgets}; rows: {rows or 'none'})"
+
+
 def render_summary(document: Document, comparison: Comparison | None = None) -> str:
     """At most SUMMARY_MAX_LINES lines: counts, regressions first, then errors, failures and
     warnings, each list cut short with a count of what was left out."""
@@ -110,7 +120,7 @@ def render_summary(document: Document, comparison: Comparison | None = None) -> 
     lines = [
         f"## plan-harness: {counts_line(counts)} ({total} items)",
         "",
-        f"Profile `{md_cell(run['profile'])}`, revision `{md_cell(run['revision'])}`"
+        f"{_scale_text(run)}, revision `{md_cell(run['revision'])}`"
         f"{' (head)' if run['revision'] == run.get('head') else ''}, "
         f"PostgreSQL {md_cell(run.get('server_version', '?'))}, {md_cell(run['started_at'])}.",
     ]
