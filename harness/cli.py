@@ -6,6 +6,7 @@ table."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import signal
 import sys
@@ -66,14 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     stats_cmd.add_argument("action", choices=("capture",))
     stats_cmd.add_argument("--out", type=Path, required=True, metavar="FILE",
                            help="where to write the statistics (JSON)")
+    seed = commands.add_parser(
+        "seed", help="build (or reuse) the seeded database of the profile at --plans-revision "
+        "and keep it in the cache, running no scenario: warms the cache (a CI job on the "
+        "default branch)")
     cache = commands.add_parser("cache", help="list or prune the kept seeded databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
-                       help="prune only entries older than this (default: all)")
+                       help="prune only entries no run has used for this long (default: all)")
+    cache.add_argument("--unused-since", metavar="TIME", default=None,
+                       help="prune only entries no run has used since TIME (ISO 8601, UTC "
+                            "unless it names a zone), e.g. the start of a CI job, so the "
+                            "cache a job saves holds only what the job used")
     cache.add_argument("--plans-cache-dir", dest="cache_dir", default=None,
                        help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
                             "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
-    for sub in (run, compare_cmd, stats_cmd, validate):
+    for sub in (run, compare_cmd, stats_cmd, seed, validate):
         sub.add_argument(
             "--project-dir",
             type=Path,
@@ -93,13 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="scenario directory (default: PROJECT/scenarios)",
         )
-    for sub in (run, compare_cmd, stats_cmd):
+    for sub in (run, compare_cmd, stats_cmd, seed):
         sub.add_argument(
             "-k",
             dest="keyword",
             default=None,
             help="only items whose id (scenario[case]) contains this text"
-            if sub is not stats_cmd else argparse.SUPPRESS,
+            if sub in (run, compare_cmd) else argparse.SUPPRESS,
         )
         group = sub.add_argument_group(
             "settings (also plans_* keys in pyproject.toml's [tool.pytest.ini_options])"
@@ -163,7 +172,8 @@ def command_cache(args: argparse.Namespace) -> int:
                 default_cache_dir())
     cache = SeedCache(root)
     if args.action == "prune":
-        removed = cache.prune(older_than_days=args.older_than)
+        removed = cache.prune(older_than_days=args.older_than,
+                              unused_since=_timestamp("--unused-since", args.unused_since))
         print(f"removed {len(removed)} entries from {root}")
         return EXIT_OK
     entries = cache.entries()
@@ -174,6 +184,17 @@ def command_cache(args: argparse.Namespace) -> int:
     total = sum(e.size_bytes for e in entries)
     print(f"{len(entries)} entries, {human_size(total)} in {root}")
     return EXIT_OK
+
+
+def _timestamp(flag: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise HarnessError(f"{flag}: {text!r} is not an ISO 8601 time "
+                           "(e.g. 2026-11-30T10:00:00)") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 Selection = list[tuple[Scenario, Case]]
@@ -253,6 +274,14 @@ def command_stats(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_seed(args: argparse.Namespace) -> int:
+    settings, project, _ = _settings_and_selection(args)
+    with PlanRun(settings, project, _progress) as run:
+        kept = run.facts.cache or "not kept (the cache is used with the embedded provider only)"
+    print(f"profile {settings.profile} at revision {run.facts.revision}: {kept}")
+    return EXIT_OK
+
+
 def _run_one(run: PlanRun, scenario: Scenario, case: Case, root: Path,
              prefix: str = "", details: bool = True) -> bool:
     item = f"{prefix}{scenario.name}[{case.id}]"
@@ -290,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_compare(args)
         if args.command == "stats":
             return command_stats(args)
+        if args.command == "seed":
+            return command_seed(args)
         return command_run(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)

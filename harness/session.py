@@ -373,7 +373,11 @@ class PlanRun:
             "postgres": embedded_server_version(),
             "revision": target,
             "load_revision": self.project.load_revision,
-            "migrations": files_digest(self.project.migrations_dir.rglob("*.py")),
+            # env.py and the chain up to the target only: a new later migration keeps the
+            # entry valid, so a migration's pull request reuses the seeded data
+            "migrations": files_digest([
+                *self.project.migrations_dir.glob("*.py"),
+                *schema.Revisions(self.project.migrations_dir).files_up_to(target)]),
             "profile": profile.name,
             "data": dict(profile.data),
             "generator": f"{generator.VERSION}/{files_digest([self.project.generator_path])}",
