@@ -6,6 +6,7 @@ table."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -17,7 +18,9 @@ from pathlib import Path
 from types import FrameType
 
 from harness import __version__
+from harness.annotations import failure_annotations
 from harness.cache import SeedCache, default_cache_dir, human_size
+from harness.comment import FORGES, comment_body, post_sticky, thread_from_environment
 from harness.config import OPTIONS, Config
 from harness.errors import HarnessError
 from harness.project import Project, load_project
@@ -61,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the revision to start from (e.g. main's head)")
     compare_cmd.add_argument("--head", default="head", metavar="REV",
                          help="the revision to migrate to (default: the newest)")
+    compare_cmd.add_argument("--markdown-only", action="store_true",
+                             help="print only the Markdown summary (and annotations) on "
+                                  "stdout, ready for a pull-request comment; the per-item "
+                                  "lines and report paths go to stderr")
     stats_cmd = commands.add_parser(
         "stats", help="capture the planner statistics of the run's database (the seeded one, "
         "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing")
@@ -71,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
         "seed", help="build (or reuse) the seeded database of the profile at --plans-revision "
         "and keep it in the cache, running no scenario: warms the cache (a CI job on the "
         "default branch)")
+    comment = commands.add_parser(
+        "comment", help="post the summary on the pull request (GitHub) or merge request "
+        "(GitLab) as one comment per marker, edited on later runs instead of added again")
+    comment.add_argument("--forge", required=True, choices=FORGES)
+    comment.add_argument("--body", type=Path, required=True, metavar="FILE",
+                         help="the Markdown to post (e.g. reports/summary.md)")
+    comment.add_argument("--marker", default="plan-harness",
+                         help="names the comment (e.g. the job): one comment per marker")
+    comment.add_argument("--link", default=None, metavar="URL",
+                         help="the HTML report (e.g. the job's artifact), linked below")
+    comment.add_argument("--number", default=None, metavar="N",
+                         help="the pull or merge request (default: from the CI variables)")
     cache = commands.add_parser("cache", help="list or prune the kept seeded databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
@@ -227,6 +246,7 @@ def command_run(args: argparse.Namespace) -> int:
         for scenario, case in selected:
             failed += not _run_one(run, scenario, case, root)
         run.save_baseline()
+    _print_annotations(run, settings, root)
     paths = write_report(settings.report_dir, run.facts, run.results, root)
     summary = f"{len(selected) - failed} passed, {failed} failed"
     if settings.migration_check == "on":
@@ -241,7 +261,9 @@ def command_compare(args: argparse.Namespace) -> int:
     verdict gets worse, or the migration check fails), not for failures both share."""
     root = args.project_dir.resolve()
     settings, project, selected = _settings_and_selection(args, revision=args.base)
-    with PlanRun(replace(settings, migration_check="off"), project, _progress) as run:
+    aside = (contextlib.redirect_stdout(sys.stderr) if args.markdown_only
+             else contextlib.nullcontext(sys.stdout))
+    with aside, PlanRun(replace(settings, migration_check="off"), project, _progress) as run:
         for scenario, case in selected:
             _run_one(run, scenario, case, root, prefix="base ", details=False)
         base = write_report(settings.report_dir / "base", run.facts, run.results, root)
@@ -250,13 +272,21 @@ def command_compare(args: argparse.Namespace) -> int:
             print(f"FAIL  {line}", flush=True)
         for scenario, case in selected:
             _run_one(run, scenario, case, root, prefix="head ")
+    _print_annotations(run, settings, root)
     before = load_results(base.results)
     paths = write_report(settings.report_dir, run.facts, run.results, root, before=before)
-    print(paths.summary.read_text(), end="")
-    _print_paths(paths)
-    print(f"base report: {base.html}")
+    print(paths.summary.read_text(), end="", flush=True)
+    with (contextlib.redirect_stdout(sys.stderr) if args.markdown_only
+          else contextlib.nullcontext(sys.stdout)):
+        _print_paths(paths)
+        print(f"base report: {base.html}")
     regressed = compare(load_results(paths.results), before).regressions
     return EXIT_FAILED if regressed or run.migration_failures else EXIT_OK
+
+
+def _print_annotations(run: PlanRun, settings: Config, root: Path) -> None:
+    for line in failure_annotations(run.results, root, settings.annotations):
+        print(line, flush=True)
 
 
 def command_stats(args: argparse.Namespace) -> int:
@@ -271,6 +301,18 @@ def command_stats(args: argparse.Namespace) -> int:
     tables = sum(1 for r in statistics["relations"] if r["kind"] == "table")
     print(f"statistics of {tables} tables, {len(statistics['relations']) - tables} indexes "
           f"and {len(statistics['columns'])} columns written to {args.out}")
+    return EXIT_OK
+
+
+def command_comment(args: argparse.Namespace) -> int:
+    try:
+        summary = args.body.read_text()
+    except OSError as exc:
+        raise HarnessError(f"{args.body}: cannot read the comment: "
+                           f"{exc.strerror or exc}") from None
+    thread = thread_from_environment(args.forge, os.environ, args.number)
+    done = post_sticky(thread, comment_body(summary, args.marker, args.link), args.marker)
+    print(f"comment {args.marker!r} {done}: {thread.comments_url}")
     return EXIT_OK
 
 
@@ -321,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_stats(args)
         if args.command == "seed":
             return command_seed(args)
+        if args.command == "comment":
+            return command_comment(args)
         return command_run(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)

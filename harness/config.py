@@ -110,6 +110,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("stats", "", "a statistics file (plan-harness stats capture): load it into the "
            "seeded database so the planner plans as at the captured scale, and plan each "
            "scenario with EXPLAIN, not run it (plan checks only; budgets not measured)"),
+    Option("annotations", "off", "github: print a GitHub Actions ::error annotation per failed "
+           "item, on its scenario file at the line of its [[cases]] entry", ("off", "github")),
     Option("max_write_wait_ms", "200", "budget of the migration check: the longest a write may "
            "wait on one migration statement", parse=_int_at_least(0)),
 )
@@ -136,6 +138,7 @@ class Config:
     migration_check: str
     max_write_wait_ms: int
     stats: Path | None
+    annotations: str = "off"
 
     @classmethod
     def resolve(

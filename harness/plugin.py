@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from harness import hookspec
+from harness.annotations import failure_annotations
 from harness.config import OPTIONS, Config
 from harness.errors import DockerUnavailable, HarnessError
 from harness.project import Project, load_project
@@ -226,6 +227,9 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         return outcome
     finally:
         run.close()
+        root, mode = session.config.rootpath, plans.settings.annotations
+        for line in failure_annotations(run.results, root, mode):
+            progress_line(terminal, line)
         worker = _worker_id(session.config)
         if run.results and worker is not None:
             write_worker_results(plans.settings.report_dir, worker, run.facts, run.results,
@@ -235,6 +239,12 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
                 plans.settings.report_dir, run.facts, run.results, session.config.rootpath,
                 before=plans.before,
             )
+
+
+def progress_line(terminal: Any, line: str) -> None:
+    """A line of its own on the terminal (after the progress dots), if there is one."""
+    if terminal is not None:
+        terminal.write_line(line)
 
 
 def _worker_id(config: pytest.Config) -> str | None:
