@@ -169,6 +169,8 @@ class PlanRun:
         return StatisticsLoader(statistics, origin, self.progress)
 
     def _capture_scaled(self, projected: Projected, name: str) -> dict[str, Any]:
+        if projected.stats is not None:
+            return self._file_scaled(projected, name, projected.stats)
         source = self.project.profile(projected.source)
         self.progress(f"profile {name}: capturing the statistics of profile {source.name}, "
                       f"to scale them by {projected.scale:g} and plan on {projected.onto}")
@@ -185,6 +187,26 @@ class PlanRun:
                                   f"{table}: no table {table!r} in profile {source.name}")
         return scaled(captured, projected.scale, f"profile {source.name} x{projected.scale:g} "
                                                  f"({captured['source']})", projected.tables)
+
+    def _file_scaled(self, projected: Projected, name: str, path: Path) -> dict[str, Any]:
+        """A projected profile's committed statistics of its source, scaled: no seeding of
+        the source. A file not checked onto `onto` at this revision still plans, as a preview,
+        and the progress says how to check and stamp it again."""
+        statistics = read_statistics(path)
+        self.progress(f"profile {name}: the statistics of profile {projected.source} from "
+                      f"{path}, scaled by {projected.scale:g}, planned on {projected.onto}")
+        revision = self.facts.revision
+        if not gates(statistics, projected.onto, revision):
+            self.progress(f"{path}: {fidelity_note(statistics, projected.onto, revision)}; a "
+                          f"preview. Capture, check and stamp it again with: python "
+                          f"benchmarks/fidelity.py --profile {projected.source} --stamp {path}")
+        known = {r["name"] for r in statistics["relations"] if r["kind"] == "table"}
+        for table in projected.tables:
+            if table not in known:
+                raise ConfigError(f"{self.project.profiles_path}: {name}.projected.tables."
+                                  f"{table}: no table {table!r} in {path}")
+        return scaled(statistics, projected.scale, f"profile {projected.source} "
+                      f"x{projected.scale:g} ({statistics.get('source', path)})", projected.tables)
 
     def _provision(self, profile: Profile, target: str) -> None:
         started = time.monotonic()
