@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +79,7 @@ class Job:
             files[name].write_text("")
         step_env = {k: self.evaluate(str(v)) for k, v in step.get("env", {}).items()}
         env = {**os.environ, **self._env, **step_env, **self.env_overrides,
-               **{k: str(v) for k, v in files.items()}, "GITHUB_WORKSPACE": str(self.workspace)}
+               **{k: str(v) for k, v in files.items()}, **self._default_variables()}
         script = self.workspace.parent / ".step.sh"
         script.write_text(self.evaluate(str(step["run"])))
         result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
@@ -87,6 +88,14 @@ class Job:
         self._env.update(_key_values(files["GITHUB_ENV"].read_text()))
         outputs = _key_values(files["GITHUB_OUTPUT"].read_text())
         return outputs, "success" if result.returncode == 0 else "failure", result.stdout
+
+    def _default_variables(self) -> dict[str, str]:
+        """The variables a runner sets for every step (those the example reads)."""
+        return {"GITHUB_WORKSPACE": str(self.workspace), "CI": "true",
+                "GITHUB_EVENT_NAME": str(self.github["event_name"]),
+                "GITHUB_REF": str(self.github["ref"]),
+                "GITHUB_REPOSITORY": str(self.github["repository"]),
+                "GITHUB_API_URL": str(self.github.get("api_url", "http://127.0.0.1:9"))}
 
     def _action(self, step: Mapping[str, Any]) -> tuple[dict[str, str], str, str]:
         action, _, _version = str(step["uses"]).partition("@")
@@ -100,6 +109,10 @@ class Job:
             shutil.copytree(self.workspace / given["path"], target, dirs_exist_ok=True)
             url = f"https://github.example/{self.github['repository']}/actions/runs/1/artifacts/1"
             return {"artifact-url": url, "artifact-id": "1"}, "success", str(target)
+        if action == "mikepenz/action-junit-report":
+            report = self.workspace / given["report_paths"]
+            cases = ET.parse(report).getroot().iter("testcase")  # the action would read it
+            return {"total": str(sum(1 for _ in cases))}, "success", str(report)
         raise AssertionError(f"no stand-in for action {action}")
 
     def _restore_cache(self, given: Mapping[str, str],

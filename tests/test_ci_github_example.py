@@ -16,15 +16,17 @@ from typing import Any
 import psycopg
 import pytest
 from ci_examples import FEW_CASES, ExampleRepo, ci_tool, example_repo, load_yaml, service_postgres
+from forge import Forge, fake_forge
 from github_steps import Job
 
 from conftest import REPO
 
 EXAMPLE = REPO / "docs" / "ci" / "github-actions.yml"
 # The newest majors on 2026-11-30 (their release notes: checkout v7, setup-python v7,
-# cache v6, upload-artifact v7).
+# cache v6, upload-artifact v7; action-junit-report v6).
 CURRENT = {"actions/checkout": "v7", "actions/setup-python": "v7", "actions/cache": "v6",
-           "actions/cache/restore": "v6", "actions/upload-artifact": "v7"}
+           "actions/cache/restore": "v6", "actions/upload-artifact": "v7",
+           "mikepenz/action-junit-report": "v6"}
 
 
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
@@ -61,9 +63,17 @@ def repo() -> Iterator[ExampleRepo]:
         yield repo
 
 
-def github(event: str, ref: str) -> dict[str, Any]:
+def github(event: str, ref: str, api_url: str = "http://127.0.0.1:9") -> dict[str, Any]:
     return {"event_name": event, "ref": ref, "base_ref": "main" if event == "pull_request" else "",
-            "repository": "team/plan-harness", "event": {"pull_request": {"number": 7}}}
+            "repository": "team/plan-harness", "event": {"pull_request": {"number": 7}},
+            "token": "test-token", "api_url": api_url}
+
+
+def the_comment(forge: Forge, marker: str) -> str:
+    """The one comment carrying the job's marker (none other may)."""
+    ours = [c["body"] for c in forge.comments if f"plan-harness comment: {marker}" in c["body"]]
+    assert len(ours) == 1, forge.comments
+    return str(ours[0])
 
 
 def outcomes(job: Job) -> dict[str, str]:
@@ -86,10 +96,14 @@ def test_a_push_warms_the_cache_and_the_pull_request_reuses_it(
     saved = [p.name for p in store.iterdir()]
     assert len(saved) == 1 and re.fullmatch(r"plan-harness-Linux-[\d.]+-[0-9a-f]{64}", saved[0])
     repo.checkout("feature")
-    compare = Job(workflow, "compare-embedded", repo.path,
-                  github("pull_request", "refs/pull/7/merge"), store, artifacts)
-    compare.run()
+    with fake_forge() as forge:
+        compare = Job(workflow, "compare-embedded", repo.path,
+                      github("pull_request", "refs/pull/7/merge", forge.url), store, artifacts)
+        compare.run()
     assert not compare.failed, output(compare)[-4000:]
+    comment = the_comment(forge, "compare-embedded")
+    assert comment.startswith("## plan-harness")
+    assert "(https://github.example/team/plan-harness/actions/runs/1/artifacts/1)" in comment
     text = output(compare)
     # restored by prefix (the pull request changed the migrations) and reused as it is
     assert f"restored {saved[0]}" in text
@@ -103,9 +117,9 @@ def test_a_push_warms_the_cache_and_the_pull_request_reuses_it(
 def test_the_service_container_job_runs_the_plans_by_dsn(
         repo: ExampleRepo, workflow: Any, tmp_path: Path) -> None:
     repo.checkout("feature")
-    with service_postgres() as dsn:
+    with service_postgres() as dsn, fake_forge() as forge:
         job = Job(workflow, "plans-service-container", repo.path,
-                  github("pull_request", "refs/pull/7/merge"), tmp_path / "cache",
+                  github("pull_request", "refs/pull/7/merge", forge.url), tmp_path / "cache",
                   tmp_path / "artifacts", env_overrides={"PLAN_HARNESS_DSN": dsn})
         job.run()
         with psycopg.connect(dsn) as conn:
@@ -114,6 +128,7 @@ def test_the_service_container_job_runs_the_plans_by_dsn(
     assert not job.failed, output(job)[-4000:]
     assert left == (0,)
     assert set(outcomes(job).values()) == {"success"}
+    assert the_comment(forge, "plans-service-container").startswith("## plan-harness")
     junit = ET.parse(tmp_path / "artifacts" / "plan-harness-report-dsn" / "junit.xml")
     names = [c.get("name", "") for c in junit.getroot().iter("testcase")]
     assert len(names) == 7 and {n.split("[")[0] for n in names} == {"booking_rate_appointments"}

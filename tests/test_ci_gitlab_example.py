@@ -22,17 +22,26 @@ from ci_examples import (
     load_yaml,
     service_postgres,
 )
+from forge import Forge, fake_forge
 
 from conftest import REPO
 
 EXAMPLE = REPO / "docs" / "ci" / "gitlab-ci.yml"
+PREDEFINED_SET_HERE = ("CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_TARGET_BRANCH_NAME,CI_API_V4_URL,"
+                       "CI_PROJECT_ID,CI_MERGE_REQUEST_IID")
 MERGE_REQUEST = ("CI_PIPELINE_SOURCE=merge_request_event",
                  "CI_MERGE_REQUEST_TARGET_BRANCH_NAME=main")
 
 
+def note_variables(forge: Forge) -> tuple[str, ...]:
+    """Where the merge request's notes go: the stand-in forge."""
+    return (f"CI_API_V4_URL={forge.url}/api/v4", "CI_PROJECT_ID=42", "CI_MERGE_REQUEST_IID=3",
+            "PLAN_HARNESS_GITLAB_TOKEN=glpat-test")
+
+
 def run_job(repo: ExampleRepo, job: str, *variables: str) -> subprocess.CompletedProcess[str]:
     command = [str(ci_tool("gitlab-ci-local")), "--force-shell-executor",
-               "--ignore-predefined-vars", "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+               "--ignore-predefined-vars", PREDEFINED_SET_HERE,
                "--variable", f"PLAN_HARNESS_ARGS={FEW_CASES}"]
     for variable in variables:
         command += ["--variable", variable]
@@ -63,8 +72,15 @@ def test_the_default_branch_warms_the_cache_and_the_merge_request_reuses_it(
     assert warm.returncode == 0, warm.stdout[-3000:]
     assert "kept seeded database" in warm.stdout
     repo.checkout("feature")
-    compare = run_job(repo, "compare-embedded", *MERGE_REQUEST)
+    with fake_forge() as forge:
+        compare = run_job(repo, "compare-embedded", *MERGE_REQUEST, *note_variables(forge))
     assert compare.returncode == 0, compare.stdout[-3000:]
+    notes = [c["body"] for c in forge.comments]
+    assert len(notes) == 1 and notes[0].startswith("## plan-harness")
+    assert "<!-- plan-harness comment: compare-embedded -->" in notes[0]
+    assert "/artifacts/file/reports/index.html)" in notes[0]
+    assert [p for m, p, _ in forge.requests if m == "POST"] == [
+        "/api/v4/projects/42/merge_requests/3/notes"]
     # the merge request's new migration does not invalidate the default branch's data
     assert "reusing seeded database" in compare.stdout
     assert "kept seeded database" not in compare.stdout
