@@ -23,7 +23,7 @@ from harness.baseline import (
     load_baseline,
     render_baseline,
 )
-from harness.cache import SeedCache, files_digest, fingerprint, human_size
+from harness.cache import CacheEntry, SeedCache, files_digest, fingerprint, human_size
 from harness.capacity import IndexSize, TableSize, index_sizes, table_sizes
 from harness.checks import FAIL, WARN, Catalog, Finding, Verdict, evaluate
 from harness.config import Config
@@ -371,15 +371,61 @@ class PlanRun:
             self.facts.row_counts = dict(entry.row_counts)
             self.facts.cache = f"reused {key}"
             return self._cached_conninfo(entry.database)
-        embedded = EmbeddedServer()
-        server = self._start_server(embedded)
-        database = self._build(server, profile, target)
+        embedded, database = self._migrated_copy(cache, profile, target)
         with embedded.stopped() as data_dir:
-            stored = cache.store(key, data_dir, inputs, database.name, self.facts.row_counts)
+            stored = cache.store(key, data_dir, inputs, database, self.facts.row_counts)
         self.progress(f"kept seeded database {key} in {cache.root} "
                       f"({human_size(stored.size_bytes)}; --plans-cache off to skip)")
         self.facts.cache = f"stored {key}"
-        return database.conninfo
+        return self._cached_conninfo(database)
+
+    def _migrated_copy(self, cache: SeedCache, profile: Profile,
+                       target: str) -> tuple[EmbeddedServer, str]:
+        """A running server with the database at `target`: a copy of the kept database at the
+        nearest earlier revision, migrated from there (a new migration costs only its own run,
+        not a seeding), or, with none kept, seeded at the data revision (kept too) and
+        migrated."""
+        nearest = self._nearest_kept(cache, profile, target)
+        if nearest is not None:
+            revision, entry = nearest
+            embedded = EmbeddedServer(data_from=entry.data_dir)
+            self._start_server(embedded)
+            self.progress(f"starting from kept database {entry.key} at revision {revision}, "
+                          "without seeding")
+            self.facts.row_counts = dict(entry.row_counts)
+            self._migrate_copy(self._cached_conninfo(entry.database), revision, target)
+            return embedded, entry.database
+        embedded = EmbeddedServer()
+        server = self._start_server(embedded)
+        load_revision = self.project.load_revision
+        database = self._build(server, profile, load_revision)
+        if target != load_revision:
+            loaded = self._cache_inputs(profile, load_revision)
+            with embedded.stopped() as data_dir:
+                cache.store(fingerprint(loaded), data_dir, loaded, database.name,
+                            self.facts.row_counts)
+            self.progress(f"kept the loaded database at {load_revision} for later migrations")
+            self._migrate_copy(database.conninfo, load_revision, target)
+        return embedded, database.name
+
+    def _nearest_kept(self, cache: SeedCache, profile: Profile,
+                      target: str) -> tuple[str, CacheEntry] | None:
+        """The kept database at the revision nearest below `target`, down to the data
+        revision (none with --plans-cache refresh: that rebuilds from the data)."""
+        if self.config.cache != "on":
+            return None
+        revisions = schema.Revisions(self.project.migrations_dir)
+        for revision in revisions.chain_down(target, self.project.load_revision)[1:]:
+            entry = cache.lookup(fingerprint(self._cache_inputs(profile, revision)))
+            if entry is not None:
+                return revision, entry
+        return None
+
+    def _migrate_copy(self, conninfo: str, current: str, target: str) -> None:
+        self.progress(f"migrating {current} -> {target}")
+        schema.upgrade(conninfo, self.project.migrations_dir, target)
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            datagen.vacuum_analyze(conn, self.progress)
 
     def _cached_conninfo(self, database: str) -> str:
         assert self._server is not None
