@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup browser run test lint bench clean
+.PHONY: help setup browser ci-tools run test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -18,7 +18,10 @@ run: setup ## the main job: seed, run every scenario, write reports/
 browser: ## install Debian's chromium for the report's browser test, unless one is there
 	sh tools/install-browser.sh
 
-test: browser setup ## the test suite (unit, database, plugin, browser, and the plan checks at ci)
+ci-tools: ## install gitlab-ci-local and action-validator (npm) for the tests of docs/ci
+	sh tools/install-ci-tools.sh
+
+test: browser ci-tools setup ## the test suite (unit, database, plugin, browser, and the plan checks at ci)
 	$(BIN)/pytest
 
 lint: setup ## ruff and mypy

@@ -81,7 +81,13 @@ class SeedCache:
         return self.root
 
     def lookup(self, key: str) -> CacheEntry | None:
-        return _read_entry(self.root / key)
+        """The entry `key`, marked as used now (its directory's time), so pruning by age
+        removes what no run has used lately, not what was built long ago and is still in use."""
+        entry = _read_entry(self.root / key)
+        if entry is not None:
+            with contextlib.suppress(OSError):  # a read-only cache is still usable
+                os.utime(entry.path)
+        return entry
 
     @contextlib.contextmanager
     def building(self, key: str) -> Iterator[None]:
@@ -133,13 +139,16 @@ class SeedCache:
         found = (_read_entry(path) for path in self.root.iterdir() if path.is_dir())
         return sorted((e for e in found if e is not None), key=lambda e: e.created_at)
 
-    def prune(self, older_than_days: float | None = None) -> list[Path]:
-        """Removes entries (all, or those older than the given age) and leftovers of
-        interrupted stores."""
+    def prune(self, older_than_days: float | None = None,
+              unused_since: float | None = None) -> list[Path]:
+        """Removes entries (all, those unused for the given age, or those unused since the
+        given time, in seconds since the epoch) and leftovers of interrupted stores."""
         removed: list[Path] = []
         if not self.root.is_dir():
             return removed
         cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+        if unused_since is not None:
+            cutoff = unused_since if cutoff is None else min(cutoff, unused_since)
         for path in self.root.iterdir():
             if not path.is_dir() or path.name == LOCKS:
                 continue  # a lock file in use must keep its inode

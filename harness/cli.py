@@ -6,6 +6,8 @@ table."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
 import os
 import signal
 import statistics
@@ -17,7 +19,9 @@ from pathlib import Path
 from types import FrameType
 
 from harness import __version__, budgets, mutation, preflight
+from harness.annotations import failure_annotations
 from harness.cache import SeedCache, default_cache_dir, human_size
+from harness.comment import FORGES, comment_body, post_sticky, thread_from_environment
 from harness.config import OPTIONS, Config
 from harness.errors import HarnessError
 from harness.files import write_atomically
@@ -77,20 +81,44 @@ def build_parser() -> argparse.ArgumentParser:
                               help="an index to drop (repeatable; default: project.toml's "
                                    "[mutation_proof] indexes, else every non-primary-key index "
                                    "on a table the plans read)")
+    compare_cmd.add_argument("--markdown-only", action="store_true",
+                             help="print only the Markdown summary (and annotations) on "
+                                  "stdout, ready for a pull-request comment; the per-item "
+                                  "lines and report paths go to stderr")
     stats_cmd = commands.add_parser(
         "stats", help="capture the planner statistics of the run's database (the seeded one, "
         "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing")
     stats_cmd.add_argument("action", choices=("capture",))
     stats_cmd.add_argument("--out", type=Path, required=True, metavar="FILE",
                            help="where to write the statistics (JSON)")
+    seed = commands.add_parser(
+        "seed", help="build (or reuse) the seeded database of the profile at --plans-revision "
+        "and keep it in the cache, running no scenario: warms the cache (a CI job on the "
+        "default branch)")
+    comment = commands.add_parser(
+        "comment", help="post the summary on the pull request (GitHub) or merge request "
+        "(GitLab) as one comment per marker, edited on later runs instead of added again")
+    comment.add_argument("--forge", required=True, choices=FORGES)
+    comment.add_argument("--body", type=Path, required=True, metavar="FILE",
+                         help="the Markdown to post (e.g. reports/summary.md)")
+    comment.add_argument("--marker", default="plan-harness",
+                         help="names the comment (e.g. the job): one comment per marker")
+    comment.add_argument("--link", default=None, metavar="URL",
+                         help="the HTML report (e.g. the job's artifact), linked below")
+    comment.add_argument("--number", default=None, metavar="N",
+                         help="the pull or merge request (default: from the CI variables)")
     cache = commands.add_parser("cache", help="list or prune the kept seeded databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
-                       help="prune only entries older than this (default: all)")
+                       help="prune only entries no run has used for this long (default: all)")
+    cache.add_argument("--unused-since", metavar="TIME", default=None,
+                       help="prune only entries no run has used since TIME (ISO 8601, UTC "
+                            "unless it names a zone), e.g. the start of a CI job, so the "
+                            "cache a job saves holds only what the job used")
     cache.add_argument("--plans-cache-dir", dest="cache_dir", default=None,
                        help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
                             "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
-    for sub in (run, compare_cmd, stats_cmd, validate, budgets_cmd, mutation_cmd):
+    for sub in (run, compare_cmd, stats_cmd, seed, validate, budgets_cmd, mutation_cmd):
         sub.add_argument(
             "--project-dir",
             type=Path,
@@ -110,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="scenario directory (default: PROJECT/scenarios)",
         )
-    for sub in (run, compare_cmd, stats_cmd, budgets_cmd, mutation_cmd):
+    for sub in (run, compare_cmd, stats_cmd, seed, budgets_cmd, mutation_cmd):
         sub.add_argument(
             "-k",
             dest="keyword",
@@ -194,7 +222,8 @@ def command_cache(args: argparse.Namespace) -> int:
                 default_cache_dir())
     cache = SeedCache(root)
     if args.action == "prune":
-        removed = cache.prune(older_than_days=args.older_than)
+        removed = cache.prune(older_than_days=args.older_than,
+                              unused_since=_timestamp("--unused-since", args.unused_since))
         print(f"removed {len(removed)} entries from {root}")
         return EXIT_OK
     entries = cache.entries()
@@ -205,6 +234,17 @@ def command_cache(args: argparse.Namespace) -> int:
     total = sum(e.size_bytes for e in entries)
     print(f"{len(entries)} entries, {human_size(total)} in {root}")
     return EXIT_OK
+
+
+def _timestamp(flag: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise HarnessError(f"{flag}: {text!r} is not an ISO 8601 time "
+                           "(e.g. 2026-11-30T10:00:00)") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 Selection = list[tuple[Scenario, Case]]
@@ -259,6 +299,7 @@ def command_run(args: argparse.Namespace) -> int:
             _run_one(run, scenario, case, root)
         run.note_missing(all_item_ids(project))
         run.save_baseline()
+    _print_annotations(run, settings, root)
     paths = write_report(settings.report_dir, run.facts, run.results, root)
     counts = load_results(paths.results)["counts"]
     summary = counts_line(counts)
@@ -284,7 +325,9 @@ def command_compare(args: argparse.Namespace) -> int:
     2 when items fail at both revisions with nothing regressed (the scenario is broken)."""
     root = args.project_dir.resolve()
     settings, project, selected = _settings_and_selection(args, revision=args.base)
-    with PlanRun(replace(settings, migration_check="off"), project, _progress) as run:
+    aside = (contextlib.redirect_stdout(sys.stderr) if args.markdown_only
+             else contextlib.nullcontext(sys.stdout))
+    with aside, PlanRun(replace(settings, migration_check="off"), project, _progress) as run:
         for scenario, case in selected:
             _run_one(run, scenario, case, root, prefix="base ", details=False)
         base = write_report(settings.report_dir / "base", run.facts, run.results, root)
@@ -295,11 +338,14 @@ def command_compare(args: argparse.Namespace) -> int:
             print(f"FAIL  {line}", flush=True)
         for scenario, case in selected:
             _run_one(run, scenario, case, root, prefix="head ")
+    _print_annotations(run, settings, root)
     before = load_results(base.results)
     paths = write_report(settings.report_dir, run.facts, run.results, root, before=before)
-    print(paths.summary.read_text(), end="")
-    _print_paths(paths)
-    print(f"base report: {base.html}")
+    print(paths.summary.read_text(), end="", flush=True)
+    with (contextlib.redirect_stdout(sys.stderr) if args.markdown_only
+          else contextlib.nullcontext(sys.stdout)):
+        _print_paths(paths)
+        print(f"base report: {base.html}")
     comparison = compare(load_results(paths.results), before)
     if comparison.regressed or run.migration_failures:
         return EXIT_FAILED
@@ -352,6 +398,11 @@ def command_mutation_proof(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.missed else EXIT_OK
 
 
+def _print_annotations(run: PlanRun, settings: Config, root: Path) -> None:
+    for line in failure_annotations(run.results, root, settings.annotations):
+        print(line, flush=True)
+
+
 def command_stats(args: argparse.Namespace) -> int:
     settings, project, _ = _settings_and_selection(args)
     with PlanRun(settings, project, _progress) as run:
@@ -364,6 +415,26 @@ def command_stats(args: argparse.Namespace) -> int:
     tables = sum(1 for r in statistics["relations"] if r["kind"] == "table")
     print(f"statistics of {tables} tables, {len(statistics['relations']) - tables} indexes "
           f"and {len(statistics['columns'])} columns written to {args.out}")
+    return EXIT_OK
+
+
+def command_comment(args: argparse.Namespace) -> int:
+    try:
+        summary = args.body.read_text()
+    except OSError as exc:
+        raise HarnessError(f"{args.body}: cannot read the comment: "
+                           f"{exc.strerror or exc}") from None
+    thread = thread_from_environment(args.forge, os.environ, args.number)
+    done = post_sticky(thread, comment_body(summary, args.marker, args.link), args.marker)
+    print(f"comment {args.marker!r} {done}: {thread.comments_url}")
+    return EXIT_OK
+
+
+def command_seed(args: argparse.Namespace) -> int:
+    settings, project, _ = _settings_and_selection(args)
+    with PlanRun(settings, project, _progress) as run:
+        kept = run.facts.cache or "not kept (the cache is used with the embedded provider only)"
+    print(f"profile {settings.profile} at revision {run.facts.revision}: {kept}")
     return EXIT_OK
 
 
@@ -407,6 +478,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_budgets(args)
         if args.command == "mutation-proof":
             return command_mutation_proof(args)
+        if args.command == "seed":
+            return command_seed(args)
+        if args.command == "comment":
+            return command_comment(args)
         return command_run(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)

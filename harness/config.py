@@ -130,6 +130,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("stats", "", "a statistics file (plan-harness stats capture): load it into the "
            "seeded database so the planner plans as at the captured scale, and plan each "
            "scenario with EXPLAIN, not run it (plan checks only; budgets not measured)"),
+    Option("annotations", "off", "github: print a GitHub Actions ::error annotation per failed "
+           "item, on its scenario file at the line of its [[cases]] entry", ("off", "github")),
     Option("max_write_wait_ms", "200", "budget of the migration check: the longest a write may "
            "wait on one migration statement", parse=_int_at_least(0)),
     Option("buffer_tolerance", f"{_DEFAULT_POLICY.buffer_ratio:g}", "against a baseline or "
@@ -176,6 +178,7 @@ class Config:
     def policy(self) -> Policy:
         return Policy(self.buffer_tolerance, self.buffer_slack, self.latency_tolerance,
                       _DEFAULT_POLICY.latency_floor_ms)
+    annotations: str = "off"
 
     @classmethod
     def resolve(

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from harness import hookspec, preflight
+from harness.annotations import failure_annotations
 from harness.config import OPTIONS, Config
 from harness.errors import DockerUnavailable, HarnessError
+from harness.junit import junit_properties
 from harness.project import Profile, Project, load_project
 from harness.report import (
     WORKERS_DIR,
@@ -176,6 +178,25 @@ class PlanItem(pytest.Item):
         return self.path, 0, f"plan check {self.name}"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """A plan item's figures become its JUnit properties, whether it passed or failed."""
+    try:
+        return (yield)
+    finally:
+        _record_figures(item)
+
+
+def _record_figures(item: pytest.Item) -> None:
+    plans = item.config.stash.get(SESSION, None)
+    if not isinstance(item, PlanItem) or plans is None or plans.run is None:
+        return
+    for result in reversed(plans.run.results):
+        if (result.scenario.name, result.case.id) == (item.scenario.name, item.case.id):
+            item.user_properties += junit_properties(result)
+            return
+
+
 class MigrationFailure(Exception):
     pass
 
@@ -257,6 +278,8 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         return outcome
     finally:
         run.close()
+        _write_lines(terminal, failure_annotations(run.results, session.config.rootpath,
+                                                   plans.settings.annotations))
         worker = _worker_id(session.config)
         if run.results and worker is not None:
             write_worker_results(plans.settings.report_dir, worker, run.facts, run.results,
@@ -300,6 +323,15 @@ def project_config_file(start: Path) -> Path | None:
             if isinstance(tool, dict) and "pytest" in tool:
                 return pyproject
     return None
+
+
+def _write_lines(terminal: Any, lines: list[str]) -> None:
+    """Lines of their own on the terminal, if there is one: the first starts after the
+    progress dots, as GitHub reads a workflow command only at the start of a line."""
+    if terminal is not None and lines:
+        terminal.write("\n")
+        for line in lines:
+            terminal.write_line(line)
 
 
 def _worker_id(config: pytest.Config) -> str | None:

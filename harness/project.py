@@ -49,6 +49,9 @@ class Projected:
     scale: float
     onto: str
     tables: Mapping[str, float] = field(default_factory=dict)  # tables scaled otherwise
+    # a committed statistics file of `source` (captured and checked before), instead of
+    # seeding `source` to capture it
+    stats: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -277,7 +280,8 @@ def _profile(reader: FieldReader, name: str, raw: Any, bounds: Mapping[str, Boun
     if "projected" in raw:
         reader.reject_unknown(raw, {"description", "projected"}, name)
         table = reader.table(raw, "projected", name)
-        reader.reject_unknown(table, {"from", "scale", "onto", "tables"}, f"{name}.projected")
+        reader.reject_unknown(table, {"from", "scale", "onto", "tables", "stats"},
+                              f"{name}.projected")
         scale = _positive(reader, table, "scale", f"{name}.projected")
         per_table = reader.table(table, "tables", f"{name}.projected", default={})
         return Profile(name, reader.get(raw, "description", str, name, default=""), {}, {},
@@ -285,7 +289,8 @@ def _profile(reader: FieldReader, name: str, raw: Any, bounds: Mapping[str, Boun
                                  reader.get(table, "onto", str, f"{name}.projected"),
                                  {key: _positive(reader, per_table, key,
                                                  f"{name}.projected.tables")
-                                  for key in per_table}))
+                                  for key in per_table},
+                                 _stats_file(reader, table, f"{name}.projected")))
     reader.reject_unknown(raw, {"description", "data", "planner"}, name)
     data = reader.table(raw, "data", name)
     reader.reject_unknown(data, set(bounds), f"{name}.data")
@@ -309,6 +314,16 @@ def _profile(reader: FieldReader, name: str, raw: Any, bounds: Mapping[str, Boun
         data=values,
         planner={k: _setting_text(v) for k, v in planner.items()},
     )
+
+
+def _stats_file(reader: FieldReader, table: Mapping[str, Any], where: str) -> Path | None:
+    """`stats`, a statistics file relative to the profiles file; it must exist."""
+    if "stats" not in table:
+        return None
+    path = reader.path.parent / reader.get(table, "stats", str, where)
+    if not path.is_file():
+        raise reader.fail(f"{where}.stats", f"{path} does not exist")
+    return path
 
 
 def _positive(reader: FieldReader, table: Mapping[str, Any], key: str, where: str) -> float:

@@ -198,8 +198,11 @@ class EmbeddedServer:
 
     def _conninfo(self, dbname: str) -> str:
         assert self._workdir is not None
+        # the socket's name carries the port: a server given another port (to listen on TCP
+        # beside a default one) is reached on its own
         return psycopg.conninfo.make_conninfo(
-            host=str(self._workdir), user="postgres", dbname=dbname
+            host=str(self._workdir), port=self._settings.get("port", "5432"), user="postgres",
+            dbname=dbname
         )
 
     def _wait_until_ready(self) -> None:

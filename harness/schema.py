@@ -53,6 +53,19 @@ class Revisions:
         target, wanted = self.resolve(revision), self.resolve(ancestor)
         return any(r.revision == wanted for r in self.script().walk_revisions("base", target))
 
+    def chain_down(self, revision: str, lowest: str) -> list[str]:
+        """`revision`, then each revision below it, down to `lowest` (included)."""
+        chain = []
+        for script in self.script().walk_revisions(self.resolve(lowest), self.resolve(revision)):
+            chain.append(script.revision)
+        return chain
+
+    def files_up_to(self, revision: str) -> list[Path]:
+        """The migration files of `revision` and every revision below it: what a database at
+        that revision depends on (a later migration does not change it)."""
+        scripts = self.script().walk_revisions("base", self.resolve(revision))
+        return sorted(Path(s.path) for s in scripts if s.path)
+
 
 def _alembic_config(
     migrations_dir: Path,

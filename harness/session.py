@@ -18,7 +18,7 @@ from psycopg import sql
 
 from harness import datagen, schema
 from harness.baseline import Baseline, load_baseline, render_baseline
-from harness.cache import SeedCache, files_digest, fingerprint, human_size
+from harness.cache import CacheEntry, SeedCache, files_digest, fingerprint, human_size
 from harness.capacity import IndexSize, TableSize, index_sizes, table_sizes
 from harness.checks import (
     SHOWN_INFO,
@@ -232,6 +232,8 @@ class PlanRun:
         return StatisticsLoader(statistics, origin, self.progress)
 
     def _capture_scaled(self, projected: Projected, name: str) -> dict[str, Any]:
+        if projected.stats is not None:
+            return self._file_scaled(projected, name, projected.stats)
         source = self.project.profile(projected.source)
         self.progress(f"profile {name}: capturing the statistics of profile {source.name}, "
                       f"to scale them by {projected.scale:g} and plan on {projected.onto}")
@@ -248,6 +250,26 @@ class PlanRun:
                                   f"{table}: no table {table!r} in profile {source.name}")
         return scaled(captured, projected.scale, f"profile {source.name} x{projected.scale:g} "
                                                  f"({captured['source']})", projected.tables)
+
+    def _file_scaled(self, projected: Projected, name: str, path: Path) -> dict[str, Any]:
+        """A projected profile's committed statistics of its source, scaled: no seeding of
+        the source. A file not checked onto `onto` at this revision still plans, as a preview,
+        and the progress says how to check and stamp it again."""
+        statistics = read_statistics(path)
+        self.progress(f"profile {name}: the statistics of profile {projected.source} from "
+                      f"{path}, scaled by {projected.scale:g}, planned on {projected.onto}")
+        revision = self.facts.revision
+        if not gates(statistics, projected.onto, revision):
+            self.progress(f"{path}: {fidelity_note(statistics, projected.onto, revision)}; a "
+                          f"preview. Capture, check and stamp it again with: python "
+                          f"benchmarks/fidelity.py --profile {projected.source} --stamp {path}")
+        known = {r["name"] for r in statistics["relations"] if r["kind"] == "table"}
+        for table in projected.tables:
+            if table not in known:
+                raise ConfigError(f"{self.project.profiles_path}: {name}.projected.tables."
+                                  f"{table}: no table {table!r} in {path}")
+        return scaled(statistics, projected.scale, f"profile {projected.source} "
+                      f"x{projected.scale:g} ({statistics.get('source', path)})", projected.tables)
 
     def _provision(self, profile: Profile, target: str) -> None:
         started = time.monotonic()
@@ -422,15 +444,61 @@ class PlanRun:
             self.facts.row_counts = dict(entry.row_counts)
             self.facts.cache = f"reused {key}"
             return self._cached_conninfo(entry.database)
-        embedded = EmbeddedServer()
-        server = self._start_server(embedded)
-        database = self._build(server, profile, target)
+        embedded, database = self._migrated_copy(cache, profile, target)
         with embedded.stopped() as data_dir:
-            stored = cache.store(key, data_dir, inputs, database.name, self.facts.row_counts)
+            stored = cache.store(key, data_dir, inputs, database, self.facts.row_counts)
         self.progress(f"kept seeded database {key} in {cache.root} "
                       f"({human_size(stored.size_bytes)}; --plans-cache off to skip)")
         self.facts.cache = f"stored {key}"
-        return database.conninfo
+        return self._cached_conninfo(database)
+
+    def _migrated_copy(self, cache: SeedCache, profile: Profile,
+                       target: str) -> tuple[EmbeddedServer, str]:
+        """A running server with the database at `target`: a copy of the kept database at the
+        nearest earlier revision, migrated from there (a new migration costs only its own run,
+        not a seeding), or, with none kept, seeded at the data revision (kept too) and
+        migrated."""
+        nearest = self._nearest_kept(cache, profile, target)
+        if nearest is not None:
+            revision, entry = nearest
+            embedded = EmbeddedServer(data_from=entry.data_dir)
+            self._start_server(embedded)
+            self.progress(f"starting from kept database {entry.key} at revision {revision}, "
+                          "without seeding")
+            self.facts.row_counts = dict(entry.row_counts)
+            self._migrate_copy(self._cached_conninfo(entry.database), revision, target)
+            return embedded, entry.database
+        embedded = EmbeddedServer()
+        server = self._start_server(embedded)
+        load_revision = self.project.load_revision
+        database = self._build(server, profile, load_revision)
+        if target != load_revision:
+            loaded = self._cache_inputs(profile, load_revision)
+            with embedded.stopped() as data_dir:
+                cache.store(fingerprint(loaded), data_dir, loaded, database.name,
+                            self.facts.row_counts)
+            self.progress(f"kept the loaded database at {load_revision} for later migrations")
+            self._migrate_copy(database.conninfo, load_revision, target)
+        return embedded, database.name
+
+    def _nearest_kept(self, cache: SeedCache, profile: Profile,
+                      target: str) -> tuple[str, CacheEntry] | None:
+        """The kept database at the revision nearest below `target`, down to the data
+        revision (none with --plans-cache refresh: that rebuilds from the data)."""
+        if self.config.cache != "on":
+            return None
+        revisions = schema.Revisions(self.project.migrations_dir)
+        for revision in revisions.chain_down(target, self.project.load_revision)[1:]:
+            entry = cache.lookup(fingerprint(self._cache_inputs(profile, revision)))
+            if entry is not None:
+                return revision, entry
+        return None
+
+    def _migrate_copy(self, conninfo: str, current: str, target: str) -> None:
+        self.progress(f"migrating {current} -> {target}")
+        schema.upgrade(conninfo, self.project.migrations_dir, target)
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            datagen.vacuum_analyze(conn, self.progress)
 
     def _cached_conninfo(self, database: str) -> str:
         assert self._server is not None
@@ -446,7 +514,11 @@ class PlanRun:
             "postgres": embedded_server_version(),
             "revision": target,
             "load_revision": self.project.load_revision,
-            "migrations": files_digest(self.project.migrations_dir.rglob("*.py")),
+            # env.py and the chain up to the target only: a new later migration keeps the
+            # entry valid, so a migration's pull request reuses the seeded data
+            "migrations": files_digest([
+                *self.project.migrations_dir.glob("*.py"),
+                *schema.Revisions(self.project.migrations_dir).files_up_to(target)]),
             "profile": profile.name,
             "data": dict(profile.data),
             "generator": f"{generator.VERSION}/{files_digest([self.project.generator_path])}",

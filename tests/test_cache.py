@@ -60,16 +60,20 @@ def test_same_inputs_reuse_and_changed_inputs_rebuild(project: Path, cache_dir: 
     assert document["run"]["cache"].startswith("reused ")
     assert document["run"]["row_counts"] == {"accounts": 4000, "events": 20000}
 
-    for changed in (["--plans-seed", "2"], ["--plans-revision", "0001"]):
-        assert "seed events" in run(project, cache_dir, *changed).stderr, changed
+    assert "seed events" in run(project, cache_dir, "--plans-seed", "2").stderr
+    # the database at the data revision was kept when the first run seeded it
+    assert "reusing seeded database" in run(project, cache_dir, "--plans-revision",
+                                            "0001").stderr
     generator = project / "fixtures" / "datagen.py"
     generator.write_text(generator.read_text().replace('VERSION = "2"', 'VERSION = "3"'))
     assert "seed events" in run(project, cache_dir).stderr
 
     listing = cache_cli(cache_dir, "list")
-    assert listing.strip().splitlines()[-1].startswith("4 entries,")
+    # each seeding keeps the loaded database (0001) and the migrated one (0002)
+    assert listing.strip().splitlines()[-1].startswith("6 entries,")
     assert "profile=small seed=2 revision=0002" in listing
-    assert cache_cli(cache_dir, "prune").startswith("removed 4 entries")
+    assert "profile=small seed=2 revision=0001" in listing
+    assert cache_cli(cache_dir, "prune").startswith("removed 6 entries")
     assert cache_cli(cache_dir, "list").startswith("0 entries")
 
 
@@ -79,7 +83,7 @@ def test_refresh_rebuilds_and_off_neither_reads_nor_writes(project: Path,
     assert "seed events" in run(project, cache_dir, "--plans-cache", "refresh").stderr
     off = run(project, cache_dir, "--plans-cache", "off", "--plans-seed", "9")
     assert "seed events" in off.stderr and "kept seeded" not in off.stderr
-    assert len(SeedCache(cache_dir).entries()) == 1
+    assert len(SeedCache(cache_dir).entries()) == 2  # loaded (0001) and migrated (0002)
 
 
 def test_an_interrupted_seed_is_never_reused(project: Path, cache_dir: Path) -> None:

@@ -1,0 +1,138 @@
+"""Helpers for the tests that run docs/ci's examples: the CI tools from npm, a throw-away git
+repository shaped like a merge request that adds a migration, and a PostgreSQL reachable by
+a service container's DSN."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO
+from harness.provisioning import EmbeddedServer
+
+TOOLS = REPO / "tools" / "ci-tools" / "node_modules" / ".bin"
+# The pull request of these tests adds the index migration to a default branch without it.
+ADDED_MIGRATION = "20250130000000_add_csr_dashboard_indexes.py"
+MIGRATIONS = Path("fixtures") / "migrations" / "versions"
+# A few cases, few timed runs: the jobs are what is tested here, not the plans.
+FEW_CASES = "-k booking_rate_appointments --plans-runs 3 --plans-warmup 1"
+
+
+def ci_tool(name: str) -> Path:
+    """A tool of tools/ci-tools (installed now if missing). A machine where it cannot be
+    installed (no root for apt-get) skips, except in CI, where a missing tool is a failure."""
+    path = TOOLS / name
+    if path.exists():
+        return path
+    result = subprocess.run(["sh", "tools/install-ci-tools.sh"], cwd=REPO,
+                            capture_output=True, text=True, check=False)
+    if result.returncode == 0 and path.exists():
+        return path
+    reason = f"{name} could not be installed by tools/install-ci-tools.sh: " + (
+        result.stderr.strip().splitlines() or ["no output"])[-1]
+    if os.environ.get("CI") or os.geteuid() == 0:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def load_yaml(path: Path) -> Any:
+    """A YAML file as data, parsed by the `yaml` npm package of tools/ci-tools (no Python YAML
+    parser is a dependency of the project)."""
+    script = ("const fs = require('fs'); const YAML = require('yaml');"
+              "process.stdout.write(JSON.stringify(YAML.parse(fs.readFileSync(process.argv[1], "
+              "'utf8'))));")
+    ci_tool("yaml")
+    result = subprocess.run(["node", "-e", script, str(path)], capture_output=True, text=True,
+                            check=True, env={**os.environ, "NODE_PATH": str(TOOLS.parent)})
+    return json.loads(result.stdout)
+
+
+def _git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com",
+                             *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class ExampleRepo:
+    """A copy of this repository as a project's repository: `main` without the index
+    migration, `feature` adding it, and an `origin` to fetch the target branch from."""
+
+    path: Path
+
+    def checkout(self, branch: str) -> None:
+        _git(self.path, "checkout", "-q", branch)
+
+    @classmethod
+    def create(cls, root: Path) -> ExampleRepo:
+        work, origin = root / "project", root / "origin.git"
+        work.mkdir()
+        listed = _git(REPO, "ls-files", "-co", "--exclude-standard", "-z").split("\0")
+        for name in filter(None, listed):
+            source = REPO / name
+            if source.is_file() and not name.startswith("tools/ci-tools/node_modules/"):
+                (work / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, work / name)
+        migration = work / MIGRATIONS / ADDED_MIGRATION
+        held = root / ADDED_MIGRATION
+        migration.rename(held)
+        _git(work, "init", "-q", "-b", "main")
+        _git(work, "add", "-A")
+        _git(work, "commit", "-qm", "main: tables only")
+        _git(work, "clone", "-q", "--bare", ".", str(origin))
+        # gitlab-ci-local derives the project's path from the remote's URL; git fetches it
+        # from the local bare repository
+        url = "git@gitlab.example.com:team/plan-harness.git"
+        _git(work, "remote", "add", "origin", url)
+        _git(work, "config", f"url.{origin}.insteadOf", url)
+        _git(work, "fetch", "-q", "origin")
+        _git(work, "remote", "set-head", "origin", "main")
+        _git(work, "checkout", "-qb", "feature")
+        held.rename(migration)
+        _git(work, "add", "-A")
+        _git(work, "commit", "-qm", "feature: the dashboard indexes")
+        return cls(work)
+
+
+@contextmanager
+def example_repo() -> Iterator[ExampleRepo]:
+    """An ExampleRepo outside pytest's temporary directory: the embedded server's account
+    must reach the job's virtualenv, and pytest keeps its own directory private (0700)."""
+    root = Path(tempfile.mkdtemp(prefix="plan-harness-ci-"))
+    try:
+        yield ExampleRepo.create(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def service_postgres() -> Iterator[str]:
+    """A PostgreSQL on a TCP port, standing in for the `postgres:18` service: the DSN has the
+    examples' shape (user and password postgres, database postgres), only the host differs."""
+    port = free_port()
+    with EmbeddedServer(settings={"listen_addresses": "localhost", "port": str(port)}):
+        yield f"postgresql://postgres:postgres@localhost:{port}/postgres"
+
+
+def job_environment() -> dict[str, str]:
+    """This process's environment without what the test run itself set (its private seed
+    cache, pytest's variables): a job sees what a CI runner's shell would."""
+    return {k: v for k, v in os.environ.items()
+            if k != "PLAN_HARNESS_CACHE_DIR" and not k.startswith("PYTEST")}
