@@ -34,6 +34,7 @@ from harness.checks import (
 )
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
+from harness.environment import run_environment
 from harness.errors import ConfigError, HarnessError, ScenarioError, SchemaError
 from harness.explain import ModeMeasurement, bind_order, measure
 from harness.files import write_atomically
@@ -97,6 +98,8 @@ class RunFacts:
     policy: dict[str, float] = field(default_factory=dict)
     # items of the reference (a baseline file) that the project no longer has
     missing: list[str] = field(default_factory=list)
+    # versions, git commit and more (harness.environment.run_environment)
+    environment: dict[str, Any] = field(default_factory=dict)
 
 
 class PlanRun:
@@ -141,6 +144,8 @@ class PlanRun:
             )
         self.facts.revision, self.facts.head = target, revisions.head()
         self.facts.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self.facts.environment = run_environment(self.project.fixtures_dir,
+                                                 self.project.checks.misestimate_factor)
         self.facts.endpoint_claims = {
             endpoint: asdict(claim)
             for endpoint, claim in self.project.projection.endpoints.items()
