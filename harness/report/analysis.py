@@ -389,6 +389,8 @@ class Comparison:
     only_before: list[str]  # ran at base, missing at head: each a regression
     only_after: list[str]
     benefits: list[EndpointBenefit]
+    # per item and plan mode whose plan's nodes changed between the runs
+    plan_diffs: list[ModeDiff] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[ItemChange]:
@@ -429,6 +431,7 @@ def compare(after: Mapping[str, Any], before: Mapping[str, Any]) -> Comparison:
         only_before=sorted(set(before_items) - set(after_items)),
         only_after=sorted(set(after_items) - set(before_items)),
         benefits=endpoint_benefits(changes, claims),
+        plan_diffs=run_plan_diffs(after, before),
     )
 
 
@@ -728,8 +731,10 @@ def custom_generic_diff(item: Mapping[str, Any]) -> ModeDiff | None:
 
 # --- failures grouped by cause ---------------------------------------------------------------
 
-# A path (absolute, or relative with a directory) names the item's file, not the cause.
-_PATH_IN_TEXT = re.compile(r"(?:~|\.{1,2})?/?(?:[\w.-]+/)+[\w.-]*")
+# A path (absolute, or relative with a directory) names the item's file, not the cause;
+# so does the case's place in it (cases[2].expect.index).
+_PATH_IN_TEXT = re.compile(r"(?:~|\.{1,2})?/?(?:[\w.-]+/)+[\w.-]*(?::\s)?")
+_CASE_IN_FILE = re.compile(r"\bcases\[\d+\]\.")
 # Figures of one item (rows, buffers, milliseconds, factors like x12); digits inside a name
 # (ix_v2_col) stay.
 _FIGURE_IN_TEXT = re.compile(r"(?<![\w.])x?-?\d[\d,.]*(?![\w])")
@@ -737,8 +742,8 @@ _FIGURE_IN_TEXT = re.compile(r"(?<![\w.])x?-?\d[\d,.]*(?![\w])")
 
 def reason_cause(reason: str) -> str:
     """A failure's reason without what differs between the items one cause breaks: file
-    paths and per-item figures become placeholders."""
-    text = _PATH_IN_TEXT.sub("<file>", reason)
+    paths go, per-item figures become N."""
+    text = _CASE_IN_FILE.sub("", _PATH_IN_TEXT.sub("", reason))
     text = _FIGURE_IN_TEXT.sub("N", text)
     return " ".join(text.split())
 
