@@ -105,6 +105,7 @@ def test_run_plan_diffs_and_custom_against_generic() -> None:
     found = custom_generic_diff(both)
     assert found is not None and found.diff.headline.startswith("Index Scan using")
     assert custom_generic_diff(item("e", "pass", "", custom=index)) is None
+    assert custom_generic_diff(item("f", "pass", "", custom=index, generic=index)) is None
 
 
 def test_plan_tree_shows_factors_inclusive_time_and_buffer_kinds() -> None:
@@ -133,6 +134,9 @@ def test_reasons_group_by_cause_without_paths_and_figures() -> None:
     assert reason_cause(one) == reason_cause(other)
     assert "/home" not in reason_cause(one) and "1,234" not in reason_cause(one)
     assert reason_cause("index: expected ix_v2_col") == "index: expected ix_v2_col"
+    assert reason_cause("index_missing: /w/p/scenarios/a.toml: cases[2].expect.index: ix_x "
+                        "does not exist at revision 20250115000000") == (
+        "index_missing: expect.index: ix_x does not exist at revision N")
     items = [item(f"s[{n}]", "fail", one if n % 2 else other) for n in range(9)]
     items += [item("t[0]", "error", "error: relation \"gone\" does not exist"),
               item("u[0]", "warn", "misestimate: x12"), item("v[0]", "pass", "")]
