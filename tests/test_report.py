@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import copy
 import json
+import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from conftest import REPO, SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
@@ -33,9 +35,18 @@ CLI = [sys.executable, "-m", "harness.cli"]
 
 def test_real_results_validate_against_the_published_schema(csr_head: CsrRun,
                                                             csr_before: CsrRun) -> None:
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, check=True).stdout.strip()
     for run in (csr_head, csr_before):
         validate_results(run.document)
         assert run.document["schema_version"] == 3
+        environment = run.document["run"]["environment"]
+        assert environment["git_commit"] == commit
+        assert environment["python"] == platform.python_version()
+        assert environment["psycopg"] == psycopg.__version__
+        assert environment["postgresql"] == run.document["run"]["server_version"]
+        assert environment["harness"] == run.document["harness_version"]
+        assert 0 < environment["duration_seconds"] < 900
 
 
 def test_the_schema_rejects_what_it_should(csr_head: CsrRun) -> None:
@@ -48,7 +59,7 @@ def test_the_schema_rejects_what_it_should(csr_head: CsrRun) -> None:
 def test_a_version_1_file_is_migrated_on_read(csr_head: CsrRun, tmp_path: Path) -> None:
     old = copy.deepcopy(csr_head.document)
     old["schema_version"] = 1
-    for key in ("table_sizes", "endpoint_claims", "write_cost", "migration"):
+    for key in ("table_sizes", "endpoint_claims", "write_cost", "migration", "environment"):
         del old["run"][key]
     for index in old["run"]["index_sizes"]:
         for key in ("method", "unique", "primary", "valid", "predicate", "columns", "include",
@@ -67,6 +78,9 @@ def test_a_version_1_file_is_migrated_on_read(csr_head: CsrRun, tmp_path: Path) 
     assert migrated["items"][0]["modes"][0]["estimated_rows"] == first["estimated_rows"]
     assert migrated["items"][0]["modes"][0]["actual_rows"] == first["actual_rows"]
     assert not usage_matrix(migrated).known
+    assert migrated["run"]["environment"]["git_commit"] == "unknown"
+    assert migrated["run"]["environment"]["duration_seconds"] is None
+    assert migrated["run"]["environment"]["postgresql"] == old["run"]["server_version"]
     paths = rerender(path, tmp_path / "out")
     assert "no index definitions (schema version 1)" in paths.html.read_text()
 
@@ -202,6 +216,13 @@ def test_a_run_writes_the_html_and_a_short_markdown_summary(csr_head: CsrRun,
     fails = csr_before.document["counts"]["fail"]
     assert lines[0].startswith(f"## plan-harness: {fails} failed")
     assert "more failures (see the HTML report)" in summary
+    # the missing indexes of the earlier revision, one line per index instead of per item
+    causes = [line for line in lines if line.startswith("- fail: index_missing")]
+    assert causes and all(line.endswith(" items") for line in causes)
+    assert "/scenarios/" not in "".join(causes)
+    before_html = (csr_before.report_dir / "index.html").read_text()
+    assert "<h2 id=\"causes\">Failures and errors by cause</h2>" in before_html
+    assert "<h2>Environment</h2>" in html
     assert "](" not in summary and "http" not in summary  # link-free
 
 
@@ -221,6 +242,10 @@ def test_report_command_rerenders_and_compares_without_a_database(
     regressed = len(compare(csr_head.document, csr_before.document).regressions)
     assert f"{regressed} regressed" in summary
     assert "| GET /api/v1/dashboard/calls | 5-20x |" in summary
+    changed = [line for line in summary.splitlines() if line.startswith("- `")]
+    assert changed and all(" -> " in line for line in changed)
+    assert "`custom`: Seq Scan on calls -> Index" in summary
+    assert "<h3>Plans that changed</h3>" in html and 'class="plan-diff"' in html
 
 
 def test_benchmark_measurements_are_recorded_in_a_saved_run(csr_head: CsrRun,
