@@ -5,11 +5,13 @@ and escaping of what scenario files and parameters put on the page."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import platform
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,12 @@ import pytest
 from conftest import REPO, SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
 from harness.capacity import duplicates_and_redundancy
 from harness.errors import ReportError
+from harness.provisioning import HarnessDatabase
 from harness.report import load_results, record_measurement, rerender
 from harness.report.analysis import (
     compare,
     histogram,
+    inline_params,
     plan_tree,
     usage_matrix,
 )
@@ -199,6 +203,19 @@ def test_compare_rebuilds_the_endpoint_benefits_table(csr_head: CsrRun,
     assert threads.before_ms > threads.after_ms and threads.speedup > 1
     reverse = compare(csr_before.document, csr_head.document)
     assert {c.id for c in comparison.improvements} <= {c.id for c in reverse.regressions}
+
+
+def test_inlined_sql_runs_in_postgresql_with_the_bound_values(
+        database: HarnessDatabase) -> None:
+    sql = ("SELECT %(n)s::int + 1, %(s)s::text, %(t)s::timestamptz, %(u)s::uuid, 'x%%', "
+           "%(none)s::int")
+    params = {"n": "41", "s": "it's; DROP TABLE x --", "t": "2025-01-28T18:50:37.238660+00:00",
+              "u": "0901c71f-c8ff-8998-1fc8-a4b6087f02f0", "none": "None"}
+    with psycopg.connect(database.conninfo) as conn:
+        row = conn.execute(inline_params(sql, params).encode()).fetchone()
+    assert row == (42, "it's; DROP TABLE x --",
+                   dt.datetime(2025, 1, 28, 18, 50, 37, 238660, tzinfo=dt.UTC),
+                   uuid.UUID("0901c71f-c8ff-8998-1fc8-a4b6087f02f0"), "x%", None)
 
 
 # --- rendering -------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ def test_sql_literals_quote_text_and_leave_numbers() -> None:
     assert sql_literal("O'Brien") == "'O''Brien'"
     assert sql_literal("2025-01-28T18:50:37+00:00") == "'2025-01-28T18:50:37+00:00'"
     assert sql_literal("None") == "NULL"
+    assert sql_literal("02134") == "'02134'"
+    assert sql_literal("1e3") == "1e3"
     assert sql_literal("1; DROP TABLE x") == "'1; DROP TABLE x'"
 
 

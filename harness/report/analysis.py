@@ -469,7 +469,8 @@ def endpoint_benefits(changes: Sequence[ItemChange],
 
 # --- reproducing a plan ----------------------------------------------------------------------
 
-_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# A number as Python prints one; "02134" (a code, not a number) is quoted.
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 
 
