@@ -34,6 +34,7 @@ from harness.checks import (
 )
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
+from harness.environment import run_environment
 from harness.errors import (
     ConfigError,
     HarnessError,
@@ -107,6 +108,8 @@ class RunFacts:
     # with --plans-allow-existing-db on: the DSN's own database, which the harness did not
     # seed; `profile` is then the profile whose budgets were asked for, or ""
     existing_db: bool = False
+    # versions, git commit and more (harness.environment.run_environment)
+    environment: dict[str, Any] = field(default_factory=dict)
 
 
 class PlanRun:
@@ -151,6 +154,8 @@ class PlanRun:
             )
         self.facts.revision, self.facts.head = target, revisions.head()
         self.facts.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self.facts.environment = run_environment(self.project.fixtures_dir,
+                                                 self.project.checks.misestimate_factor)
         self.facts.endpoint_claims = {
             endpoint: asdict(claim)
             for endpoint, claim in self.project.projection.endpoints.items()

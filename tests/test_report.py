@@ -5,22 +5,28 @@ and escaping of what scenario files and parameters put on the page."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
+import platform
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from conftest import REPO, SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
 from harness.capacity import duplicates_and_redundancy
 from harness.errors import ReportError
+from harness.provisioning import HarnessDatabase
 from harness.report import load_results, record_measurement, rerender
 from harness.report.analysis import (
     compare,
     histogram,
+    inline_params,
     plan_tree,
     usage_matrix,
 )
@@ -33,9 +39,18 @@ CLI = [sys.executable, "-m", "harness.cli"]
 
 def test_real_results_validate_against_the_published_schema(csr_head: CsrRun,
                                                             csr_before: CsrRun) -> None:
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True, check=True).stdout.strip()
     for run in (csr_head, csr_before):
         validate_results(run.document)
         assert run.document["schema_version"] == 3
+        environment = run.document["run"]["environment"]
+        assert environment["git_commit"] == commit
+        assert environment["python"] == platform.python_version()
+        assert environment["psycopg"] == psycopg.__version__
+        assert environment["postgresql"] == run.document["run"]["server_version"]
+        assert environment["harness"] == run.document["harness_version"]
+        assert 0 < environment["duration_seconds"] < 900
 
 
 def test_the_schema_rejects_what_it_should(csr_head: CsrRun) -> None:
@@ -48,7 +63,7 @@ def test_the_schema_rejects_what_it_should(csr_head: CsrRun) -> None:
 def test_a_version_1_file_is_migrated_on_read(csr_head: CsrRun, tmp_path: Path) -> None:
     old = copy.deepcopy(csr_head.document)
     old["schema_version"] = 1
-    for key in ("table_sizes", "endpoint_claims", "write_cost", "migration"):
+    for key in ("table_sizes", "endpoint_claims", "write_cost", "migration", "environment"):
         del old["run"][key]
     for index in old["run"]["index_sizes"]:
         for key in ("method", "unique", "primary", "valid", "predicate", "columns", "include",
@@ -67,6 +82,9 @@ def test_a_version_1_file_is_migrated_on_read(csr_head: CsrRun, tmp_path: Path) 
     assert migrated["items"][0]["modes"][0]["estimated_rows"] == first["estimated_rows"]
     assert migrated["items"][0]["modes"][0]["actual_rows"] == first["actual_rows"]
     assert not usage_matrix(migrated).known
+    assert migrated["run"]["environment"]["git_commit"] == "unknown"
+    assert migrated["run"]["environment"]["duration_seconds"] is None
+    assert migrated["run"]["environment"]["postgresql"] == old["run"]["server_version"]
     paths = rerender(path, tmp_path / "out")
     assert "no index definitions (schema version 1)" in paths.html.read_text()
 
@@ -187,6 +205,19 @@ def test_compare_rebuilds_the_endpoint_benefits_table(csr_head: CsrRun,
     assert {c.id for c in comparison.improvements} <= {c.id for c in reverse.regressions}
 
 
+def test_inlined_sql_runs_in_postgresql_with_the_bound_values(
+        database: HarnessDatabase) -> None:
+    sql = ("SELECT %(n)s::int + 1, %(s)s::text, %(t)s::timestamptz, %(u)s::uuid, 'x%%', "
+           "%(none)s::int")
+    params = {"n": "41", "s": "it's; DROP TABLE x --", "t": "2025-01-28T18:50:37.238660+00:00",
+              "u": "0901c71f-c8ff-8998-1fc8-a4b6087f02f0", "none": "None"}
+    with psycopg.connect(database.conninfo) as conn:
+        row = conn.execute(inline_params(sql, params).encode()).fetchone()
+    assert row == (42, "it's; DROP TABLE x --",
+                   dt.datetime(2025, 1, 28, 18, 50, 37, 238660, tzinfo=dt.UTC),
+                   uuid.UUID("0901c71f-c8ff-8998-1fc8-a4b6087f02f0"), "x%", None)
+
+
 # --- rendering -------------------------------------------------------------------------------
 
 def test_a_run_writes_the_html_and_a_short_markdown_summary(csr_head: CsrRun,
@@ -202,6 +233,13 @@ def test_a_run_writes_the_html_and_a_short_markdown_summary(csr_head: CsrRun,
     fails = csr_before.document["counts"]["fail"]
     assert lines[0].startswith(f"## plan-harness: {fails} failed")
     assert "more failures (see the HTML report)" in summary
+    # the missing indexes of the earlier revision, one line per index instead of per item
+    causes = [line for line in lines if line.startswith("- fail: index_missing")]
+    assert causes and all(line.endswith(" items") for line in causes)
+    assert "/scenarios/" not in "".join(causes)
+    before_html = (csr_before.report_dir / "index.html").read_text()
+    assert "<h2 id=\"causes\">Failures and errors by cause</h2>" in before_html
+    assert "<h2>Environment</h2>" in html
     assert "](" not in summary and "http" not in summary  # link-free
 
 
@@ -221,6 +259,10 @@ def test_report_command_rerenders_and_compares_without_a_database(
     regressed = len(compare(csr_head.document, csr_before.document).regressions)
     assert f"{regressed} regressed" in summary
     assert "| GET /api/v1/dashboard/calls | 5-20x |" in summary
+    changed = [line for line in summary.splitlines() if line.startswith("- `")]
+    assert changed and all(" -> " in line for line in changed)
+    assert "`custom`: Seq Scan on calls -> Index" in summary
+    assert "<h3>Plans that changed</h3>" in html and 'class="plan-diff"' in html
 
 
 def test_benchmark_measurements_are_recorded_in_a_saved_run(csr_head: CsrRun,

@@ -5,6 +5,7 @@ of two runs. Pure functions of results documents: no database, no HTML."""
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,14 @@ _NODE_DETAILS = (
 )
 
 
+_BUFFER_KINDS = (
+    ("shared hit", "Shared Hit Blocks"), ("shared read", "Shared Read Blocks"),
+    ("shared dirtied", "Shared Dirtied Blocks"), ("shared written", "Shared Written Blocks"),
+    ("temp read", "Temp Read Blocks"), ("temp written", "Temp Written Blocks"),
+)
+DEFAULT_MISESTIMATE_FACTOR = 10.0
+
+
 @dataclass
 class TreeNode:
     label: str
@@ -36,7 +45,13 @@ class TreeNode:
     self_ms: float | None  # time in this node alone, over all loops
     self_cost: float
     shared_buffers: int
+    inclusive_ms: float | None = None  # this node and everything below it, over all loops
+    buffers: list[tuple[str, int]] = field(default_factory=list)  # the non-zero kinds
+    # how many times the estimate is off per loop (either way); None without ANALYZE
+    factor: float | None = None
+    misestimated: bool = False
     share: float = 0.0  # of the plan's total self time (or cost, without ANALYZE)
+    inclusive_share: float = 0.0  # of the root's inclusive time
     costliest: bool = False
     children: list[TreeNode] = field(default_factory=list)
 
@@ -55,6 +70,16 @@ def _label(node: Mapping[str, Any]) -> str:
     elif node.get("Index Name"):
         text += f" on {node['Index Name']}"
     return text
+
+
+def estimate_factor(node: Mapping[str, Any]) -> float | None:
+    """Estimated against actual rows per loop, as a factor of at least 1 whichever way it is
+    off (an empty side counts as one row); None without ANALYZE or for a node never run."""
+    actual = node.get("Actual Rows")
+    if actual is None or not node.get("Actual Loops"):
+        return None
+    low, high = sorted((float(node.get("Plan Rows", 0)), float(actual)))
+    return high / max(low, 1.0)
 
 
 def _tree(node: Mapping[str, Any]) -> TreeNode:
@@ -76,8 +101,10 @@ def _tree(node: Mapping[str, Any]) -> TreeNode:
         # parallel workers and InitPlans can make children look longer than the parent
         self_ms=None if inclusive is None else max(inclusive - below, 0.0),
         self_cost=max(cost - below_cost, 0.0),
-        shared_buffers=int(node.get("Shared Hit Blocks", 0))
-        + int(node.get("Shared Read Blocks", 0)),
+        shared_buffers=_shared(node),
+        inclusive_ms=inclusive,
+        buffers=[(name, int(node[key])) for name, key in _BUFFER_KINDS if node.get(key)],
+        factor=estimate_factor(node),
         children=children,
     )
 
@@ -93,9 +120,11 @@ def _detail(value: Any) -> str:
     return str(value)
 
 
-def plan_tree(plan: Mapping[str, Any]) -> TreeNode:
+def plan_tree(plan: Mapping[str, Any],
+              misestimate_factor: float = DEFAULT_MISESTIMATE_FACTOR) -> TreeNode:
     """The tree of one EXPLAIN (FORMAT JSON) object, each node's share of the plan's own time
-    (its cost without ANALYZE), and the costliest node marked."""
+    (its cost without ANALYZE) and of its total time, the costliest node marked, and nodes
+    whose estimate is off beyond `misestimate_factor` flagged."""
     root = _tree(plan["Plan"])
     nodes = list(root.walk())
     timed = all(n.self_ms is not None for n in nodes)
@@ -103,6 +132,9 @@ def plan_tree(plan: Mapping[str, Any]) -> TreeNode:
     total = sum(weights)
     for node, weight in zip(nodes, weights, strict=True):
         node.share = weight / total if total else 0.0
+        node.misestimated = node.factor is not None and node.factor > misestimate_factor
+        if root.inclusive_ms and node.inclusive_ms is not None:
+            node.inclusive_share = node.inclusive_ms / root.inclusive_ms
     if total:
         nodes[weights.index(max(weights))].costliest = True
     return root
@@ -357,6 +389,8 @@ class Comparison:
     only_before: list[str]  # ran at base, missing at head: each a regression
     only_after: list[str]
     benefits: list[EndpointBenefit]
+    # per item and plan mode whose plan's nodes changed between the runs
+    plan_diffs: list[ModeDiff] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[ItemChange]:
@@ -397,6 +431,7 @@ def compare(after: Mapping[str, Any], before: Mapping[str, Any]) -> Comparison:
         only_before=sorted(set(before_items) - set(after_items)),
         only_after=sorted(set(after_items) - set(before_items)),
         benefits=endpoint_benefits(changes, claims),
+        plan_diffs=run_plan_diffs(after, before),
     )
 
 
@@ -430,3 +465,305 @@ def endpoint_benefits(changes: Sequence[ItemChange],
     # claimed endpoints first, in the document's order, then the rest by name
     order = {e: i for i, e in enumerate(claims)}
     return sorted(benefits, key=lambda b: (order.get(b.endpoint, len(order)), b.endpoint))
+
+
+# --- reproducing a plan ----------------------------------------------------------------------
+
+# A number as Python prints one; "02134" (a code, not a number) is quoted.
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+
+
+def sql_literal(value: str) -> str:
+    """A bound value as psql reads it: numbers bare, None as NULL, anything else a string
+    literal (single quotes doubled), which PostgreSQL casts to the parameter's type."""
+    if _NUMBER.fullmatch(value):
+        return value
+    if value == "None":
+        return "NULL"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def inline_params(sql: str, params: Mapping[str, str]) -> str:
+    """The scenario's SQL with its `%(name)s` placeholders replaced by literals, runnable in
+    psql; `%%` (psycopg's escaped percent sign) becomes `%`."""
+    def literal(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        return sql_literal(params[name]) if name in params else match.group(0)
+    return _PLACEHOLDER.sub(literal, sql)
+
+
+def _cost_text(node: Mapping[str, Any]) -> str:
+    startup, total = float(node.get("Startup Cost", 0)), float(node.get("Total Cost", 0))
+    text = (f"(cost={startup:.2f}..{total:.2f}"
+            f" rows={round(float(node.get('Plan Rows', 0)))} width={node.get('Plan Width', 0)})")
+    if "Actual Total Time" in node:
+        text += (f" (actual time={float(node.get('Actual Startup Time', 0)):.3f}.."
+                 f"{float(node['Actual Total Time']):.3f} rows={_rows(node.get('Actual Rows', 0))}"
+                 f" loops={node.get('Actual Loops', 1)})")
+    elif node.get("Actual Loops") == 0:
+        text += " (never executed)"
+    return text
+
+
+def _rows(value: float) -> str:
+    """PostgreSQL 18 prints fractional average rows per loop with two decimals."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+
+
+def _buffers_text(node: Mapping[str, Any]) -> str:
+    parts = []
+    for kind in ("Shared", "Local", "Temp"):
+        counts = [f"{what.lower()}={node[f'{kind} {what} Blocks']}"
+                  for what in ("Hit", "Read", "Dirtied", "Written")
+                  if node.get(f"{kind} {what} Blocks")]
+        if counts:
+            parts.append(f"{kind.lower()} {' '.join(counts)}")
+    return "Buffers: " + ", ".join(parts) if parts else ""
+
+
+def _explain_lines(node: Mapping[str, Any], depth: int) -> list[str]:
+    # PostgreSQL's layout: a child's arrow two spaces right of its parent's text, its
+    # details six spaces right of the parent's details
+    pad = " " * (6 * depth - 4) + "->  " if depth else ""
+    detail_pad = " " * (6 * depth + 2)
+    lines = [f"{pad}{_label(node)}  {_cost_text(node)}"]
+    lines += [f"{detail_pad}{key}: {_detail(node[key])}" for key in _NODE_DETAILS if key in node]
+    if buffers := _buffers_text(node):
+        lines.append(detail_pad + buffers)
+    for child in node.get("Plans", ()):
+        lines += _explain_lines(child, depth + 1)
+    return lines
+
+
+def explain_text(plan: Mapping[str, Any]) -> str:
+    """An EXPLAIN (FORMAT JSON) object as PostgreSQL's text format draws it, close enough to
+    read and to paste where text plans are expected."""
+    lines = _explain_lines(plan["Plan"], 0)
+    for key in ("Planning Time", "Execution Time"):
+        if key in plan:
+            lines.append(f"{key}: {float(plan[key]):.3f} ms")
+    return "\n".join(lines)
+
+
+# --- plan diffs ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NodeFigures:
+    """One side of a plan diff's row: what a node is and what it measured."""
+
+    label: str
+    index: str
+    estimated_rows: float
+    actual_rows: float | None  # over all loops
+    shared_buffers: int
+    time_ms: float | None  # inclusive, over all loops
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    status: str  # same | changed | added | removed
+    before: NodeFigures | None
+    after: NodeFigures | None
+    before_depth: int = 0
+    after_depth: int = 0
+
+
+@dataclass(frozen=True)
+class PlanDiff:
+    rows: list[DiffRow]
+
+    @property
+    def changed(self) -> bool:
+        return any(r.status != "same" for r in self.rows)
+
+    @property
+    def headline(self) -> str:
+        """The change in one line: the first node that changed, or a scan that another on
+        the same table replaced elsewhere in the tree, or the first node added or removed."""
+        for row in self.rows:
+            if row.status == "changed" and row.before and row.after:
+                return f"{row.before.label} -> {row.after.label}"
+        removed = [r.before for r in self.rows if r.status == "removed" and r.before]
+        added = [r.after for r in self.rows if r.status == "added" and r.after]
+        for old in removed:
+            new = next((a for a in added if _relation(a.label) and
+                        _relation(a.label) == _relation(old.label)), None)
+            if new is not None:
+                return f"{old.label} -> {new.label}"
+        if removed:
+            return f"{removed[0].label} removed"
+        return f"{added[0].label} added" if added else ""
+
+
+def _relation(label: str) -> str:
+    return label.rsplit(" on ", 1)[1] if " on " in label else ""
+
+
+def _shared(node: Mapping[str, Any]) -> int:
+    return int(node.get("Shared Hit Blocks", 0)) + int(node.get("Shared Read Blocks", 0))
+
+
+def _figures(node: Mapping[str, Any]) -> NodeFigures:
+    loops = int(node.get("Actual Loops", 1) or 1)
+    actual = node.get("Actual Rows")
+    total = node.get("Actual Total Time")
+    return NodeFigures(
+        label=_label(node), index=str(node.get("Index Name", "")),
+        estimated_rows=float(node.get("Plan Rows", 0)),
+        actual_rows=None if actual is None else float(actual) * loops,
+        shared_buffers=_shared(node),
+        time_ms=None if total is None else float(total) * loops,
+    )
+
+
+Node = Mapping[str, Any]
+# How nodes of two plans correspond under matched parents, from strict to loose: same node
+# on the same relation with the same index; another access path to the same relation; the
+# same kind of node (a Sort under a Limit on both sides).
+_MATCH_KEYS = (
+    lambda n: (n.get("Node Type"), n.get("Relation Name"), n.get("Index Name")),
+    lambda n: n.get("Relation Name"),
+    lambda n: n.get("Node Type"),
+)
+
+
+def _match(before: Sequence[Node], after: Sequence[Node]) -> dict[int, int]:
+    """after position -> before position of the children that correspond."""
+    pairs: dict[int, int] = {}
+    for key in _MATCH_KEYS:
+        for a, node in enumerate(after):
+            wanted = key(node)
+            if a in pairs or wanted is None:
+                continue
+            taken = set(pairs.values())
+            b = next((b for b, old in enumerate(before)
+                      if b not in taken and key(old) == wanted), None)
+            if b is not None:
+                pairs[a] = b
+    return pairs
+
+
+def _subtree(node: Node, status: str, depth: int) -> list[DiffRow]:
+    row = (DiffRow(status, None, _figures(node), after_depth=depth) if status == "added"
+           else DiffRow(status, _figures(node), None, before_depth=depth))
+    return [row, *(r for child in node.get("Plans", ())
+                   for r in _subtree(child, status, depth + 1))]
+
+
+def _is_wrapper(node: Node) -> bool:
+    """A node that reads no relation itself (Sort, Gather, Materialize, ...): inserted or
+    removed, it pushes the nodes below it one level down."""
+    return not node.get("Relation Name") and bool(node.get("Plans"))
+
+
+def _pair(old: Node, new: Node, depth_before: int, depth_after: int) -> list[DiffRow]:
+    same = _MATCH_KEYS[0](old) == _MATCH_KEYS[0](new)
+    row = DiffRow("same" if same else "changed", _figures(old), _figures(new),
+                  depth_before, depth_after)
+    return [row, *_align(old.get("Plans", ()), new.get("Plans", ()),
+                         depth_before + 1, depth_after + 1)]
+
+
+def _align(before: Sequence[Node], after: Sequence[Node], depth_before: int,
+           depth_after: int) -> list[DiffRow]:
+    pairs = _match(before, after)
+    rows = [r for a, new in enumerate(after) if a in pairs
+            for r in _pair(before[pairs[a]], new, depth_before, depth_after)]
+    left = [old for b, old in enumerate(before) if b not in pairs.values()]
+    right = [new for a, new in enumerate(after) if a not in pairs]
+    wrapper_added = next((n for n in right if _is_wrapper(n)), None) if left else None
+    wrapper_removed = next((n for n in left if _is_wrapper(n)), None) if right else None
+    if wrapper_added is not None:
+        rows.append(DiffRow("added", None, _figures(wrapper_added), after_depth=depth_after))
+        rows += _align(left, wrapper_added["Plans"], depth_before, depth_after + 1)
+        left, right = [], [n for n in right if n is not wrapper_added]
+    elif wrapper_removed is not None:
+        rows.append(DiffRow("removed", _figures(wrapper_removed), None, before_depth=depth_before))
+        rows += _align(wrapper_removed["Plans"], right, depth_before + 1, depth_after)
+        left, right = [n for n in left if n is not wrapper_removed], []
+    rows += [r for old in left for r in _subtree(old, "removed", depth_before)]
+    rows += [r for new in right for r in _subtree(new, "added", depth_after)]
+    return rows
+
+
+def plan_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> PlanDiff:
+    """Two EXPLAIN (FORMAT JSON) objects side by side: the roots correspond, and below
+    corresponding nodes their children by node type, relation and index (strictest first);
+    an inserted or removed wrapper (a Sort, a Gather) keeps the nodes below it matched."""
+    return PlanDiff(_pair(before["Plan"], after["Plan"], 0, 0))
+
+
+@dataclass(frozen=True)
+class ModeDiff:
+    item: str
+    mode: str  # a plan mode, or "custom vs generic"
+    diff: PlanDiff
+
+
+def run_plan_diffs(after: Mapping[str, Any], before: Mapping[str, Any]) -> list[ModeDiff]:
+    """Per item and plan mode measured in both runs, the diff where the plan's nodes
+    changed."""
+    before_items = {i["id"]: i for i in before["items"]}
+    diffs = []
+    for item in after["items"]:
+        old = before_items.get(item["id"])
+        old_modes = {m["mode"]: m for m in old["modes"]} if old else {}
+        for mode in item["modes"]:
+            then = old_modes.get(mode["mode"])
+            if then is not None and then.get("plan") and mode.get("plan"):
+                diff = plan_diff(then["plan"], mode["plan"])
+                if diff.changed:
+                    diffs.append(ModeDiff(item["id"], mode["mode"], diff))
+    return diffs
+
+
+def custom_generic_diff(item: Mapping[str, Any]) -> ModeDiff | None:
+    """The generic plan against the custom one, when their nodes differ (also where both
+    read an accepted index, which the plans_differ check lets pass)."""
+    modes = {m["mode"]: m for m in item["modes"]}
+    custom, generic = modes.get("custom"), modes.get("generic")
+    if custom is None or generic is None:
+        return None
+    diff = plan_diff(custom["plan"], generic["plan"])
+    return ModeDiff(item["id"], "custom vs generic", diff) if diff.changed else None
+
+
+# --- failures grouped by cause ---------------------------------------------------------------
+
+# A path (absolute, or relative with a directory) names the item's file, not the cause;
+# so does the case's place in it (cases[2].expect.index).
+_PATH_IN_TEXT = re.compile(r"(?:~|\.{1,2})?/?(?:[\w.-]+/)+[\w.-]*(?::\s)?")
+_CASE_IN_FILE = re.compile(r"\bcases\[\d+\]\.")
+# Figures of one item (rows, buffers, milliseconds, factors like x12); digits inside a name
+# (ix_v2_col) stay.
+_FIGURE_IN_TEXT = re.compile(r"(?<![\w.])x?-?\d[\d,.]*(?![\w])")
+
+
+def reason_cause(reason: str) -> str:
+    """A failure's reason without what differs between the items one cause breaks: file
+    paths go, per-item figures become N."""
+    text = _CASE_IN_FILE.sub("", _PATH_IN_TEXT.sub("", reason))
+    text = _FIGURE_IN_TEXT.sub("N", text)
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class CauseGroup:
+    outcome: str  # fail | error
+    cause: str
+    items: list[str]
+
+
+def group_by_cause(items: Iterable[Mapping[str, Any]]) -> list[CauseGroup]:
+    """Failing and erroring items by the normalised cause of their first reason, the largest
+    group first (a dropped index is one line for all the items it breaks)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for item in items:
+        if item["outcome"] in ("fail", "error"):
+            key = (item["outcome"], reason_cause(item.get("reason") or "no reason recorded"))
+            groups.setdefault(key, []).append(item["id"])
+    ordered = sorted(groups.items(), key=lambda g: (-len(g[1]), g[0][0] != "error", g[0][1]))
+    return [CauseGroup(outcome, cause, ids) for (outcome, cause), ids in ordered]

@@ -140,6 +140,7 @@ def results_document(facts: RunFacts, results: Sequence[CaseResult],
                      base_dir: Path | None = None) -> Document:
     items = [asdict(item_view(r, facts.profile, base_dir)) for r in results]
     run = asdict(facts)
+    run["environment"] = _environment(facts)
     run["noise"] = asdict(canary_noise(m.canary.min_ms if m.canary else None
                                        for r in results for m in r.measurements))
     return {
@@ -149,6 +150,16 @@ def results_document(facts: RunFacts, results: Sequence[CaseResult],
         "counts": count_outcomes(items),
         "items": items,
     }
+
+
+def _environment(facts: RunFacts) -> dict[str, Any]:
+    """The session's environment with what is known only now: the server's version and the
+    time since the run (or its head phase, after a migration) started."""
+    started = dt.datetime.fromisoformat(facts.started_at) if facts.started_at else None
+    duration = (dt.datetime.now(dt.UTC) - started).total_seconds() if started else None
+    return {**_UNKNOWN_ENVIRONMENT, **facts.environment,
+            "postgresql": facts.server_version or "unknown",
+            "duration_seconds": None if duration is None else round(duration, 1)}
 
 
 # --- reading saved documents -----------------------------------------------------------------
@@ -185,10 +196,18 @@ def _from_v1(document: Document) -> Document:
     return document
 
 
+_UNKNOWN_ENVIRONMENT: dict[str, Any] = {
+    "harness": "unknown", "python": "unknown", "psycopg": "unknown", "postgresql": "unknown",
+    "git_commit": "unknown", "duration_seconds": None,
+}
+
+
 def _from_v2(document: Document) -> Document:
     """Version 2 had no error outcome (an item that errored was left out), no policy, no
-    noise canary and no missing items: they read as none, the defaults and unknown."""
+    noise canary, no missing items and no environment: they read as none, the defaults and
+    unknown."""
     run = document["run"]
+    _default_environment(document)
     run.setdefault("policy", asdict(Policy()))
     run.setdefault("noise", asdict(Noise()))
     run.setdefault("missing", [])
@@ -202,6 +221,15 @@ def _from_v2(document: Document) -> Document:
             mode.setdefault("canary_best_ms", None)
     document["schema_version"] = 3
     return document
+
+
+def _default_environment(document: Document) -> None:
+    """Files written before the environment was recorded (version 2, and version 3 until
+    then): what the document itself says, the rest unknown."""
+    run = document["run"]
+    run.setdefault("environment", {**_UNKNOWN_ENVIRONMENT,
+                                   "harness": document.get("harness_version", "unknown"),
+                                   "postgresql": run.get("server_version") or "unknown"})
 
 
 def _v2_reason(item: Mapping[str, Any]) -> str:
@@ -236,6 +264,7 @@ def load_results(path: Path) -> Document:
                               f"(this plan-harness reads 1 to {SCHEMA_VERSION})")
         document = MIGRATIONS[version](document)
         version = document["schema_version"]
+    _default_environment(document)
     checked: Document = document
     return checked
 

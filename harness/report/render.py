@@ -9,7 +9,16 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from harness.report.analysis import Comparison, histogram, plan_tree, usage_matrix
+from harness.report.analysis import (
+    Comparison,
+    custom_generic_diff,
+    explain_text,
+    group_by_cause,
+    histogram,
+    inline_params,
+    plan_tree,
+    usage_matrix,
+)
 from harness.report.document import Document
 
 SUMMARY_MAX_LINES = 60
@@ -52,8 +61,12 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # plan JSON goes into the page once per plan mode: compact, in PostgreSQL's key order
+    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "separators": (",", ":")}
     env.filters.update(ms=fmt_ms, int=fmt_int, bytes=fmt_bytes, ratio=fmt_ratio)
-    env.globals.update(plan_tree=plan_tree, histogram=histogram)
+    env.globals.update(plan_tree=plan_tree, histogram=histogram, explain_text=explain_text,
+                       inline_params=inline_params, custom_generic_diff=custom_generic_diff,
+                       outcome_rank=_OUTCOME_ORDER)
     return env
 
 
@@ -68,6 +81,7 @@ def render_html(document: Document, comparison: Comparison | None = None) -> str
         items=ordered_items(document),
         matrix=usage_matrix(document),
         comparison=comparison,
+        causes=group_by_cause(document["items"]),
     )
 
 
@@ -138,6 +152,7 @@ def render_summary(document: Document, comparison: Comparison | None = None) -> 
                       + (f" and {len(run['missing']) - 10} more" if len(run["missing"]) > 10
                          else "")]
     lines += _migration_lines(run.get("migration"))
+    lines += _cause_lines(document["items"])
     lines += _verdict_sections(ordered_items(document), SUMMARY_MAX_LINES - len(lines))
     if total and not counts["fail"] and not counts["error"] and not counts["warn"]:
         lines += ["", "Every item passed."]
@@ -198,10 +213,46 @@ def _comparison_lines(comparison: Comparison) -> list[str]:
     if rows:
         lines += ["", "### Regressions", ""]
         lines += _table(("item", "before", "after", "why"), rows, 8, "regressions")
+    lines += _plan_change_lines(comparison)
     if comparison.benefits:
         benefits = [(b.endpoint, b.claimed_speedup or "-", fmt_ratio(b.speedup),
                      fmt_ms(b.before_ms), fmt_ms(b.after_ms)) for b in comparison.benefits]
         lines += ["", "### Endpoints, before and after", ""]
         lines += _table(("endpoint", "claimed", "measured", "before ms", "after ms"), benefits,
                         12, "endpoints")
+    return lines
+
+
+_PLAN_CHANGES_SHOWN = 8
+_CAUSES_SHOWN = 4
+
+
+def _plan_change_lines(comparison: Comparison) -> list[str]:
+    """One line per item whose plan changed, naming the node that changed in each mode;
+    regressed items first."""
+    by_item: dict[str, list[str]] = {}
+    for md in comparison.plan_diffs:
+        by_item.setdefault(md.item, []).append(f"`{md.mode}`: {md_cell(md.diff.headline)}")
+    if not by_item:
+        return []
+    regressed = {c.id for c in comparison.regressions}
+    order = sorted(by_item, key=lambda item: item not in regressed)
+    lines = ["", f"### Plans that changed ({len(by_item)} items)", ""]
+    lines += [f"- `{md_cell(item)}` {'; '.join(by_item[item])}"
+              for item in order[:_PLAN_CHANGES_SHOWN]]
+    if len(order) > _PLAN_CHANGES_SHOWN:
+        lines.append(f"- ... and {len(order) - _PLAN_CHANGES_SHOWN} more (see the HTML report)")
+    return lines
+
+
+def _cause_lines(items: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Failures and errors grouped by cause: one dropped index is one line, not nine."""
+    groups = group_by_cause(items)
+    if not groups:
+        return []
+    lines = ["", "### By cause", ""]
+    lines += [f"- {group.outcome}: {md_cell(group.cause)}: {len(group.items)} "
+              f"item{'s' if len(group.items) != 1 else ''}" for group in groups[:_CAUSES_SHOWN]]
+    if len(groups) > _CAUSES_SHOWN:
+        lines.append(f"- ... and {len(groups) - _CAUSES_SHOWN} more causes (see the HTML report)")
     return lines
