@@ -115,7 +115,7 @@ BAD_INPUTS = {
                             "unknown revision '0007'"),
     "unknown key in [checks]": (unknown_key("checks", "seq_scan_min_row = 5"),
                                 "fixtures/project.toml: checks.seq_scan_min_row: ",
-                                "unknown field (allowed: misestimate_factor, seq_scan_min_rows)"),
+                                "unknown field (allowed: canary_ms, misestimate_factor, seq_scan_min_rows)"),
     "unknown key in [schema]": (unknown_key("schema", 'migration = "m"'),
                                 "fixtures/project.toml: schema.migration: ", "unknown field"),
     "unknown key in [data]": (unknown_key("data", 'generators = "g.py"'),
