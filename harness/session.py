@@ -248,13 +248,18 @@ class PlanRun:
             captured = capture(run.connection, f"{run.facts.server}, revision "
                                f"{run.facts.revision}, profile {source.name}", self.project.anchors,
                                source.planner, self.project.manifest)
-        known = {r["name"] for r in captured["relations"] if r["kind"] == "table"}
+        self._check_projected_tables(captured, projected, name, f"profile {source.name}")
+        return scaled(captured, projected.scale, f"profile {source.name} x{projected.scale:g} "
+                                                 f"({captured['source']})", projected.tables)
+
+    def _check_projected_tables(self, statistics: Mapping[str, Any], projected: Projected,
+                                name: str, source: str) -> None:
+        """The tables a projected profile scales apart must be in the statistics."""
+        known = {r["name"] for r in statistics["relations"] if r["kind"] == "table"}
         for table in projected.tables:
             if table not in known:
                 raise ConfigError(f"{self.project.profiles_path}: {name}.projected.tables."
-                                  f"{table}: no table {table!r} in profile {source.name}")
-        return scaled(captured, projected.scale, f"profile {source.name} x{projected.scale:g} "
-                                                 f"({captured['source']})", projected.tables)
+                                  f"{table}: no table {table!r} in {source}")
 
     def _file_scaled(self, projected: Projected, name: str, path: Path) -> dict[str, Any]:
         """A projected profile's committed statistics of its source, scaled: no seeding of
@@ -268,11 +273,7 @@ class PlanRun:
             self.progress(f"{path}: {fidelity_note(statistics, projected.onto, revision)}; a "
                           f"preview. Capture, check and stamp it again with: python "
                           f"benchmarks/fidelity.py --profile {projected.source} --stamp {path}")
-        known = {r["name"] for r in statistics["relations"] if r["kind"] == "table"}
-        for table in projected.tables:
-            if table not in known:
-                raise ConfigError(f"{self.project.profiles_path}: {name}.projected.tables."
-                                  f"{table}: no table {table!r} in {path}")
+        self._check_projected_tables(statistics, projected, name, str(path))
         return scaled(statistics, projected.scale, f"profile {projected.source} "
                       f"x{projected.scale:g} ({statistics.get('source', path)})", projected.tables)
 

@@ -30,6 +30,30 @@ SAMPLE_PROJECT = TESTS / "sample_project"
 BEFORE_INDEXES = "20250115000000"
 
 
+def migration(revision: str, down: str, upgrade: str, downgrade: str, title: str) -> str:
+    """The text of an Alembic migration file that runs one SQL statement each way."""
+    return f'''"""{title}
+
+Revision ID: {revision}
+"""
+
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute({upgrade!r})
+
+
+def downgrade() -> None:
+    op.execute({downgrade!r})
+'''
+
+
 def plan_sample(name: str) -> object:
     return json.loads((PLAN_SAMPLES / name).read_text())
 

@@ -11,28 +11,11 @@ from pathlib import Path
 
 from test_cache import cache_cli, cache_dir, project, run  # noqa: F401  (fixtures)
 
+from conftest import migration
 from harness.cache import SeedCache
 
-NEW_MIGRATION = '''"""a second index
-
-Revision ID: 0003
-"""
-
-from alembic import op
-
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("CREATE INDEX ix_events_created_at ON events (created_at)")
-
-
-def downgrade() -> None:
-    op.execute("DROP INDEX ix_events_created_at")
-'''
+NEW_MIGRATION = migration("0003", "0002", "CREATE INDEX ix_events_created_at ON events (created_at)",
+                          "DROP INDEX ix_events_created_at", "a second index")
 
 
 def test_a_new_migration_runs_on_a_copy_of_the_kept_database(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_PROJECT, TESTS, embedded_postgres_pids
+from conftest import SAMPLE_PROJECT, TESTS, embedded_postgres_pids, migration
 
 CLI = [sys.executable, "-m", "harness.cli"]
 JOIN_SCENARIO = TESTS / "data" / "join_scenarios" / "account_activity.toml"
@@ -85,26 +85,10 @@ def test_a_schema_without_the_generators_table_is_one_line(project: Path) -> Non
     assert set(embedded_postgres_pids()) <= before
 
 
-DROP_INDEX = '''"""drop the feed index again (a regression)
-
-Revision ID: 0003
-"""
-
-from alembic import op
-
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("DROP INDEX ix_events_account_id_created_at")
-
-
-def downgrade() -> None:
-    op.execute("CREATE INDEX ix_events_account_id_created_at ON events (account_id, created_at)")
-'''
+DROP_INDEX = migration(
+    "0003", "0002", "DROP INDEX ix_events_account_id_created_at",
+    "CREATE INDEX ix_events_account_id_created_at ON events (account_id, created_at)",
+    "drop the feed index again (a regression)")
 
 
 def test_compare_runs_base_then_head_on_one_database(project: Path) -> None:
@@ -261,26 +245,10 @@ def test_stats_capture_to_an_unwritable_place_is_one_line(project: Path) -> None
         "plan-harness: error: /proc/nope/stats.json: cannot write the statistics")
 
 
-DROP_COLUMN = '''"""drop a column a scenario reads (a regression that makes the item error)
-
-Revision ID: 0003
-"""
-
-from alembic import op
-
-revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.execute("ALTER TABLE events DROP COLUMN kind")
-
-
-def downgrade() -> None:
-    op.execute("ALTER TABLE events ADD COLUMN kind text NOT NULL DEFAULT 'open'")
-'''
+DROP_COLUMN = migration(
+    "0003", "0002", "ALTER TABLE events DROP COLUMN kind",
+    "ALTER TABLE events ADD COLUMN kind text NOT NULL DEFAULT 'open'",
+    "drop a column a scenario reads (a regression that makes the item error)")
 KIND_SCENARIO = '''endpoint = "GET /feed/kinds"
 table = "events"
 sql = "SELECT kind, count(*) FROM events WHERE account_id = %(a)s GROUP BY kind"
