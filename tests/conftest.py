@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from harness.provisioning import EmbeddedServer, HarnessDatabase, ServerInfo, harness_database
 from harness.report.document import SCHEMA_FILE
@@ -28,6 +31,40 @@ PLAN_SAMPLES = TESTS / "data" / "plans"
 SAMPLE_PROJECT = TESTS / "sample_project"
 # The CSR schema's revision before its index migration (tables and primary keys only).
 BEFORE_INDEXES = "20250115000000"
+
+
+def copy_sample_project(root: Path, settings: str | None = None) -> Path:
+    """The sample project laid out as a repository at `root` (fixtures/, scenarios/), with
+    `settings` as the [tool.pytest.ini_options] lines of its pyproject.toml."""
+    shutil.copytree(SAMPLE_PROJECT, root / "fixtures",
+                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
+    shutil.copytree(SAMPLE_PROJECT / "scenarios", root / "scenarios")
+    if settings is not None:
+        (root / "pyproject.toml").write_text(f"[tool.pytest.ini_options]\n{settings}")
+    return root
+
+
+@contextlib.contextmanager
+def application_database(server: ServerInfo, name: str) -> Iterator[str]:
+    """An application's own database on `server` (no harness mark): 20,000 events with
+    the feed index, analysed; dropped afterwards."""
+    with psycopg.connect(server.admin_conninfo, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    conninfo = make_conninfo(server.admin_conninfo, dbname=name)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL, "
+                     "kind text NOT NULL, created_at timestamptz NOT NULL)")
+        conn.execute("INSERT INTO events SELECT g, g % 50, 'view', timestamptz '2024-01-01' "
+                     "+ g * interval '1 minute' FROM generate_series(1, 20000) AS g")
+        conn.execute("CREATE INDEX ix_events_account_id_created_at ON events "
+                     "(account_id, created_at)")
+        conn.execute("VACUUM ANALYZE events")
+    try:
+        yield conninfo
+    finally:
+        with psycopg.connect(server.admin_conninfo, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def migration(revision: str, down: str, upgrade: str, downgrade: str, title: str) -> str:

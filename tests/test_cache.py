@@ -4,7 +4,6 @@ seed never becomes an entry, and the cache is listed and pruned from the CLI."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_PROJECT, default_sigint
+from conftest import copy_sample_project, default_sigint
 from harness.cache import SeedCache, fingerprint
 from harness.errors import ConfigError
 
@@ -21,13 +20,7 @@ CLI = [sys.executable, "-m", "harness.cli"]
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    shutil.copytree(SAMPLE_PROJECT, root / "fixtures",
-                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
-    shutil.copytree(SAMPLE_PROJECT / "scenarios", root / "scenarios")
-    (root / "pyproject.toml").write_text(
-        '[tool.pytest.ini_options]\nplans_profile = "small"\nplans_runs = 2\n')
-    return root
+    return copy_sample_project(tmp_path / "project", 'plans_profile = "small"\nplans_runs = 2\n')
 
 
 @pytest.fixture

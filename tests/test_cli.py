@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_PROJECT, TESTS, embedded_postgres_pids, migration
+from conftest import TESTS, copy_sample_project, embedded_postgres_pids, migration
 
 CLI = [sys.executable, "-m", "harness.cli"]
 JOIN_SCENARIO = TESTS / "data" / "join_scenarios" / "account_activity.toml"
@@ -19,13 +19,8 @@ JOIN_SCENARIO = TESTS / "data" / "join_scenarios" / "account_activity.toml"
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    shutil.copytree(SAMPLE_PROJECT, tmp_path / "fixtures",
-                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
-    shutil.copytree(SAMPLE_PROJECT / "scenarios", tmp_path / "scenarios")
-    (tmp_path / "pyproject.toml").write_text(
-        "[tool.pytest.ini_options]\nplans_profile = \"small\"\nplans_runs = 3\n"
-        "plans_cache = \"off\"\n")
-    return tmp_path
+    return copy_sample_project(
+        tmp_path, 'plans_profile = "small"\nplans_runs = 3\nplans_cache = "off"\n')
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ created, migrated or seeded; the session is read-only, a statement that writes i
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,9 +12,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
-from conftest import SAMPLE_PROJECT
+from conftest import application_database, copy_sample_project
 from harness.provisioning import ServerInfo
 
 CLI = [sys.executable, "-m", "harness.cli"]
@@ -37,31 +35,14 @@ values = { account_id = 7, since = 2024-01-10T00:00:00Z }
 @pytest.fixture
 def app_database(server: ServerInfo) -> Iterator[str]:
     """An application's own database: its schema and rows, and no harness mark."""
-    with psycopg.connect(server.admin_conninfo, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS app_existing")
-        admin.execute("CREATE DATABASE app_existing")
-    conninfo = make_conninfo(server.admin_conninfo, dbname="app_existing")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL, "
-                     "kind text NOT NULL, created_at timestamptz NOT NULL)")
-        conn.execute("INSERT INTO events SELECT g, g % 50, 'view', timestamptz '2024-01-01' "
-                     "+ g * interval '1 minute' FROM generate_series(1, 20000) AS g")
-        conn.execute("CREATE INDEX ix_events_account_id_created_at ON events "
-                      "(account_id, created_at)")
-        conn.execute("VACUUM ANALYZE events")
-    yield conninfo
-    with psycopg.connect(server.admin_conninfo, autocommit=True) as admin:
-        admin.execute("DROP DATABASE app_existing WITH (FORCE)")
+    with application_database(server, "app_existing") as conninfo:
+        yield conninfo
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    shutil.copytree(SAMPLE_PROJECT, tmp_path / "fixtures",
-                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
-    shutil.copytree(SAMPLE_PROJECT / "scenarios", tmp_path / "scenarios")
+    copy_sample_project(tmp_path, 'plans_profile = "small"\nplans_runs = 3\n')
     (tmp_path / "scenarios" / "mark_seen.toml").write_text(UPDATE_SCENARIO)
-    (tmp_path / "pyproject.toml").write_text(
-        "[tool.pytest.ini_options]\nplans_profile = \"small\"\nplans_runs = 3\n")
     return tmp_path
 
 

@@ -5,7 +5,6 @@ a usage error, 4, or a collection error, 2), and nothing is started or left behi
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_PROJECT, embedded_postgres_pids
+from conftest import copy_sample_project, embedded_postgres_pids
 from harness.errors import ScenarioError
 from harness.scenarios import load_scenario
 
@@ -30,14 +29,8 @@ def pytest_plans_locations(config):
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    shutil.copytree(SAMPLE_PROJECT, root / "fixtures",
-                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
-    shutil.copytree(SAMPLE_PROJECT / "scenarios", root / "scenarios")
-    (root / "pyproject.toml").write_text(
-        "[tool.pytest.ini_options]\nplans_profile = \"small\"\nplans_runs = 3\n"
-        "plans_cache = \"off\"\n")
-    return root
+    return copy_sample_project(
+        tmp_path / "project", 'plans_profile = "small"\nplans_runs = 3\nplans_cache = "off"\n')
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ And a database the harness did not seed is labelled as such, with no profile's b
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from conftest import SAMPLE_PROJECT
+from conftest import application_database, copy_sample_project
 from harness import cli
 from harness.provisioning import ServerInfo
 
@@ -38,11 +37,7 @@ values = { account_id = 7 }
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    shutil.copytree(SAMPLE_PROJECT, tmp_path / "fixtures",
-                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
-    shutil.copytree(SAMPLE_PROJECT / "scenarios", tmp_path / "scenarios")
-    (tmp_path / "pyproject.toml").write_text(
-        "[tool.pytest.ini_options]\nplans_profile = \"small\"\nplans_runs = 3\n")
+    copy_sample_project(tmp_path, 'plans_profile = "small"\nplans_runs = 3\n')
     with (tmp_path / "fixtures" / "profiles.toml").open("a") as profiles:
         profiles.write('\n[big]\nprojected = { from = "small", scale = 10, onto = "small" }\n')
     return tmp_path
@@ -104,21 +99,8 @@ def test_a_server_without_the_statistics_functions_is_refused_before_seeding(
 @pytest.fixture
 def app_database(server: ServerInfo) -> Iterator[str]:
     """An application's own database: 20,000 events, analysed, and no harness mark."""
-    with psycopg.connect(server.admin_conninfo, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS app_labelled")
-        admin.execute("CREATE DATABASE app_labelled")
-    conninfo = make_conninfo(server.admin_conninfo, dbname="app_labelled")
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL, "
-                     "kind text NOT NULL, created_at timestamptz NOT NULL)")
-        conn.execute("INSERT INTO events SELECT g, g % 50, 'view', timestamptz '2024-01-01' "
-                     "+ g * interval '1 minute' FROM generate_series(1, 20000) AS g")
-        conn.execute("CREATE INDEX ix_events_account_id_created_at ON events "
-                     "(account_id, created_at)")
-        conn.execute("VACUUM ANALYZE events")
-    yield conninfo
-    with psycopg.connect(server.admin_conninfo, autocommit=True) as admin:
-        admin.execute("DROP DATABASE app_labelled WITH (FORCE)")
+    with application_database(server, "app_labelled") as conninfo:
+        yield conninfo
 
 
 def run_existing(project: Path, conninfo: str, *args: str) -> subprocess.CompletedProcess[str]:
