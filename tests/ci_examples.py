@@ -26,7 +26,9 @@ TOOLS = REPO / "tools" / "ci-tools" / "node_modules" / ".bin"
 ADDED_MIGRATION = "20250130000000_add_csr_dashboard_indexes.py"
 MIGRATIONS = Path("fixtures") / "migrations" / "versions"
 # A few cases, few timed runs: the jobs are what is tested here, not the plans.
-FEW_CASES = "-k booking_rate_appointments --plans-runs 3 --plans-warmup 1"
+# rep_calls: the index migration helps every one of its cases (booking rates and dashboard
+# metrics read more buffers for the largest tenant after it, which compare rightly fails)
+FEW_CASES = "-k rep_calls --plans-runs 3 --plans-warmup 1"
 
 
 def ci_tool(name: str) -> Path:

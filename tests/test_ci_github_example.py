@@ -131,4 +131,4 @@ def test_the_service_container_job_runs_the_plans_by_dsn(
     assert the_comment(forge, "plans-service-container").startswith("## plan-harness")
     junit = ET.parse(tmp_path / "artifacts" / "plan-harness-report-dsn" / "junit.xml")
     names = [c.get("name", "") for c in junit.getroot().iter("testcase")]
-    assert len(names) == 7 and {n.split("[")[0] for n in names} == {"booking_rate_appointments"}
+    assert len(names) == 5 and {n.split("[")[0] for n in names} == {"rep_calls"}

@@ -101,5 +101,5 @@ def test_the_service_container_job_runs_the_plans_by_dsn(repo: ExampleRepo) -> N
     assert left == (0,)  # the harness dropped its database on the service
     junit = ET.parse(artifacts(repo, "plans-service-container") / "reports" / "junit.xml")
     names = [c.get("name", "") for c in junit.getroot().iter("testcase")]
-    assert len(names) == 7
-    assert {n.split("[")[0] for n in names} == {"booking_rate_appointments"}
+    assert len(names) == 5
+    assert {n.split("[")[0] for n in names} == {"rep_calls"}
