@@ -180,12 +180,6 @@ def _timed(cursor: psycopg.ClientCursor[Any], statement: sql.SQL | sql.Composed,
     return (time.perf_counter() - started) * 1000, rows
 
 
-def canary_ms(conn: psycopg.Connection[Any], runs: int = 20) -> float:
-    """The canary's median over `runs` executions: the machine's speed right now."""
-    cursor = psycopg.ClientCursor(conn)
-    return Timing.from_samples([_timed(cursor, sql.SQL(CANARY), None)[0]
-                                for _ in range(runs)]).median_ms
-
 
 def _writes(plan: Plan) -> bool:
     return any(node.node_type in WRITING_NODES for node in plan.nodes())

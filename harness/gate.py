@@ -4,7 +4,6 @@ latency beyond the noise measured in the same run. Pure functions: no database, 
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,16 +45,6 @@ class Policy:
     buffer_slack: int = 32
     latency_ratio: float = 2.0
     latency_floor_ms: float = 1.0
-
-
-@dataclass(frozen=True)
-class BufferChange:
-    before: int
-    after: int
-
-    @property
-    def text(self) -> str:
-        return f"{self.before:,} -> {self.after:,} shared buffers"
 
 
 def buffers_grew(before: int, after: int, policy: Policy) -> bool:
@@ -130,6 +119,6 @@ def canary_noise(canaries: Iterable[float | None]) -> Noise:
 def normalized_p95(p95_ms: float, canary_ms: float | None, canary_base_ms: float | None) -> float:
     """A p95 with the machine's slowdown at the time (canary now against the run's fastest
     canary) divided out, for judging it against an absolute budget. Never scaled up."""
-    if not canary_ms or not canary_base_ms or math.isclose(canary_ms, 0.0):
+    if not canary_ms or not canary_base_ms:
         return p95_ms
     return p95_ms / max(canary_ms / canary_base_ms, 1.0)
