@@ -38,10 +38,10 @@ import psycopg
 from faker import Faker
 
 from harness import datagen, schema
+from harness.build import BuildStages, build_database
 from harness.datagen import DeferredKeys, run_on_sessions
 from harness.project import load_project
 from harness.provisioning import EmbeddedServer, ServerInfo, embedded_bin_dir, harness_database
-from harness.session import seed_database
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = max(1, os.cpu_count() or 1)  # as many sessions as seed_database opens
@@ -66,12 +66,10 @@ def table_bytes(conninfo: str) -> int:
 def ours(server: ServerInfo, profile_name: str) -> Load:
     profile = PROJECT.profile(profile_name)
     with harness_database(server) as db:
-        schema.upgrade(db.conninfo, PROJECT.migrations_dir, PROJECT.load_revision)
-        started = time.perf_counter()
-        counts = seed_database(db.conninfo, PROJECT, profile, 1, lambda m: None)
-        with psycopg.connect(db.conninfo, autocommit=True) as conn:
-            datagen.vacuum_analyze(conn, lambda m: None)
-        seconds = time.perf_counter() - started
+        stages = BuildStages()
+        counts = build_database(db.conninfo, PROJECT, profile, 1, PROJECT.load_revision,
+                                lambda m: None, stages=stages)
+        seconds = stages.load_s + stages.vacuum_analyze_s
         return {"seconds": seconds, "rows": sum(counts.values()),
                 "bytes": table_bytes(db.conninfo)}
 
@@ -115,9 +113,8 @@ def dump_rows(server: ServerInfo, profile_name: str, dump: Path) -> int:
     """Seeds the profile once, untimed, writes each table's rows to a COPY file, and returns
     how many rows there are."""
     with harness_database(server) as db:
-        schema.upgrade(db.conninfo, PROJECT.migrations_dir, PROJECT.load_revision)
-        counts = seed_database(db.conninfo, PROJECT, PROJECT.profile(profile_name), 1,
-                               lambda m: None)
+        counts = build_database(db.conninfo, PROJECT, PROJECT.profile(profile_name), 1,
+                                PROJECT.load_revision, lambda m: None)
         with psycopg.connect(db.conninfo) as conn, conn.cursor() as cursor:
             tables = [r[0] for r in conn.execute(f"SELECT relname {LOADED_TABLES}")]
             for table in tables:
@@ -143,8 +140,8 @@ def pgbench(server: ServerInfo, scale: int) -> Load:
 def naive(server: ServerInfo, rows: int) -> Load:
     """What people write first: Faker per row, executemany, one transaction."""
     with harness_database(server) as db:
-        schema.upgrade(db.conninfo, PROJECT.migrations_dir, PROJECT.load_revision)
-        seed_database(db.conninfo, PROJECT, PROJECT.profile("tiny"), 1, lambda m: None)
+        build_database(db.conninfo, PROJECT, PROJECT.profile("tiny"), 1,
+                       PROJECT.load_revision, lambda m: None)
         with psycopg.connect(db.conninfo) as conn:
             ids = {t: [r[0] for r in conn.execute(f"SELECT id FROM {t}").fetchall()]
                    for t in ("companies", "contact_cards", "leads", "reps")}

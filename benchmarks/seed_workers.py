@@ -7,15 +7,13 @@ calls.created_at (how close to time order the table stays).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import psycopg
 
-from harness import schema
+from harness.build import BuildStages, build_database
 from harness.project import load_project
 from harness.provisioning import EmbeddedServer, harness_database
-from harness.session import seed_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,10 +28,10 @@ def main() -> None:
     for workers in (int(w) for w in args.workers.split(",")):
         lines: list[str] = []
         with EmbeddedServer() as server, harness_database(server) as db:
-            schema.upgrade(db.conninfo, project.migrations_dir, project.load_revision)
-            started = time.monotonic()
-            seed_database(db.conninfo, project, profile, 1, lines.append, workers=workers)
-            seconds = time.monotonic() - started
+            stages = BuildStages()
+            build_database(db.conninfo, project, profile, 1, project.load_revision,
+                           lines.append, workers=workers, stages=stages)
+            seconds = stages.load_s
             with psycopg.connect(db.conninfo, autocommit=True) as conn:
                 conn.execute("ANALYZE calls")
                 row = conn.execute("SELECT correlation FROM pg_stats WHERE tablename = 'calls' "

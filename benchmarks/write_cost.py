@@ -27,10 +27,10 @@ import psycopg
 from recording import add_results_options, reused  # the sibling module
 
 from harness import datagen, schema
+from harness.build import load_data as seed_database
 from harness.project import load_project
 from harness.provisioning import EmbeddedServer, harness_database
 from harness.report import record_measurement
-from harness.session import seed_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = load_project(ROOT / "fixtures", ROOT / "scenarios")

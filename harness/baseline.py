@@ -17,6 +17,7 @@ from harness import __version__
 from harness.checks import ModeReference, Reference
 from harness.errors import ConfigError
 from harness.explain import ModeMeasurement
+from harness.files import write_atomically
 
 FORMAT = 1
 
@@ -76,6 +77,11 @@ def _two_figures(value: float) -> float:
 
 def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_baseline(path: Path, profile: str, revision: str, tables: Sequence[str],
+                   items: Mapping[str, Sequence[ModeMeasurement]]) -> None:
+    write_atomically(path, render_baseline(profile, revision, tables, items), "the baseline")
 
 
 def render_baseline(profile: str, revision: str, tables: Sequence[str],

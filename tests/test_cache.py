@@ -43,11 +43,11 @@ def test_same_inputs_reuse_and_changed_inputs_rebuild(project: Path, cache_dir: 
     first = run(project, cache_dir)
     assert first.returncode == 0, first.stderr
     assert "seed events: 20,000/20,000 rows" in first.stderr
-    assert "kept seeded database" in first.stderr
+    assert "kept the built database" in first.stderr
 
     again = run(project, cache_dir)
     assert again.returncode == 0
-    assert "reusing seeded database" in again.stderr
+    assert "reusing the built database" in again.stderr
     assert "seed events" not in again.stderr
     document = json.loads((project / "reports" / "results.json").read_text())
     assert document["run"]["cache"].startswith("reused ")
@@ -55,7 +55,7 @@ def test_same_inputs_reuse_and_changed_inputs_rebuild(project: Path, cache_dir: 
 
     assert "seed events" in run(project, cache_dir, "--plans-seed", "2").stderr
     # the database at the data revision was kept when the first run seeded it
-    assert "reusing seeded database" in run(project, cache_dir, "--plans-revision",
+    assert "reusing the built database" in run(project, cache_dir, "--plans-revision",
                                             "0001").stderr
     generator = project / "fixtures" / "datagen.py"
     generator.write_text(generator.read_text().replace('VERSION = "2"', 'VERSION = "3"'))
@@ -75,7 +75,7 @@ def test_refresh_rebuilds_and_off_neither_reads_nor_writes(project: Path,
     assert run(project, cache_dir).returncode == 0
     assert "seed events" in run(project, cache_dir, "--plans-cache", "refresh").stderr
     off = run(project, cache_dir, "--plans-cache", "off", "--plans-seed", "9")
-    assert "seed events" in off.stderr and "kept seeded" not in off.stderr
+    assert "seed events" in off.stderr and "kept the built" not in off.stderr
     assert len(SeedCache(cache_dir).entries()) == 2  # loaded (0001) and migrated (0002)
 
 

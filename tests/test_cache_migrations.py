@@ -30,7 +30,7 @@ def test_a_new_migration_runs_on_a_copy_of_the_kept_database(
     assert "starting from kept database" in head.stderr and "at revision 0002" in head.stderr
     assert "migrating 0002 -> 0003" in head.stderr
     base = run(project, cache_dir, "--plans-revision", "0002")
-    assert "reusing seeded database" in base.stderr  # still valid beside the new migration
+    assert "reusing the built database" in base.stderr  # still valid beside the new migration
     revisions = sorted(e.inputs["revision"] for e in SeedCache(cache_dir).entries())
     assert revisions == ["0001", "0002", "0003"]
 
@@ -43,7 +43,7 @@ def test_prune_unused_since_keeps_what_was_used_after(
     for entry in entries:
         os.utime(entry.path, (past, past))
     started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 5))
-    assert "reusing seeded database" in run(project, cache_dir).stderr  # uses 0002 only
+    assert "reusing the built database" in run(project, cache_dir).stderr  # uses 0002 only
     assert cache_cli(cache_dir, "prune", "--unused-since", started).startswith(
         "removed 1 entries")
     assert [e.inputs["revision"] for e in SeedCache(cache_dir).entries()] == ["0002"]

@@ -107,7 +107,7 @@ def test_a_push_warms_the_cache_and_the_pull_request_reuses_it(
     text = output(compare)
     # restored by prefix (the pull request changed the migrations) and reused as it is
     assert f"restored {saved[0]}" in text
-    assert "reusing seeded database" in text
+    assert "reusing the built database" in text
     assert "Migration check passed: 20250115000000 -> 20250130000000" in text
     assert (repo.path.parent / ".github_step_summary").read_text().startswith("## plan-harness")
     assert (artifacts / "plan-harness-report" / "capacity-projected" / "summary.md").exists()

@@ -70,7 +70,7 @@ def test_the_default_branch_warms_the_cache_and_the_merge_request_reuses_it(
     repo.checkout("main")
     warm = run_job(repo, "warm-cache")
     assert warm.returncode == 0, warm.stdout[-3000:]
-    assert "kept seeded database" in warm.stdout
+    assert "kept the built database" in warm.stdout
     repo.checkout("feature")
     with fake_forge() as forge:
         compare = run_job(repo, "compare-embedded", *MERGE_REQUEST, *note_variables(forge))
@@ -82,8 +82,8 @@ def test_the_default_branch_warms_the_cache_and_the_merge_request_reuses_it(
     assert [p for m, p, _ in forge.requests if m == "POST"] == [
         "/api/v4/projects/42/merge_requests/3/notes"]
     # the merge request's new migration does not invalidate the default branch's data
-    assert "reusing seeded database" in compare.stdout
-    assert "kept seeded database" not in compare.stdout
+    assert "reusing the built database" in compare.stdout
+    assert "kept the built database" not in compare.stdout
     assert "Migration check passed: 20250115000000 -> 20250130000000" in compare.stdout
     reports = artifacts(repo, "compare-embedded") / "reports"
     assert (reports / "summary.md").read_text().startswith("## plan-harness")

@@ -74,7 +74,7 @@ def test_a_schema_without_the_generators_table_is_one_line(project: Path) -> Non
     assert result.returncode == 2
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("plan-harness: error: ")
-    assert error.endswith('datagen.py: seeding profile small failed: relation "events" does not '
+    assert error.endswith('datagen.py: loading profile small failed: relation "events" does not '
                           "exist")
     assert "Traceback" not in result.stderr
     assert set(embedded_postgres_pids()) <= before

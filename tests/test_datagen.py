@@ -12,11 +12,11 @@ import pytest
 
 from conftest import REPO
 from harness import schema
+from harness.build import load_data
 from harness.datagen import SeedContext, table_checksums
 from harness.errors import SchemaError
 from harness.project import Profile, load_project
 from harness.provisioning import HarnessDatabase, ServerInfo, harness_database
-from harness.session import seed_database
 
 PROJECT = load_project(REPO / "fixtures", REPO / "scenarios")
 TINY = PROJECT.profile("tiny")
@@ -25,7 +25,7 @@ TINY = PROJECT.profile("tiny")
 def seeded(server: ServerInfo, seed: int) -> Iterator[HarnessDatabase]:
     with harness_database(server) as db:
         schema.upgrade(db.conninfo, PROJECT.migrations_dir, PROJECT.load_revision)
-        seed_database(db.conninfo, PROJECT, TINY, seed, lambda message: None)
+        load_data(db.conninfo, PROJECT, TINY, seed, lambda message: None)
         yield db
 
 
@@ -141,7 +141,7 @@ def test_parallel_seeding_gives_the_same_data_as_serial(server: ServerInfo) -> N
     for workers in (1, 2):
         with harness_database(server) as db:
             schema.upgrade(db.conninfo, PROJECT.migrations_dir, PROJECT.load_revision)
-            counts = seed_database(db.conninfo, PROJECT, profile, 3, lambda m: None,
+            counts = load_data(db.conninfo, PROJECT, profile, 3, lambda m: None,
                                    workers=workers)
             assert counts["calls"] == 250_000
             with psycopg.connect(db.conninfo) as conn:
@@ -168,9 +168,9 @@ def generate(ctx):
     with harness_database(server) as db:
         schema.upgrade(db.conninfo, project.migrations_dir, project.load_revision)
         with pytest.raises(SchemaError) as failure:
-            seed_database(db.conninfo, project, TINY, 1, lambda m: None, workers=2)
+            load_data(db.conninfo, project, TINY, 1, lambda m: None, workers=2)
     message = str(failure.value)
-    assert message == (f"{generator}: seeding profile tiny failed: insert or update on table "
+    assert message == (f"{generator}: loading profile tiny failed: insert or update on table "
                        '"calls" violates foreign key constraint "calls_lead_id_fkey"')
 
 

@@ -119,14 +119,14 @@ def test_an_existing_database_is_labelled_and_not_budgeted(app_database: str,
     (project / "scenarios" / "kind_search.toml").write_text(SEARCH_SCENARIO)
     result = run_existing(project, app_database)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert ("existing database, not seeded (rows: events 20,000); no profile budgets "
+    assert ("existing database, not loaded (rows: events 20,000); no profile budgets "
             "(--plans-existing-db-budgets=PROFILE for one's)") in result.stderr
     reports = project / "reports"
     run = json.loads((reports / "results.json").read_text())["run"]
     assert (run["existing_db"], run["profile"], run["row_counts"]) == (True, "", {"events": 20000})
-    assert "<b>existing database, not seeded</b> (no profile budgets): events 20,000" in (
+    assert "<b>existing database, not loaded</b> (no profile budgets): events 20,000" in (
         reports / "index.html").read_text()
-    assert "Existing database, not seeded (no profile budgets; rows: events 20,000)" in (
+    assert "Existing database, not loaded (no profile budgets; rows: events 20,000)" in (
         reports / "summary.md").read_text()
     items = json.loads((reports / "results.json").read_text())["items"]
     search = next(i for i in items if i["scenario"] == "kind_search")
@@ -168,6 +168,6 @@ def test_a_server_too_old_to_seed_is_refused_before_anything(
         signal.signal(signal.SIGTERM, sigterm)
     assert code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("plan-harness: error: seeding needs PostgreSQL 99 or later (its "
+    assert line.startswith("plan-harness: error: loading data needs PostgreSQL 99 or later (its "
                            "helper functions have SQL-standard bodies); this server is 18.")
     assert harness_databases(server.admin_conninfo) == before

@@ -123,7 +123,7 @@ def _scale_text(run: Mapping[str, Any]) -> str:
     budgets = f"budgets of profile `{md_cell(run['profile'])}`" if run["profile"] else (
         "no profile budgets")
     rows = ", ".join(f"{table} {count:,}" for table, count in run["row_counts"].items())
-    return f"Existing database, not seeded ({budgets}; rows: {rows or 'none'})"
+    return f"Existing database, not loaded ({budgets}; rows: {rows or 'none'})"
 
 
 def render_summary(document: Document, comparison: Comparison | None = None) -> str:

@@ -1,0 +1,293 @@
+"""Build: the run's database on a server, in one recipe (schema at the data revision, load,
+migrate to the target, VACUUM ANALYZE), with embedded builds kept in the cache and reused."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from harness import datagen, schema
+from harness.cache import CacheEntry, SeedCache, files_digest, fingerprint, human_size
+from harness.config import Config
+from harness.datagen import Progress, SeedContext
+from harness.errors import ConfigError, ProvisioningError, SchemaError
+from harness.project import Profile, Project
+from harness.provisioning import (
+    EmbeddedServer,
+    HarnessDatabase,
+    ServerInfo,
+    ServerProvider,
+    assert_harness_owned,
+    embedded_server_version,
+    harness_database,
+    redact,
+    server_provider,
+)
+from harness.stats_load import version_refusal
+
+CACHE_FORMAT = 2  # bump when the way a database is built changes, to retire old entries
+# (2: keys and indexes are set aside during the load and rebuilt after it)
+
+
+@dataclass
+class BuildStages:
+    """Seconds per stage of one build (what benchmarks of the build report)."""
+
+    schema_s: float = 0.0
+    load_s: float = 0.0
+    migrate_s: float = 0.0
+    vacuum_analyze_s: float = 0.0
+
+
+@dataclass
+class Built:
+    """A database ready for a run: how to reach it and what it holds."""
+
+    conninfo: str
+    row_counts: dict[str, int] = field(default_factory=dict)
+    cache: str = ""  # "reused KEY", "stored KEY", or "" when the cache was not used
+
+
+def load_data(conninfo: str, project: Project, profile: Profile, seed: int,
+              progress: Progress, workers: int | None = None) -> dict[str, int]:
+    """Runs the project's generator into a database at the load revision, on `workers`
+    sessions at once (default: one per CPU core)."""
+    generator = project.generator()
+    workers = workers or max(1, os.cpu_count() or 1)
+    with psycopg.connect(conninfo) as conn:
+        deferred = datagen.DeferredKeys.drop(conn)
+        context = SeedContext(conn, profile.data, datagen.check_seed(seed), progress,
+                              workers=workers, open_session=lambda: psycopg.connect(conninfo))
+        try:
+            generator.generate(context)
+            conn.commit()
+            deferred.rebuild(conn, progress, context.worker_sessions())
+        except psycopg.Error as exc:
+            # e.g. a schema at the load revision without the table the generator fills, or
+            # a generator whose keys are not unique (the key rebuild says so)
+            detail = str(exc).strip().splitlines()[0]
+            raise SchemaError(f"{project.generator_path}: loading profile {profile.name} "
+                              f"failed: {detail}") from None
+        finally:
+            context.close()
+    return context.row_counts
+
+
+def build_database(conninfo: str, project: Project, profile: Profile, seed: int, target: str,
+                   progress: Progress, *, workers: int | None = None,
+                   stages: BuildStages | None = None) -> dict[str, int]:
+    """The one build recipe: the schema at the data revision, the profile's data, the
+    migrations on to `target`, then VACUUM ANALYZE. Returns the rows loaded per table."""
+    stages = stages if stages is not None else BuildStages()
+    mark = time.monotonic()
+    schema.upgrade(conninfo, project.migrations_dir, project.load_revision)
+    stages.schema_s, mark = time.monotonic() - mark, time.monotonic()
+    progress(f"schema at {project.load_revision}; loading profile {profile.name} "
+             f"with seed {seed}")
+    row_counts = load_data(conninfo, project, profile, seed, progress, workers)
+    stages.load_s, mark = time.monotonic() - mark, time.monotonic()
+    if target != project.load_revision:
+        progress(f"migrating to {target}")
+        schema.upgrade(conninfo, project.migrations_dir, target)
+    stages.migrate_s, mark = time.monotonic() - mark, time.monotonic()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        datagen.vacuum_analyze(conn, progress)
+    stages.vacuum_analyze_s = time.monotonic() - mark
+    return row_counts
+
+
+def move_to_revision(conninfo: str, project: Project, current: str, target: str, *,
+                     allow_downgrade: bool, progress: Progress,
+                     upgrade: Callable[[str, str], None] | None = None) -> None:
+    """Upgrades to a later `target` (with `upgrade`, when given: the migration check's way),
+    or downgrades to an earlier one with `allow_downgrade` (the mutation proof undoes each
+    mutation)."""
+    revisions = schema.Revisions(project.migrations_dir)
+    forward = target != current and revisions.is_at_or_after(target, current)
+    if not forward and not (allow_downgrade and target != current):
+        raise ConfigError(f"revision {target} is not after {current}: nothing to migrate")
+    if forward and upgrade is not None:
+        upgrade(current, target)
+        return
+    progress(f"migrating {current} -> {target}")
+    move = schema.upgrade if forward else schema.downgrade
+    move(conninfo, project.migrations_dir, target)
+
+
+def migrate_and_analyze(conninfo: str, project: Project, current: str, target: str,
+                        progress: Progress) -> None:
+    progress(f"migrating {current} -> {target}")
+    schema.upgrade(conninfo, project.migrations_dir, target)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        datagen.vacuum_analyze(conn, progress)
+
+
+@dataclass(frozen=True)
+class ServerNeeds:
+    """What the run asks of a server: checked right after connecting, before any loading."""
+
+    statistics: str | None = None  # the option that loads statistics, if any
+    existing_db: bool = False  # plans on the DSN's own database: creates nothing
+
+    def refuse_what_is_lacking(self, conninfo: str, name: str = "--plans-dsn") -> None:
+        """A feature the server's version lacks, or a role that may not create the harness's
+        database, is refused before anything is loaded."""
+        try:
+            with psycopg.connect(conninfo, connect_timeout=10) as conn:
+                row = conn.execute("SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles "
+                                   "WHERE rolname = current_user").fetchone()
+                version = conn.info.server_version
+        except psycopg.Error as exc:
+            raise ProvisioningError(f"cannot connect to {name} {redact(conninfo)}: "
+                                    f"{str(exc).strip().splitlines()[0]}") from None
+        refusal = self.statistics and version_refusal(version, self.statistics)
+        if refusal:
+            raise ConfigError(refusal)
+        if not self.existing_db and version < datagen.MIN_SERVER_VERSION:
+            raise ConfigError(
+                f"loading data needs PostgreSQL {datagen.MIN_SERVER_VERSION // 10000} or later "
+                f"(its helper functions have SQL-standard bodies); this server is "
+                f"{version // 10000}.{version % 10000}")
+        if not self.existing_db and row is not None and not row[1]:
+            raise ProvisioningError(
+                f"role {row[0]} at {redact(conninfo)} lacks CREATEDB, and the harness creates "
+                f"its own database there: ALTER ROLE {row[0]} CREATEDB, or plan against the "
+                "DSN's own database with --plans-allow-existing-db on")
+
+
+class DatabaseBuilder:
+    """Starts the configured server and gives a database at a revision: from the cache,
+    from a kept database at an earlier revision plus the migrations after it, or built.
+    Everything it starts is released when `stack` closes."""
+
+    def __init__(self, config: Config, project: Project, progress: Progress,
+                 stack: contextlib.ExitStack, needs: ServerNeeds) -> None:
+        self.config, self.project, self.progress = config, project, progress
+        self.needs = needs
+        self._stack = stack
+        self.server: ServerInfo | None = None
+
+    def provide(self, profile: Profile, target: str) -> Built:
+        """The database of `profile` at `target`, on the configured provider."""
+        if self.config.provider == "embedded" and self.config.cache != "off":
+            return self._embedded_with_cache(profile, target)
+        server = self.start(server_provider(self.config.provider, dsn=self.config.dsn,
+                                            image=self.config.image))
+        database = self._stack.enter_context(harness_database(server))
+        return self._build(database, profile, target)
+
+    def start(self, provider: ServerProvider) -> ServerInfo:
+        server: ServerInfo = self._stack.enter_context(provider)
+        self.server = server
+        self.progress(f"server: {server.label}")
+        self.needs.refuse_what_is_lacking(server.admin_conninfo, "the server")
+        return server
+
+    def _build(self, database: HarnessDatabase, profile: Profile, target: str) -> Built:
+        assert_harness_owned(database.conninfo)
+        rows = build_database(database.conninfo, self.project, profile, self.config.seed,
+                              target, self.progress)
+        return Built(database.conninfo, rows)
+
+    def _embedded_with_cache(self, profile: Profile, target: str) -> Built:
+        cache = SeedCache(self.config.cache_dir)
+        inputs = self.cache_inputs(profile, target)
+        key = fingerprint(inputs)
+        with cache.building(key):
+            entry = cache.lookup(key) if self.config.cache == "on" else None
+            if entry is not None:
+                return self._reuse(cache, entry, profile, target)
+            embedded, built = self._migrated_copy(cache, profile, target)
+            with embedded.stopped() as data_dir:
+                stored = cache.store(key, data_dir, inputs, _database_name(built.conninfo),
+                                     built.row_counts)
+            self.progress(f"kept the built database {key} in {cache.root} "
+                          f"({human_size(stored.size_bytes)}; --plans-cache off to skip)")
+            built.cache = f"stored {key}"
+            return built
+
+    def _reuse(self, cache: SeedCache, entry: CacheEntry, profile: Profile,
+               target: str) -> Built:
+        self.start(EmbeddedServer(data_from=entry.data_dir))
+        self.progress(f"reusing the built database {entry.key} from {cache.root} "
+                      f"(profile {profile.name}, seed {self.config.seed}, revision {target})")
+        return Built(self._cached_conninfo(entry.database), dict(entry.row_counts),
+                     f"reused {entry.key}")
+
+    def _migrated_copy(self, cache: SeedCache, profile: Profile,
+                       target: str) -> tuple[EmbeddedServer, Built]:
+        """A running server with the database at `target`: a copy of the kept database at the
+        nearest earlier revision, migrated from there (a new migration costs only its own run,
+        not a load), or, with none kept, loaded at the data revision (kept too) and
+        migrated."""
+        nearest = self._nearest_kept(cache, profile, target)
+        if nearest is not None:
+            revision, entry = nearest
+            embedded = EmbeddedServer(data_from=entry.data_dir)
+            self.start(embedded)
+            self.progress(f"starting from kept database {entry.key} at revision {revision}, "
+                          "without loading")
+            conninfo = self._cached_conninfo(entry.database)
+            migrate_and_analyze(conninfo, self.project, revision, target, self.progress)
+            return embedded, Built(conninfo, dict(entry.row_counts))
+        embedded = EmbeddedServer()
+        database = self._stack.enter_context(harness_database(self.start(embedded)))
+        load_revision = self.project.load_revision
+        built = self._build(database, profile, load_revision)
+        if target != load_revision:
+            loaded = self.cache_inputs(profile, load_revision)
+            with embedded.stopped() as data_dir:
+                cache.store(fingerprint(loaded), data_dir, loaded, database.name,
+                            built.row_counts)
+            self.progress(f"kept the loaded database at {load_revision} for later migrations")
+            migrate_and_analyze(built.conninfo, self.project, load_revision, target,
+                                self.progress)
+        return embedded, built
+
+    def _nearest_kept(self, cache: SeedCache, profile: Profile,
+                      target: str) -> tuple[str, CacheEntry] | None:
+        """The kept database at the revision nearest below `target`, down to the data
+        revision (none with --plans-cache refresh: that rebuilds from the data)."""
+        if self.config.cache != "on":
+            return None
+        revisions = schema.Revisions(self.project.migrations_dir)
+        for revision in revisions.chain_down(target, self.project.load_revision)[1:]:
+            entry = cache.lookup(fingerprint(self.cache_inputs(profile, revision)))
+            if entry is not None:
+                return revision, entry
+        return None
+
+    def _cached_conninfo(self, database: str) -> str:
+        assert self.server is not None
+        conninfo = psycopg.conninfo.make_conninfo(self.server.admin_conninfo, dbname=database)
+        assert_harness_owned(conninfo)
+        return conninfo
+
+    def cache_inputs(self, profile: Profile, target: str) -> dict[str, Any]:
+        """Everything that shapes the built database; any change gives another entry."""
+        generator = self.project.generator()
+        return {
+            "format": CACHE_FORMAT,
+            "postgres": embedded_server_version(),
+            "revision": target,
+            "load_revision": self.project.load_revision,
+            # env.py and the chain up to the target only: a new later migration keeps the
+            # entry valid, so a migration's pull request reuses the loaded data
+            "migrations": files_digest([
+                *self.project.migrations_dir.glob("*.py"),
+                *schema.Revisions(self.project.migrations_dir).files_up_to(target)]),
+            "profile": profile.name,
+            "data": dict(profile.data),
+            "generator": f"{generator.VERSION}/{files_digest([self.project.generator_path])}",
+            "seed": self.config.seed,
+        }
+
+
+def _database_name(conninfo: str) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(conninfo)["dbname"])

@@ -1,0 +1,186 @@
+"""The run's database: at the revision asked for (built, reused, or the DSN's own), with its
+statistics and planner settings, one connection to it, the catalog the checks read, and moves
+between revisions. Facts about it go into the run's RunFacts."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from harness import datagen, schema
+from harness.anchors import Anchors
+from harness.build import DatabaseBuilder, ServerNeeds, move_to_revision
+from harness.capacity import index_sizes, table_sizes
+from harness.catalog import existing_row_counts, read_catalog
+from harness.checks import Catalog
+from harness.config import Config
+from harness.datagen import Progress
+from harness.errors import ConfigError
+from harness.migration_watch import watch_migration
+from harness.planner_settings import apply_planner_settings, server_version
+from harness.project import Profile, Project
+from harness.provisioning import server_provider
+from harness.statistics_source import StatisticsSource, statistics_option, statistics_source
+
+if TYPE_CHECKING:
+    from harness.session import RunFacts
+
+
+class RunDatabase:
+    def __init__(self, config: Config, project: Project, progress: Progress,
+                 facts: RunFacts, stack: contextlib.ExitStack) -> None:
+        self.config, self.project, self.progress = config, project, progress
+        self.facts, self._stack = facts, stack
+        self.migration_failures: list[str] = []  # with --plans-migration-check on
+        self.catalog: Catalog | None = None
+        self.statistics: StatisticsSource | None = None  # --plans-stats or projected
+        self.anchors = Anchors(project.anchors, project.manifest, lambda: self.connection)
+        self._conn: psycopg.Connection[Any] | None = None
+        self._conninfo = ""
+
+    @property
+    def connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            raise RuntimeError("PlanRun.open() must come first")
+        return self._conn
+
+    @property
+    def existing_db(self) -> bool:
+        return self.config.allow_existing_db == "on"
+
+    def open(self) -> None:
+        started = time.monotonic()
+        profile = self.project.profile(self.config.profile)
+        self.facts.revision, self.facts.head = self._target_revision()
+        needs = ServerNeeds(statistics_option(self.config, self.project), self.existing_db)
+        if self.config.provider == "dsn":
+            # asked first, before anything is loaded, even a projected profile's source
+            needs.refuse_what_is_lacking(self.config.dsn)
+        builder = DatabaseBuilder(self.config, self.project, self.progress, self._stack, needs)
+        if self.existing_db:
+            self._attach_existing(builder, profile)
+        else:
+            self.statistics = statistics_source(self.config, self.project, profile,
+                                                self.facts.revision, self.progress)
+            projected = profile.projected
+            self._provision(builder, self.project.profile(projected.onto) if projected
+                            else profile, self.facts.revision)
+        self.facts.seed_seconds = time.monotonic() - started
+        self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
+
+    def _target_revision(self) -> tuple[str, str]:
+        revisions = schema.Revisions(self.project.migrations_dir)
+        target = revisions.resolve(self.config.revision)
+        if not revisions.is_at_or_after(target, self.project.load_revision):
+            raise ConfigError(f"--plans-revision {self.config.revision} is before the data "
+                              f"revision {self.project.load_revision}; nothing to load into")
+        return target, revisions.head()
+
+    def _provision(self, builder: DatabaseBuilder, profile: Profile, target: str) -> None:
+        # The migration check builds (or reuses) the database at the data revision and
+        # migrates it under load on every run; a migrated copy is never kept.
+        watched = self.config.migration_check == "on"
+        built = builder.provide(profile, self.project.load_revision if watched else target)
+        assert builder.server is not None
+        self.facts.server, self.facts.cache = builder.server.label, built.cache
+        self.facts.row_counts, self._conninfo = built.row_counts, built.conninfo
+        if self.statistics is not None:
+            self.facts.statistics = self.statistics.facts
+            self.anchors = Anchors(self.project.anchors, self.project.manifest,
+                                   lambda: self.connection, self.statistics.loader)
+        if watched:
+            self._migrate_under_load(self.project.load_revision, target)
+            self._after_migration()
+        self._connect(profile)
+        self.read_catalog(target, self.facts.profile)
+
+    def _attach_existing(self, builder: DatabaseBuilder, profile: Profile) -> None:
+        """--plans-allow-existing-db: the DSN's own database, as it is. Nothing is created,
+        migrated or loaded, and the session is read-only; a statement that would write is
+        planned instead of run."""
+        self.facts.server = builder.start(server_provider("dsn", dsn=self.config.dsn,
+                                                          image="")).label
+        self._conninfo = self.config.dsn
+        self.facts.revision = schema.current_revision(self._conninfo) or "(no alembic_version)"
+        self._connect(profile, read_only=True)
+        # No profile describes a database the harness did not load: its budgets apply only
+        # when asked for (--plans-existing-db-budgets).
+        budgets = self.config.existing_db_budgets
+        self.facts.existing_db, self.facts.profile = True, budgets
+        self.facts.row_counts = existing_row_counts(self.connection)
+        self.read_catalog(self.facts.revision, budgets)
+        rows = ", ".join(f"{table} {count:,}" for table, count in self.facts.row_counts.items())
+        self.progress(f"planning against the existing database, read-only, at revision "
+                      f"{self.facts.revision}: existing database, not loaded "
+                      f"(rows: {rows or 'no tables'}); "
+                      + (f"budgets of profile {budgets}" if budgets else
+                         "no profile budgets (--plans-existing-db-budgets=PROFILE for one's)"))
+
+    def _connect(self, profile: Profile, *, read_only: bool = False) -> None:
+        # The harness PREPAREs its statements itself; psycopg's automatic preparation (after
+        # five executions) would add a second, unchecked prepared statement.
+        conn = psycopg.connect(self._conninfo, autocommit=True, prepare_threshold=None)
+        self._stack.callback(conn.close)
+        if read_only:
+            conn.execute("SET default_transaction_read_only = on")
+        captured: Mapping[str, str] = {}
+        if self.statistics is not None:
+            self.statistics.loader.load(conn)
+            # loaded statistics bring the planner settings they were captured with
+            captured = self.statistics.loader.statistics["planner"]
+        self.facts.planner_settings = apply_planner_settings(conn, profile.planner, captured)
+        self.facts.server_version = server_version(conn)
+        self._conn = conn
+
+    def read_catalog(self, revision: str, profile: str) -> Catalog:
+        """What the checks and the report need to know of the schema at `revision`."""
+        catalog = self.catalog = read_catalog(self.connection, revision, profile)
+        if self.statistics is not None:
+            # the scale the plans are made at, not the small database's own row counts
+            self.facts.row_counts = {table: round(rows) for table, rows
+                                     in sorted(catalog.table_rows.items())
+                                     if table in self.facts.row_counts}
+        self.facts.projection = self.project.projection.label
+        self.facts.index_sizes = index_sizes(self.connection, self.project.projection)
+        self.facts.table_sizes = table_sizes(self.connection, self.project.projection)
+        return catalog
+
+    def migrate(self, target: str, *, under_load: bool, allow_downgrade: bool) -> str:
+        """Moves to `target` (see PlanRun.migrate); returns the revision it resolved to."""
+        current = self.facts.revision
+        target = schema.Revisions(self.project.migrations_dir).resolve(target)
+        move_to_revision(self._conninfo, self.project, current, target,
+                         allow_downgrade=allow_downgrade, progress=self.progress,
+                         upgrade=self._migrate_under_load if under_load else None)
+        self._after_migration()
+        self.facts.revision = target
+        self.facts.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self.anchors.forget()  # the writer may have added rows
+        return target
+
+    def _migrate_under_load(self, current: str, target: str) -> None:
+        self.progress(f"migration check: {current} -> {target} while "
+                      f"inserting (budget {self.config.max_write_wait_ms} ms per write)")
+        cost = watch_migration(self._conninfo, self.project.migrations_dir, current,
+                               target, self.project.migration_writer,
+                               self.config.max_write_wait_ms, self.progress)
+        self.migration_failures = cost.failures()
+        self.facts.migration = {**asdict(cost), "failures": self.migration_failures}
+
+    def _after_migration(self) -> None:
+        """New indexes need statistics: ANALYZE them, or with loaded statistics load them
+        again (CREATE INDEX reset the row counts; a VACUUM would read every padded page)."""
+        if self._conn is not None and self.statistics is not None:
+            self.statistics.loader.load(self._conn)
+            return
+        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+            datagen.vacuum_analyze(conn, self.progress)
+
+    def close(self) -> None:
+        self._conn = None
