@@ -12,6 +12,7 @@ from harness.gate import (
     Noise,
     Outcome,
     Policy,
+    Severity,
     Timed,
     buffers_grew,
     buffers_shrank,
@@ -24,8 +25,7 @@ from harness.plans import Plan, PlanNode
 from harness.project import CheckDefaults
 from harness.scenarios import Budget, Case, Scenario
 
-ERROR, FAIL, WARN, INFO = "error", "fail", "warn", "info"
-_OUTCOME_OF = {ERROR: Outcome.ERROR, FAIL: Outcome.FAIL, WARN: Outcome.WARN}
+ERROR, FAIL, WARN, INFO = Severity.ERROR, Severity.FAIL, Severity.WARN, Severity.INFO
 # Information worth showing beside the item although it does not change the outcome.
 SHOWN_INFO = frozenset({"p95_remeasured", "latency_remeasured", "plan_shape", "buffers_shrank",
                         "latency_faster", "baseline"})
@@ -33,7 +33,7 @@ SHOWN_INFO = frozenset({"p95_remeasured", "latency_remeasured", "plan_shape", "b
 
 @dataclass(frozen=True)
 class Finding:
-    severity: str  # error | fail | warn | info
+    severity: Severity
     check: str  # index | seq_scan | forbidden_node | p95 | shared_buffers | misestimate | ...
     mode: str | None
     message: str
@@ -55,8 +55,7 @@ class Verdict:
 
     @property
     def rank(self) -> Outcome:
-        return max((_OUTCOME_OF.get(f.severity, Outcome.PASS) for f in self.findings),
-                   default=Outcome.PASS)
+        return max((f.severity.outcome for f in self.findings), default=Outcome.PASS)
 
     @property
     def outcome(self) -> str:
@@ -66,13 +65,14 @@ class Verdict:
     def passed(self) -> bool:
         return self.rank <= Outcome.WARN
 
-    def of(self, severity: str) -> list[Finding]:
+    def of(self, severity: Severity) -> list[Finding]:
         return [f for f in self.findings if f.severity == severity]
 
     @property
     def first_reason(self) -> str:
         """The first finding of the item's own outcome: what a one-line report shows."""
-        worst = [f for f in self.findings if _OUTCOME_OF.get(f.severity) == self.rank]
+        worst = [f for f in self.findings
+                 if f.severity is not INFO and f.severity.outcome == self.rank]
         return f"{worst[0].check}: {worst[0].message}" if worst else ""
 
 

@@ -12,13 +12,16 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import psycopg
 from faker import Faker
 from psycopg import sql
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.project import Bound
 
 Progress = Callable[[str], None]
 Connection = psycopg.Connection[Any]
@@ -77,6 +80,18 @@ class Throughput:
         else:
             line += f", {elapsed:.1f} s"
         self.progress(line)
+
+
+class Generator(Protocol):
+    """What a project's generator module defines (docs/writing-a-project.md): its data
+    parameters with their accepted ranges, a version to bump when the data it writes changes
+    (a new version retires kept databases), and `generate`, which fills the schema at the load
+    revision through the context."""
+
+    PARAMETERS: Mapping[str, Bound]
+    VERSION: str
+
+    def generate(self, ctx: SeedContext, /) -> None: ...
 
 
 class SeedContext:

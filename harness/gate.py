@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Outcome(IntEnum):
@@ -28,6 +28,36 @@ class Outcome(IntEnum):
 
 
 OUTCOMES = tuple(o.label for o in Outcome)
+
+
+class Severity(StrEnum):
+    """A finding's weight, ordered info < warn < fail < error. Equal to its label, so a
+    results.json read back compares alike."""
+
+    INFO = "info"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+
+    @property
+    def outcome(self) -> Outcome:
+        """The item outcome a finding of this severity gives (information: none)."""
+        return Outcome.PASS if self is Severity.INFO else Outcome.of(self.value)
+
+    def __lt__(self, other: str) -> bool:
+        return _SEVERITY_RANK[self] < _SEVERITY_RANK[Severity(other)]
+
+    def __le__(self, other: str) -> bool:
+        return self == other or self < other
+
+    def __gt__(self, other: str) -> bool:
+        return not self <= other
+
+    def __ge__(self, other: str) -> bool:
+        return not self < other
+
+
+_SEVERITY_RANK = {severity: rank for rank, severity in enumerate(Severity)}
 
 
 @dataclass(frozen=True)

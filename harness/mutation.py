@@ -25,6 +25,7 @@ from harness.capacity import IndexSize, duplicates_and_redundancy
 from harness.config import Config
 from harness.datagen import Progress
 from harness.errors import ConfigError
+from harness.gate import Severity
 from harness.project import Project
 from harness.scenarios import Case, Scenario, load_scenarios
 from harness.session import CaseResult, PlanRun, item_id
@@ -193,7 +194,7 @@ def _new_failures(before: CaseResult | None, after: CaseResult) -> list[str]:
         if result is None:
             return set()
         return {f"{f.mode or 'item'}: {f.check}" for f in result.verdict.findings
-                if f.severity in ("fail", "error") and f.check not in _NOISY_CHECKS}
+                if f.severity >= Severity.FAIL and f.check not in _NOISY_CHECKS}
 
     return sorted(failing(after) - failing(before))
 

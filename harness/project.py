@@ -10,10 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
 from harness.tomlfields import FieldReader
+
+if TYPE_CHECKING:
+    from harness.datagen import Generator
 
 MANIFEST = "project.toml"
 _TOP_KEYS = {"schema", "data", "checks", "anchors", "projection", "migration_check",
@@ -109,17 +112,27 @@ class Project:
     migration_writer: str = ""
     # indexes the mutation proof drops one at a time (harness.mutation)
     mutation_indexes: tuple[str, ...] = ()
+    # the generator module and the profiles, loaded on first use and then kept for the run
+    _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                    compare=False)
 
     @property
     def manifest(self) -> Path:
         """The project file (project.toml) that errors about anchors and settings name."""
         return self.fixtures_dir / MANIFEST
 
-    def generator(self) -> ModuleType:
-        return load_generator(self.generator_path)
+    def generator(self) -> Generator:
+        if "generator" not in self._loaded:
+            self._loaded["generator"] = load_generator(self.generator_path)
+        module: Generator = self._loaded["generator"]
+        return module
 
     def profiles(self) -> dict[str, Profile]:
-        return load_profiles(self.profiles_path, generator_bounds(self.generator()))
+        if "profiles" not in self._loaded:
+            self._loaded["profiles"] = load_profiles(self.profiles_path,
+                                                     generator_bounds(self.generator()))
+        profiles: dict[str, Profile] = self._loaded["profiles"]
+        return profiles
 
     def profile(self, name: str) -> Profile:
         profiles = self.profiles()
@@ -255,7 +268,7 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def generator_bounds(module: ModuleType) -> Mapping[str, Bound]:
+def generator_bounds(module: ModuleType | Generator) -> Mapping[str, Bound]:
     bounds: Mapping[str, Bound] = module.PARAMETERS
     return bounds
 
