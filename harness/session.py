@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.metadata
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -528,6 +529,8 @@ class PlanRun:
             "profile": profile.name,
             "data": dict(profile.data),
             "generator": f"{generator.VERSION}/{files_digest([self.project.generator_path])}",
+            # the generator's vocabularies come from Faker: another release, other names
+            "faker": importlib.metadata.version("faker"),
             "seed": self.config.seed,
         }
 
