@@ -12,7 +12,6 @@ import os
 import signal
 import statistics
 import sys
-import tomllib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from harness import __version__, budgets, mutation, preflight
 from harness.annotations import failure_annotations
 from harness.cache import SeedCache, default_cache_dir, human_size
 from harness.comment import FORGES, comment_body, post_sticky, thread_from_environment
-from harness.config import OPTIONS, Config
+from harness.config import OPTIONS, Config, find_config_file
 from harness.errors import HarnessError
 from harness.files import write_atomically
 from harness.project import Project, load_project
@@ -147,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
             if sub in (run, compare_cmd, budgets_cmd) else argparse.SUPPRESS,
         )
         group = sub.add_argument_group(
-            "settings (also plans_* keys in pyproject.toml's [tool.pytest.ini_options])"
+            "settings (also plans_* keys in the pytest config file: pyproject.toml's "
+            "[tool.pytest] or [tool.pytest.ini_options], pytest.toml, pytest.ini, ...)"
         )
         for option in OPTIONS:
             if option.name == "base_revision" or (sub is compare_cmd
@@ -158,18 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def pyproject_settings(project_dir: Path) -> dict[str, str | None]:
-    """The plans_* keys of [tool.pytest.ini_options], as the pytest plugin reads them."""
-    path = project_dir / "pyproject.toml"
-    if not path.exists():
-        return {}
-    try:
-        ini = tomllib.loads(path.read_text())["tool"]["pytest"]["ini_options"]
-    except KeyError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise HarnessError(f"{path}: not valid TOML: {exc}") from None
-    return {o.name: str(ini[o.ini]) for o in OPTIONS if o.ini in ini}
+def pyproject_settings(project_dir: Path) -> dict[str, object]:
+    """The plans_* settings of the pytest config file pytest would read for `project_dir`
+    (pytest.toml, pytest.ini, pyproject.toml, tox.ini or setup.cfg)."""
+    return dict(find_config_file(project_dir).values)
+
+
+def resolve_settings(root: Path, given: dict[str, object]) -> Config:
+    """The settings pytest would resolve in `root`: the same config file, the same keys."""
+    found = find_config_file(root)
+    return Config.resolve(given, found.values, os.environ, root, found.path)
 
 
 def _project(args: argparse.Namespace) -> Project:
@@ -188,7 +186,7 @@ def command_validate(args: argparse.Namespace) -> int:
     """Every problem of the project, its scenario files and the settings a run would take
     from pyproject.toml and the environment, one line each (exit 2), or ok."""
     root = args.project_dir.resolve()
-    settings = Config.resolve({}, pyproject_settings(root), os.environ, root)
+    settings = resolve_settings(root, {})
     project = _project(args)
     revisions = [("plans_revision", settings.revision)]
     if settings.base_revision:
@@ -253,8 +251,9 @@ Selection = list[tuple[Scenario, Case]]
 def _settings_and_selection(args: argparse.Namespace,
                             **overrides: str) -> tuple[Config, Project, Selection]:
     root = args.project_dir.resolve()
-    given = {o.name: getattr(args, o.name, None) for o in OPTIONS} | overrides
-    settings = Config.resolve(given, pyproject_settings(root), os.environ, root)
+    given: dict[str, object] = {o.name: getattr(args, o.name, None) for o in OPTIONS}
+    given |= overrides
+    settings = resolve_settings(root, given)
     project = _project(args)
     scenarios = preflight.check_run(settings, project, _revisions_given(args, settings),
                                     _write_problems(args, settings))

@@ -15,7 +15,7 @@ import pytest
 
 from harness import hookspec, preflight
 from harness.annotations import failure_annotations
-from harness.config import OPTIONS, Config
+from harness.config import OPTIONS, Config, Option
 from harness.errors import DockerUnavailable, HarnessError
 from harness.junit import junit_properties
 from harness.project import Profile, Project, load_project
@@ -67,7 +67,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         flags, settings = option.argument(option.dest)
         group.addoption(*flags, **settings)
-        parser.addini(option.ini, help=f"plan-harness: {option.help}", default=None)
+        parser.addini(option.ini, help=f"plan-harness: {option.help}", type=_ini_type(option),
+                      default=None)
+
+
+def _ini_type(option: Option) -> Any:
+    """pytest 9.2 takes a type expression: `int | str` lets a native [tool.pytest] table say
+    `plans_runs = 20`, while a string (pytest.ini, [tool.pytest.ini_options]) still reaches
+    Config's own parser, whose error names the option and the value. Older pytest reads
+    every value as a string."""
+    if option.kind is str or pytest.version_tuple < (9, 2):
+        return None
+    return option.kind | str
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -80,7 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     given = {o.name: config.getoption(o.dest) for o in OPTIONS}
     ini = {o.name: config.getini(o.ini) for o in OPTIONS}
     try:
-        settings = Config.resolve(given, ini, os.environ, config.rootpath)
+        settings = Config.resolve(given, ini, os.environ, config.rootpath, config.inipath)
         project = load_project(Path(locations["fixtures"]), Path(locations["scenarios"]))
     except HarnessError as exc:
         raise pytest.UsageError(f"plan-harness: {exc}") from None
