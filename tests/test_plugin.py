@@ -1,4 +1,4 @@
-"""The pytest plugin end to end through pytester, on tests/sample_project: a schema that is
+"""The pytest plugin end to end through pytester, on examples/minimal: a schema that is
 not the CSR one, so the engine is shown to know nothing of it."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_PROJECT, embedded_postgres_pids
+from conftest import TESTS, copy_sample_project, embedded_postgres_pids
 
 CONFTEST = """
 from pathlib import Path
@@ -26,10 +26,7 @@ INI = "[pytest]\nplans_profile = small\nplans_runs = 3\nplans_warmup = 1\nplans_
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    fixtures = pytester.path / "fixtures"
-    shutil.copytree(SAMPLE_PROJECT, fixtures, ignore=shutil.ignore_patterns("scenarios",
-                                                                           "__pycache__"))
-    shutil.copytree(SAMPLE_PROJECT / "scenarios", pytester.path / "scenarios")
+    copy_sample_project(pytester.path)
     pytester.makeconftest(CONFTEST)
     pytester.makeini(INI)
     return pytester
@@ -231,7 +228,7 @@ def test_an_item_that_errors_is_counted_and_shown_with_its_reason(
         '[expect]\nindex = "ix_events_account_id_created_at"\n'
         '[[cases]]\nname = "one"\nvalues = { a = 1 }\n')
     (project.path / "scenarios" / "joined.toml").write_text(
-        (SAMPLE_PROJECT.parent / "data" / "join_scenarios" / "account_activity.toml")
+        (TESTS / "data" / "join_scenarios" / "account_activity.toml")
         .read_text())
     result = project.runpytest_subprocess("-m", "plans", "--plans-revision", "0001", "-k",
                                           "broken or joined")
