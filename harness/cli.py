@@ -1,7 +1,7 @@
 """CLI: `plan-harness run` (the main job: provision, migrate, seed, run every scenario, write
-the report), `validate`, `report` (re-render a saved run) and `cache`, for people and CI jobs
-outside pytest. `run` takes the same --plans-* options as the pytest plugin, from the same
-table."""
+the report), `init` (a new project), `validate`, `report` (re-render a saved run) and `cache`,
+for people and CI jobs outside pytest. `run` takes the same --plans-* options as the pytest
+plugin, from the same table."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from harness import __version__, budgets, mutation, preflight
+from harness import __version__, budgets, mutation, preflight, scaffold
 from harness.annotations import failure_annotations
 from harness.cache import SeedCache, default_cache_dir, human_size
 from harness.comment import FORGES, comment_body, post_sticky, thread_from_environment
@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the HTML report (e.g. the job's artifact), linked below")
     comment.add_argument("--number", default=None, metavar="N",
                          help="the pull or merge request (default: from the CI variables)")
+    init = commands.add_parser(
+        "init", help="write a minimal project that runs as it is (migrations, data generator, "
+        "profiles, one scenario) into DIR, to adapt to your own schema")
+    init.add_argument("directory", type=Path, metavar="DIR",
+                      help="where to write it (created if missing; nothing there is "
+                           "overwritten)")
     cache = commands.add_parser("cache", help="list or prune the kept seeded databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
@@ -122,20 +128,21 @@ def build_parser() -> argparse.ArgumentParser:
             "--project-dir",
             type=Path,
             default=Path.cwd(),
-            help="repository root: pyproject.toml settings are read from here "
-            "(default: current directory)",
+            help="repository root: the pytest config file (pyproject.toml, pytest.ini, ...) "
+            "is read from here (default: current directory)",
         )
         sub.add_argument(
             "--fixtures",
             type=Path,
             default=None,
-            help="fixtures directory with project.toml (default: PROJECT/fixtures)",
+            help="fixtures directory with project.toml, relative to --project-dir "
+            "(default: fixtures)",
         )
         sub.add_argument(
             "--scenarios",
             type=Path,
             default=None,
-            help="scenario directory (default: PROJECT/scenarios)",
+            help="scenario directory, relative to --project-dir (default: scenarios)",
         )
     for sub in (run, compare_cmd, stats_cmd, seed, budgets_cmd, mutation_cmd):
         sub.add_argument(
@@ -171,11 +178,22 @@ def resolve_settings(root: Path, given: dict[str, object]) -> Config:
 
 
 def _project(args: argparse.Namespace) -> Project:
+    """The project under --project-dir; --fixtures and --scenarios are relative to it, as
+    the defaults are, wherever the command is started from."""
     root = args.project_dir.resolve()
-    return load_project(
-        (args.fixtures or root / "fixtures").resolve(),
-        (args.scenarios or root / "scenarios").resolve(),
-    )
+    if not root.is_dir():
+        raise HarnessError(f"--project-dir: {root} is not a directory")
+    found = {}
+    for flag, given, default in (("--fixtures", args.fixtures, "fixtures"),
+                                 ("--scenarios", args.scenarios, "scenarios")):
+        path = (root / (given or default)).resolve()
+        if not path.is_dir():
+            raise HarnessError(
+                f"{flag}: {path} is not a directory" if given else
+                f"--project-dir: {root} has no {default}/ directory (plan-harness init DIR "
+                f"writes a project; {flag} names another directory)")
+        found[flag] = path
+    return load_project(found["--fixtures"], found["--scenarios"])
 
 
 def _progress(message: str) -> None:
@@ -202,6 +220,20 @@ def command_validate(args: argparse.Namespace) -> int:
     cases = sum(len(s.cases) for s in inputs.scenarios)
     print(f"ok: {len(inputs.scenarios)} scenarios, {cases} cases, "
           f"profiles {', '.join(project.profiles())}")
+    return EXIT_OK
+
+
+def command_init(args: argparse.Namespace) -> int:
+    directory = args.directory.absolute()
+    written = scaffold.write_project(directory)
+    print(f"wrote a plan-harness project to {directory} ({len(written)} files):")
+    for path in written:
+        print(f"  {path.relative_to(directory)}")
+    print(f"next:\n  plan-harness run --project-dir {args.directory}    "
+          "# seed, check the scenario, write reports/\n"
+          f"  cd {args.directory} && pytest -m plans    # the same, as pytest items\n"
+          "then replace the schema, generator, profiles and scenario with your own: "
+          "docs/writing-a-project.md in the plan-harness repository describes every file")
     return EXIT_OK
 
 
@@ -481,6 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_seed(args)
         if args.command == "comment":
             return command_comment(args)
+        if args.command == "init":
+            return command_init(args)
         return command_run(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)
