@@ -3,13 +3,14 @@ not the CSR one, so the engine is shown to know nothing of it."""
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import TESTS, copy_sample_project, embedded_postgres_pids
+from conftest import TESTS, copy_sample_project, embedded_postgres_pids, validate_results
 
 CONFTEST = """
 from pathlib import Path
@@ -146,9 +147,33 @@ def test_missing_docker_skips_when_asked(project: pytest.Pytester,
                                           "--plans-on-missing-docker", "skip", "-rs")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*Docker is not available for the testcontainers provider*"])
+    # the report still says what happened, rather than leaving an earlier run's in place
+    document = results(project)
+    validate_results(document)
+    assert document["items"] == [] and document["counts"]["pass"] == 0  # type: ignore[index]
+    note = document["run"]["note"]  # type: ignore[index]
+    assert note.startswith("No plan item ran: every selected item was skipped (Docker is "
+                           "not available for the testcontainers provider")
+    assert html.escape(note) in (project.path / "reports" / "index.html").read_text()
     result = project.runpytest_subprocess("-m", "plans", "--plans-provider", "testcontainers")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: plan-harness: Docker is not available*"])
+
+
+def test_a_run_that_selects_no_plan_item_writes_a_report_saying_so(
+        project: pytest.Pytester) -> None:
+    before = set(embedded_postgres_pids())
+    result = project.runpytest_subprocess("-m", "plans", "-k", "nothing-matches")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    note = "No plan item ran: -m/-k selected none of the 2 collected."
+    result.stdout.fnmatch_lines(["*- plan-harness: 0 failed, 0 errors, 0 warnings, 0 passed -*",
+                                 note, "report: */reports/index.html"])
+    document = results(project)
+    validate_results(document)
+    assert (document["run"]["note"], document["run"]["revision"]) == (note, "0002")  # type: ignore[index]
+    assert note in (project.path / "reports" / "index.html").read_text()
+    assert note in (project.path / "reports" / "summary.md").read_text()
+    assert set(embedded_postgres_pids()) <= before  # no server for nothing to run
 
 
 def test_without_a_project_the_plugin_collects_nothing(pytester: pytest.Pytester) -> None:
