@@ -265,9 +265,10 @@ def _needs_database(session: pytest.Session) -> bool:
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     plans = session.config.stash.get(SESSION, None)
     if plans is None or not _needs_database(session):
+        collected = not session.testsfailed  # no collection error
         outcome = yield
         if plans is not None and plans.deselected and _worker_id(session.config) is None \
-                and not session.config.option.collectonly and not session.testsfailed:
+                and not session.config.option.collectonly and collected:
             # the plan items were there and -m or -k left every one out: the report says so
             # instead of showing an earlier run as if it were this one
             plans.report_paths = _write_empty_report(
@@ -317,10 +318,11 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
                 before=plans.before,
             )
         elif worker is None:
-            why = f" ({plans.skip_reason})" if plans.skip_reason else ""
+            # every item skipped, or the run stopped before them (-x, Ctrl-C)
+            why = (f": every selected item was skipped ({plans.skip_reason})"
+                   if plans.skip_reason else "")
             plans.report_paths = _write_empty_report(
-                plans, session.config.rootpath, run.facts,
-                f"No plan item ran: every selected item was skipped{why}.")
+                plans, session.config.rootpath, run.facts, f"No plan item ran{why}.")
 
 
 def _unrun_facts(plans: PlanSession) -> RunFacts:
