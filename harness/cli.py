@@ -165,14 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def pyproject_settings(project_dir: Path) -> dict[str, object]:
-    """The plans_* settings of the pytest config file pytest would read for `project_dir`
-    (pytest.toml, pytest.ini, pyproject.toml, tox.ini or setup.cfg)."""
-    return dict(find_config_file(project_dir).values)
-
-
 def resolve_settings(root: Path, given: dict[str, object]) -> Config:
-    """The settings pytest would resolve in `root`: the same config file, the same keys."""
+    """The settings pytest would resolve in `root`: the plans_* keys of the config file
+    pytest would read (pytest.toml, pytest.ini, pyproject.toml, tox.ini or setup.cfg)."""
     found = find_config_file(root)
     return Config.resolve(given, found.values, os.environ, root, found.path)
 
@@ -202,7 +197,7 @@ def _progress(message: str) -> None:
 
 def command_validate(args: argparse.Namespace) -> int:
     """Every problem of the project, its scenario files and the settings a run would take
-    from pyproject.toml and the environment, one line each (exit 2), or ok."""
+    from the pytest config file and the environment, one line each (exit 2), or ok."""
     root = args.project_dir.resolve()
     settings = resolve_settings(root, {})
     project = _project(args)
