@@ -145,9 +145,9 @@ def csr_with_noop(tmp: Path) -> tuple[Path, str]:
 
 def sample_with_slow_function(tmp: Path) -> Path:
     project = tmp / "sample"
-    shutil.copytree(ROOT / "tests" / "sample_project", project / "fixtures",
-                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
-    shutil.copytree(ROOT / "tests" / "sample_project" / "scenarios", project / "scenarios")
+    for part in ("fixtures", "scenarios"):
+        shutil.copytree(ROOT / "examples" / "minimal" / part, project / part,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     (project / "scenarios" / "feed_weight.toml").write_text(SLOW_SCENARIO)
     versions = project / "fixtures" / "migrations" / "versions"
     (versions / "0003_weight.py").write_text(FUNCTION.format(revision="0003", down="0002",

@@ -4,6 +4,7 @@ migrate to the target, VACUUM ANALYZE), with embedded builds kept in the cache a
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import time
 from collections.abc import Callable
@@ -285,6 +286,8 @@ class DatabaseBuilder:
             "profile": profile.name,
             "data": dict(profile.data),
             "generator": f"{generator.VERSION}/{files_digest([self.project.generator_path])}",
+            # the generator's vocabularies come from Faker: another release, other names
+            "faker": importlib.metadata.version("faker"),
             "seed": self.config.seed,
         }
 

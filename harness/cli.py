@@ -1,7 +1,7 @@
 """CLI: `plan-harness run` (the main job: provision, migrate, seed, run every scenario, write
-the report), `validate`, `report` (re-render a saved run) and `cache`, for people and CI jobs
-outside pytest. `run` takes the same --plans-* options as the pytest plugin, from the same
-table."""
+the report), `init` (a new project), `validate`, `report` (re-render a saved run) and `cache`,
+for people and CI jobs outside pytest. `run` takes the same --plans-* options as the pytest
+plugin, from the same table."""
 
 from __future__ import annotations
 
@@ -12,17 +12,16 @@ import os
 import signal
 import statistics
 import sys
-import tomllib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from harness import __version__, budgets, mutation, preflight
+from harness import __version__, budgets, mutation, preflight, scaffold
 from harness.annotations import failure_annotations
 from harness.cache import SeedCache, default_cache_dir, human_size
 from harness.comment import FORGES, comment_body, post_sticky, thread_from_environment
-from harness.config import OPTIONS, Config
+from harness.config import OPTIONS, Config, find_config_file
 from harness.errors import HarnessError
 from harness.files import write_atomically
 from harness.project import Project, load_project
@@ -107,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the HTML report (e.g. the job's artifact), linked below")
     comment.add_argument("--number", default=None, metavar="N",
                          help="the pull or merge request (default: from the CI variables)")
+    init = commands.add_parser(
+        "init", help="write a minimal project that runs as it is (migrations, data generator, "
+        "profiles, one scenario) into DIR, to adapt to your own schema")
+    init.add_argument("directory", type=Path, metavar="DIR",
+                      help="where to write it (created if missing; nothing there is "
+                           "overwritten)")
     cache = commands.add_parser("cache", help="list or prune the kept seeded databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
@@ -123,20 +128,21 @@ def build_parser() -> argparse.ArgumentParser:
             "--project-dir",
             type=Path,
             default=Path.cwd(),
-            help="repository root: pyproject.toml settings are read from here "
-            "(default: current directory)",
+            help="repository root: the pytest config file (pyproject.toml, pytest.ini, ...) "
+            "is read from here (default: current directory)",
         )
         sub.add_argument(
             "--fixtures",
             type=Path,
             default=None,
-            help="fixtures directory with project.toml (default: PROJECT/fixtures)",
+            help="fixtures directory with project.toml, relative to --project-dir "
+            "(default: fixtures)",
         )
         sub.add_argument(
             "--scenarios",
             type=Path,
             default=None,
-            help="scenario directory (default: PROJECT/scenarios)",
+            help="scenario directory, relative to --project-dir (default: scenarios)",
         )
     for sub in (run, compare_cmd, stats_cmd, seed, budgets_cmd, mutation_cmd):
         sub.add_argument(
@@ -147,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
             if sub in (run, compare_cmd, budgets_cmd) else argparse.SUPPRESS,
         )
         group = sub.add_argument_group(
-            "settings (also plans_* keys in pyproject.toml's [tool.pytest.ini_options])"
+            "settings (also plans_* keys in the pytest config file: pyproject.toml's "
+            "[tool.pytest] or [tool.pytest.ini_options], pytest.toml, pytest.ini, ...)"
         )
         for option in OPTIONS:
             if option.name == "base_revision" or (sub is compare_cmd
@@ -158,26 +165,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def pyproject_settings(project_dir: Path) -> dict[str, str | None]:
-    """The plans_* keys of [tool.pytest.ini_options], as the pytest plugin reads them."""
-    path = project_dir / "pyproject.toml"
-    if not path.exists():
-        return {}
-    try:
-        ini = tomllib.loads(path.read_text())["tool"]["pytest"]["ini_options"]
-    except KeyError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise HarnessError(f"{path}: not valid TOML: {exc}") from None
-    return {o.name: str(ini[o.ini]) for o in OPTIONS if o.ini in ini}
+def resolve_settings(root: Path, given: dict[str, object]) -> Config:
+    """The settings pytest would resolve in `root`: the plans_* keys of the config file
+    pytest would read (pytest.toml, pytest.ini, pyproject.toml, tox.ini or setup.cfg)."""
+    found = find_config_file(root)
+    return Config.resolve(given, found.values, os.environ, root, found.path)
 
 
 def _project(args: argparse.Namespace) -> Project:
+    """The project under --project-dir; --fixtures and --scenarios are relative to it, as
+    the defaults are, wherever the command is started from."""
     root = args.project_dir.resolve()
-    return load_project(
-        (args.fixtures or root / "fixtures").resolve(),
-        (args.scenarios or root / "scenarios").resolve(),
-    )
+    if not root.is_dir():
+        raise HarnessError(f"--project-dir: {root} is not a directory")
+    found = {}
+    for flag, given, default in (("--fixtures", args.fixtures, "fixtures"),
+                                 ("--scenarios", args.scenarios, "scenarios")):
+        path = (root / (given or default)).resolve()
+        if not path.is_dir():
+            raise HarnessError(
+                f"{flag}: {path} is not a directory" if given else
+                f"--project-dir: {root} has no {default}/ directory (plan-harness init DIR "
+                f"writes a project; {flag} names another directory)")
+        found[flag] = path
+    return load_project(found["--fixtures"], found["--scenarios"])
 
 
 def _progress(message: str) -> None:
@@ -186,9 +197,9 @@ def _progress(message: str) -> None:
 
 def command_validate(args: argparse.Namespace) -> int:
     """Every problem of the project, its scenario files and the settings a run would take
-    from pyproject.toml and the environment, one line each (exit 2), or ok."""
+    from the pytest config file and the environment, one line each (exit 2), or ok."""
     root = args.project_dir.resolve()
-    settings = Config.resolve({}, pyproject_settings(root), os.environ, root)
+    settings = resolve_settings(root, {})
     project = _project(args)
     revisions = [("plans_revision", settings.revision)]
     if settings.base_revision:
@@ -204,6 +215,20 @@ def command_validate(args: argparse.Namespace) -> int:
     cases = sum(len(s.cases) for s in inputs.scenarios)
     print(f"ok: {len(inputs.scenarios)} scenarios, {cases} cases, "
           f"profiles {', '.join(project.profiles())}")
+    return EXIT_OK
+
+
+def command_init(args: argparse.Namespace) -> int:
+    directory = args.directory.absolute()
+    written = scaffold.write_project(directory)
+    print(f"wrote a plan-harness project to {directory} ({len(written)} files):")
+    for path in written:
+        print(f"  {path.relative_to(directory)}")
+    print(f"next:\n  plan-harness run --project-dir {args.directory}    "
+          "# seed, check the scenario, write reports/\n"
+          f"  cd {args.directory} && pytest -m plans    # the same, as pytest items\n"
+          "then replace the schema, generator, profiles and scenario with your own: "
+          "docs/writing-a-project.md in the plan-harness repository describes every file")
     return EXIT_OK
 
 
@@ -253,8 +278,9 @@ Selection = list[tuple[Scenario, Case]]
 def _settings_and_selection(args: argparse.Namespace,
                             **overrides: str) -> tuple[Config, Project, Selection]:
     root = args.project_dir.resolve()
-    given = {o.name: getattr(args, o.name, None) for o in OPTIONS} | overrides
-    settings = Config.resolve(given, pyproject_settings(root), os.environ, root)
+    given: dict[str, object] = {o.name: getattr(args, o.name, None) for o in OPTIONS}
+    given |= overrides
+    settings = resolve_settings(root, given)
     project = _project(args)
     scenarios = preflight.check_run(settings, project, _revisions_given(args, settings),
                                     _write_problems(args, settings))
@@ -482,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_seed(args)
         if args.command == "comment":
             return command_comment(args)
+        if args.command == "init":
+            return command_init(args)
         return command_run(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)

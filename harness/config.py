@@ -3,7 +3,9 @@ into a frozen Config (command line over environment over pyproject.toml over def
 
 from __future__ import annotations
 
+import configparser
 import math
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ class Option:
     choices: tuple[str, ...] | None = None
     env: str | None = None
     parse: Callable[[str, str], Any] = lambda value, flag: value
+    # the TOML type a native [tool.pytest] table may give besides a string
+    kind: type[int] | type[float] | type[str] = str
 
     @property
     def flag(self) -> str:
@@ -94,11 +98,14 @@ OPTIONS: tuple[Option, ...] = (
         "1",
         "seed of the data generator; the same seed gives the same data",
         parse=_int_at_least(0),
+        kind=int,
     ),
     Option("revision", "head", "schema revision to plan against (an Alembic revision id)"),
     Option("report_dir", "reports", "where index.html, summary.md and results.json are written"),
-    Option("runs", "20", "timed executions per plan mode", parse=_int_at_least(1)),
-    Option("warmup", "3", "untimed executions before the timed ones", parse=_int_at_least(0)),
+    Option("runs", "20", "timed executions per plan mode", parse=_int_at_least(1),
+           kind=int),
+    Option("warmup", "3", "untimed executions before the timed ones", parse=_int_at_least(0),
+           kind=int),
     Option(
         "on_missing_docker",
         "error",
@@ -133,18 +140,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("annotations", "off", "github: print a GitHub Actions ::error annotation per failed "
            "item, on its scenario file at the line of its [[cases]] entry", ("off", "github")),
     Option("max_write_wait_ms", "200", "budget of the migration check: the longest a write may "
-           "wait on one migration statement", parse=_int_at_least(0)),
+           "wait on one migration statement", parse=_int_at_least(0), kind=int),
     Option("buffer_tolerance", f"{_DEFAULT_POLICY.buffer_ratio:g}", "against a baseline or "
            "a base revision: an item whose shared buffers grow beyond this ratio (and by "
            "--plans-buffer-slack) regresses, whatever index its plan uses",
-           parse=_number_at_least(1.0)),
+           parse=_number_at_least(1.0), kind=float),
     Option("buffer_slack", str(_DEFAULT_POLICY.buffer_slack), "the fewest extra shared "
            "buffers that count as growth (a few pages on a tiny plan are layout)",
-           parse=_int_at_least(0)),
+           parse=_int_at_least(0), kind=int),
     Option("latency_tolerance", f"{_DEFAULT_POLICY.latency_ratio:g}", "against a base "
            "revision or baseline: a fastest run slower by more than this ratio (or than the "
            "noise measured in the run, if larger), with the machine's slowdown divided out, "
-           "regresses", parse=_number_at_least(1.0)),
+           "regresses", parse=_number_at_least(1.0), kind=float),
 )
 
 
@@ -183,15 +190,18 @@ class Config:
     @classmethod
     def resolve(
         cls,
-        given: Mapping[str, str | None],
-        ini: Mapping[str, str | None],
+        given: Mapping[str, object],
+        ini: Mapping[str, object],
         env: Mapping[str, str],
         base_dir: Path,
+        ini_file: Path | None = None,
     ) -> Config:
-        """`given` holds command-line values (None when absent), `ini` pyproject values."""
+        """`given` holds command-line values (None when absent), `ini` those of the pytest
+        config file `ini_file` (pytest.ini, pyproject.toml, ...)."""
         values: dict[str, Any] = {}
+        file_name = ini_file.name if ini_file is not None else "pyproject.toml"
         for option in OPTIONS:
-            raw, source = _pick(option, given, ini, env)
+            raw, source = _pick(option, given, ini, env, file_name)
             if option.choices and raw not in option.choices:
                 raise ConfigError(
                     f"{source}: unknown value {raw!r} (choose from {', '.join(option.choices)})"
@@ -220,14 +230,77 @@ class Config:
 
 def _pick(
     option: Option,
-    given: Mapping[str, str | None],
-    ini: Mapping[str, str | None],
+    given: Mapping[str, object],
+    ini: Mapping[str, object],
     env: Mapping[str, str],
+    file_name: str,
 ) -> tuple[str, str]:
     if given.get(option.name) is not None:
         return str(given[option.name]), option.flag
     if option.env and env.get(option.env):
         return env[option.env], option.env
-    if ini.get(option.name):
-        return str(ini[option.name]), f"{option.ini} (pyproject.toml)"
+    # a native TOML table gives numbers as numbers: 0 is a value, only "" means unset
+    value = ini.get(option.name)
+    if value is not None and value != "":
+        return str(value), f"{option.ini} ({file_name})"
     return option.default, option.flag
+
+
+# The files pytest reads its configuration from, in its order of precedence in one
+# directory (pytest's findpaths.CONFIG_LOADERS_BY_NAME), so that `plan-harness` takes the
+# plans_* settings from the very file `pytest` would.
+CONFIG_FILES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml",
+                "tox.ini", "setup.cfg")
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The pytest configuration file a directory is under and its plans_* values (strings,
+    or numbers from a native TOML table)."""
+
+    path: Path | None
+    values: Mapping[str, object]
+
+
+def find_config_file(start: Path) -> ConfigFile:
+    """The config file pytest would take when started with `start` as its argument: the
+    first of CONFIG_FILES holding pytest settings in `start` or the nearest directory above
+    it (pytest.toml and pytest.ini count even when empty), else the nearest pyproject.toml."""
+    first_pyproject: Path | None = None
+    for directory in (start, *start.parents):
+        for name in CONFIG_FILES:
+            path = directory / name
+            if not path.is_file():
+                continue
+            if name == "pyproject.toml" and first_pyproject is None:
+                first_pyproject = path
+            table = _pytest_table(path)
+            if table is not None:
+                return ConfigFile(path, {o.name: table[o.ini] for o in OPTIONS
+                                         if o.ini in table})
+    return ConfigFile(first_pyproject, {})
+
+
+def _pytest_table(path: Path) -> Mapping[str, object] | None:
+    """The pytest settings `path` holds, or None when pytest would pass it by."""
+    try:
+        if path.suffix == ".toml":
+            document = tomllib.loads(path.read_text())
+            if path.name != "pyproject.toml":
+                return dict(document.get("pytest", {}))
+            tool = document.get("tool", {}).get("pytest")
+            if tool is None:
+                return None
+            native = {k: v for k, v in tool.items() if k != "ini_options"}
+            return native or tool.get("ini_options")
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_string(path.read_text(), str(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(f"{path}: cannot read the pytest settings: {first}") from None
+    section = "tool:pytest" if path.name == "setup.cfg" else "pytest"
+    if parser.has_section(section):
+        return dict(parser.items(section))
+    return {} if path.name in ("pytest.ini", ".pytest.ini") else None

@@ -3,19 +3,20 @@ PlanRun opened before the first item and closed (with the report written) after 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tomllib
-from collections.abc import Generator, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness import hookspec, preflight
+from harness import hookspec, preflight, schema
 from harness.annotations import failure_annotations
-from harness.config import OPTIONS, Config
+from harness.config import OPTIONS, Config, Option
 from harness.errors import DockerUnavailable, HarnessError
 from harness.junit import junit_properties
 from harness.project import Profile, Project, load_project
@@ -30,7 +31,7 @@ from harness.report import (
 )
 from harness.report.render import counts_line, ordered_items
 from harness.scenarios import Case, Scenario, load_scenario
-from harness.session import CaseResult, PlanRun, all_item_ids, failure_text
+from harness.session import CaseResult, PlanRun, RunFacts, all_item_ids, failure_text
 
 MARKER = "plans"
 
@@ -47,6 +48,7 @@ class PlanSession:
         self.skip_reason: str | None = None
         self.report_paths: ReportPaths | None = None
         self.before: Document | None = None  # the base run, with --plans-base-revision
+        self.deselected = 0  # plan items collected but left out by -m or -k
 
 
 SESSION = pytest.StashKey[PlanSession]()
@@ -67,7 +69,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         flags, settings = option.argument(option.dest)
         group.addoption(*flags, **settings)
-        parser.addini(option.ini, help=f"plan-harness: {option.help}", default=None)
+        parser.addini(option.ini, help=f"plan-harness: {option.help}", type=_ini_type(option),
+                      default=None)
+
+
+def _ini_type(option: Option) -> Any:
+    """pytest 9.2 takes a type expression: `int | str` lets a native [tool.pytest] table say
+    `plans_runs = 20`, while a string (pytest.ini, [tool.pytest.ini_options]) still reaches
+    Config's own parser, whose error names the option and the value. Older pytest reads
+    every value as a string."""
+    if option.kind is str or pytest.version_tuple < (9, 2):
+        return None
+    return option.kind | str
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -80,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
     given = {o.name: config.getoption(o.dest) for o in OPTIONS}
     ini = {o.name: config.getini(o.ini) for o in OPTIONS}
     try:
-        settings = Config.resolve(given, ini, os.environ, config.rootpath)
+        settings = Config.resolve(given, ini, os.environ, config.rootpath, config.inipath)
         project = load_project(Path(locations["fixtures"]), Path(locations["scenarios"]))
     except HarnessError as exc:
         raise pytest.UsageError(f"plan-harness: {exc}") from None
@@ -234,6 +247,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.insert(0, MigrationCheckItem.from_parent(session, name="plans-migration-check"))
 
 
+def pytest_deselected(items: Sequence[pytest.Item]) -> None:
+    plans = items[0].config.stash.get(SESSION, None) if items else None
+    if plans is not None:
+        plans.deselected += sum(isinstance(item, PlanItem) for item in items)
+
+
 def _needs_database(session: pytest.Session) -> bool:
     if session.config.option.collectonly:
         return False
@@ -246,7 +265,16 @@ def _needs_database(session: pytest.Session) -> bool:
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     plans = session.config.stash.get(SESSION, None)
     if plans is None or not _needs_database(session):
-        return (yield)
+        collected = not session.testsfailed  # no collection error
+        outcome = yield
+        if plans is not None and plans.deselected and _worker_id(session.config) is None \
+                and not session.config.option.collectonly and collected:
+            # the plan items were there and -m or -k left every one out: the report says so
+            # instead of showing an earlier run as if it were this one
+            plans.report_paths = _write_empty_report(
+                plans, session.config.rootpath, _unrun_facts(plans),
+                f"No plan item ran: -m/-k selected none of the {plans.deselected} collected.")
+        return outcome
     terminal = session.config.pluginmanager.get_plugin("terminalreporter")
 
     def progress(message: str) -> None:
@@ -289,6 +317,28 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
                 plans.settings.report_dir, run.facts, run.results, session.config.rootpath,
                 before=plans.before,
             )
+        elif worker is None:
+            # every item skipped, or the run stopped before them (-x, Ctrl-C)
+            why = (f": every selected item was skipped ({plans.skip_reason})"
+                   if plans.skip_reason else "")
+            plans.report_paths = _write_empty_report(
+                plans, session.config.rootpath, run.facts, f"No plan item ran{why}.")
+
+
+def _unrun_facts(plans: PlanSession) -> RunFacts:
+    """The facts of a run that opened no database: what was asked for."""
+    settings = plans.settings
+    revisions = schema.Revisions(plans.project.migrations_dir)
+    return RunFacts(profile=settings.profile, seed=settings.seed,
+                    revision=revisions.resolve(settings.revision), head=revisions.head(),
+                    policy=asdict(settings.policy))
+
+
+def _write_empty_report(plans: PlanSession, root: Path, facts: RunFacts,
+                        note: str) -> ReportPaths:
+    if not facts.started_at:
+        facts.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return write_report(plans.settings.report_dir, facts, [], root, note=note)
 
 
 def _refuse_lost_config(config: pytest.Config, project: Project) -> None:
@@ -376,6 +426,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     paths = plans.report_paths
     document = load_results(paths.results)
     terminalreporter.write_sep("-", f"plan-harness: {counts_line(document['counts'])}")
+    if document["run"].get("note"):
+        terminalreporter.write_line(document["run"]["note"])
     for item in ordered_items(document):
         if item["outcome"] != "pass":
             terminalreporter.write_line(f"{item['outcome'].upper():5} {item['id']}: "

@@ -403,21 +403,41 @@ class ContainerServer:
 
 
 def _require_docker() -> None:
-    """Fails in one line when no Docker engine answers (the common local case is a unix
-    socket; other DOCKER_HOST forms are left to testcontainers' own start-up error)."""
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if not host.startswith("unix://"):
-        return
-    path = host.removeprefix("unix://")
+    """Fails in one line when no Docker engine answers. The engine is the one testcontainers
+    itself will use (its get_docker_host: TESTCONTAINERS_HOST_OVERRIDE, DOCKER_HOST, the
+    current `docker context`, so a rootless or remote engine too)."""
+    from testcontainers.core.docker_client import get_docker_host
+
+    host = get_docker_host() or DEFAULT_DOCKER_HOST
     try:
+        _ping_docker(host)
+    except Exception as exc:  # socket's, docker's and requests' errors share no base
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc)
+        raise DockerUnavailable(f"Docker is not available for the testcontainers provider "
+                                f"(no engine at {host}: {detail})") from None
+
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"  # docker's own default
+
+
+def _ping_docker(host: str) -> None:
+    if host.startswith("unix://"):
+        # A connection is the answer: docker-py leaves its socket open when a unix socket
+        # refuses, which a ResourceWarning reports later, far from here.
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.settimeout(2.0)
-            probe.connect(path)
-    except OSError as exc:
-        raise DockerUnavailable(
-            f"Docker is not available for the testcontainers provider "
-            f"(no engine at {path}: {exc.strerror or exc})"
-        ) from None
+            probe.settimeout(10.0)
+            probe.connect(host.removeprefix("unix://"))
+        return
+    import docker
+
+    # A fixed API version: "auto" asks the engine once more before the ping. A short
+    # timeout: an engine that does not answer in 10 s will not start a container either.
+    client = docker.from_env(version="1.24", timeout=10, use_ssh_client=host.startswith("ssh://"),
+                             environment={**os.environ, "DOCKER_HOST": host})  # TLS settings too
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -28,17 +28,18 @@ pytest_plugins = ["pytester"]
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
 PLAN_SAMPLES = TESTS / "data" / "plans"
-SAMPLE_PROJECT = TESTS / "sample_project"
+# A second, tiny project (the files `plan-harness init` writes): events and accounts
+SAMPLE_PROJECT = REPO / "examples" / "minimal"
 # The CSR schema's revision before its index migration (tables and primary keys only).
 BEFORE_INDEXES = "20250115000000"
 
 
 def copy_sample_project(root: Path, settings: str | None = None) -> Path:
-    """The sample project laid out as a repository at `root` (fixtures/, scenarios/), with
-    `settings` as the [tool.pytest.ini_options] lines of its pyproject.toml."""
-    shutil.copytree(SAMPLE_PROJECT, root / "fixtures",
-                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
-    shutil.copytree(SAMPLE_PROJECT / "scenarios", root / "scenarios")
+    """The sample project's fixtures/ and scenarios/ at `root`, with `settings` as the
+    [tool.pytest.ini_options] lines of its pyproject.toml (none without)."""
+    for part in ("fixtures", "scenarios"):
+        shutil.copytree(SAMPLE_PROJECT / part, root / part,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     if settings is not None:
         (root / "pyproject.toml").write_text(f"[tool.pytest.ini_options]\n{settings}")
     return root

@@ -3,6 +3,7 @@ seed never becomes an entry, and the cache is listed and pruned from the CLI."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import signal
 import subprocess
@@ -66,6 +67,9 @@ def test_same_inputs_reuse_and_changed_inputs_rebuild(project: Path, cache_dir: 
     assert listing.strip().splitlines()[-1].startswith("6 entries,")
     assert "profile=small seed=2 revision=0002" in listing
     assert "profile=small seed=2 revision=0001" in listing
+    # another Faker release draws other vocabularies from the same seed
+    assert {e.inputs["faker"] for e in SeedCache(cache_dir).entries()} == {
+        importlib.metadata.version("faker")}
     assert cache_cli(cache_dir, "prune").startswith("removed 6 entries")
     assert cache_cli(cache_dir, "list").startswith("0 entries")
 

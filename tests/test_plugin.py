@@ -1,15 +1,16 @@
-"""The pytest plugin end to end through pytester, on tests/sample_project: a schema that is
+"""The pytest plugin end to end through pytester, on examples/minimal: a schema that is
 not the CSR one, so the engine is shown to know nothing of it."""
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_PROJECT, embedded_postgres_pids
+from conftest import TESTS, copy_sample_project, embedded_postgres_pids, validate_results
 
 CONFTEST = """
 from pathlib import Path
@@ -26,10 +27,7 @@ INI = "[pytest]\nplans_profile = small\nplans_runs = 3\nplans_warmup = 1\nplans_
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    fixtures = pytester.path / "fixtures"
-    shutil.copytree(SAMPLE_PROJECT, fixtures, ignore=shutil.ignore_patterns("scenarios",
-                                                                           "__pycache__"))
-    shutil.copytree(SAMPLE_PROJECT / "scenarios", pytester.path / "scenarios")
+    copy_sample_project(pytester.path)
     pytester.makeconftest(CONFTEST)
     pytester.makeini(INI)
     return pytester
@@ -149,9 +147,33 @@ def test_missing_docker_skips_when_asked(project: pytest.Pytester,
                                           "--plans-on-missing-docker", "skip", "-rs")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*Docker is not available for the testcontainers provider*"])
+    # the report still says what happened, rather than leaving an earlier run's in place
+    document = results(project)
+    validate_results(document)
+    assert document["items"] == [] and document["counts"]["pass"] == 0  # type: ignore[index]
+    note = document["run"]["note"]  # type: ignore[index]
+    assert note.startswith("No plan item ran: every selected item was skipped (Docker is "
+                           "not available for the testcontainers provider")
+    assert html.escape(note) in (project.path / "reports" / "index.html").read_text()
     result = project.runpytest_subprocess("-m", "plans", "--plans-provider", "testcontainers")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: plan-harness: Docker is not available*"])
+
+
+def test_a_run_that_selects_no_plan_item_writes_a_report_saying_so(
+        project: pytest.Pytester) -> None:
+    before = set(embedded_postgres_pids())
+    result = project.runpytest_subprocess("-m", "plans", "-k", "nothing-matches")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    note = "No plan item ran: -m/-k selected none of the 2 collected."
+    result.stdout.fnmatch_lines(["*- plan-harness: 0 failed, 0 errors, 0 warnings, 0 passed -*",
+                                 note, "report: */reports/index.html"])
+    document = results(project)
+    validate_results(document)
+    assert (document["run"]["note"], document["run"]["revision"]) == (note, "0002")  # type: ignore[index]
+    assert note in (project.path / "reports" / "index.html").read_text()
+    assert note in (project.path / "reports" / "summary.md").read_text()
+    assert set(embedded_postgres_pids()) <= before  # no server for nothing to run
 
 
 def test_without_a_project_the_plugin_collects_nothing(pytester: pytest.Pytester) -> None:
@@ -231,7 +253,7 @@ def test_an_item_that_errors_is_counted_and_shown_with_its_reason(
         '[expect]\nindex = "ix_events_account_id_created_at"\n'
         '[[cases]]\nname = "one"\nvalues = { a = 1 }\n')
     (project.path / "scenarios" / "joined.toml").write_text(
-        (SAMPLE_PROJECT.parent / "data" / "join_scenarios" / "account_activity.toml")
+        (TESTS / "data" / "join_scenarios" / "account_activity.toml")
         .read_text())
     result = project.runpytest_subprocess("-m", "plans", "--plans-revision", "0001", "-k",
                                           "broken or joined")

@@ -3,6 +3,8 @@ seeds databases it created; missing Docker and unreachable servers are one line.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -112,10 +114,33 @@ def test_an_unreachable_dsn_is_one_line_without_the_password() -> None:
     assert "s3cret" not in message and "\n" not in message
 
 
-def test_missing_docker_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+@pytest.mark.parametrize("host", ["unix:///nonexistent/docker.sock", "tcp://127.0.0.1:1"])
+def test_missing_docker_is_one_line(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    monkeypatch.setenv("DOCKER_HOST", host)
     with pytest.raises(DockerUnavailable, match="^Docker is not available for the "
-                                                "testcontainers provider"):
+                                                f"testcontainers provider \\(no engine at {host}: ") \
+            as error:
+        ContainerServer().__enter__()
+    assert "\n" not in str(error.value)
+
+
+def test_docker_is_found_through_the_current_docker_context(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`docker context use rootless` (a rootless engine's socket) as the docker CLI writes
+    it: testcontainers' own detection finds it, where a probe of /var/run/docker.sock would
+    not look."""
+    sock = tmp_path / "run" / "docker.sock"
+    meta = (tmp_path / "contexts" / "meta" / hashlib.sha256(b"rootless").hexdigest()
+            / "meta.json")
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"Name": "rootless", "Metadata": {}, "Endpoints": {
+        "docker": {"Host": f"unix://{sock}", "SkipTLSVerify": False}}}))
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "rootless"}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    # set, then unset: the undo restores whatever was there (testcontainers exports it)
+    monkeypatch.setenv("DOCKER_HOST", "unset")
+    monkeypatch.delenv("DOCKER_HOST")
+    with pytest.raises(DockerUnavailable, match=f"no engine at unix://{sock}: "):
         ContainerServer().__enter__()
 
 

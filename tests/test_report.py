@@ -293,8 +293,8 @@ def test_markdown_cells_cannot_break_the_table_or_inject_html() -> None:
 
 @pytest.fixture
 def hostile_project(tmp_path: Path) -> Path:
-    shutil.copytree(SAMPLE_PROJECT, tmp_path / "fixtures",
-                    ignore=shutil.ignore_patterns("scenarios", "__pycache__"))
+    shutil.copytree(SAMPLE_PROJECT / "fixtures", tmp_path / "fixtures",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "scenarios").mkdir()
     scenario = (SAMPLE_PROJECT / "scenarios" / "account_feed.toml").read_text()
     scenario = scenario.replace(

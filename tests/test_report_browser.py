@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from browser import Browser
 from conftest import CsrRun
 from harness.report import rerender
 from harness.report.analysis import explain_text, inline_params
-from harness.report.browser import Browser
 
 pytestmark = pytest.mark.browser
 

@@ -36,10 +36,14 @@ class ReportPaths:
 
 
 def write_report(directory: Path, facts: RunFacts, results: Sequence[CaseResult],
-                 base_dir: Path | None = None, before: Document | None = None) -> ReportPaths:
+                 base_dir: Path | None = None, before: Document | None = None,
+                 note: str = "") -> ReportPaths:
     """Writes results.json, index.html and summary.md into `directory`; with `before` (an
-    earlier run's document) the HTML and Markdown compare the two."""
+    earlier run's document) the HTML and Markdown compare the two. `note` says why no item
+    ran, when none did."""
     document = results_document(facts, results, base_dir)
+    if note:
+        document["run"]["note"] = note
     comparison = compare(document, before) if before is not None else None
     return _write(directory, document, comparison, with_results=True)
 

@@ -157,7 +157,7 @@ def render_summary(document: Document, comparison: Comparison | None = None) -> 
     if total and not counts["fail"] and not counts["error"] and not counts["warn"]:
         lines += ["", "Every item passed."]
     elif not total:
-        lines += ["", "No item ran."]
+        lines += ["", run.get("note") or "No item ran."]
     return "\n".join(lines[:SUMMARY_MAX_LINES]) + "\n"
 
 

@@ -1,7 +1,8 @@
 """Headless Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`):
 enough to open a report, read the page, click like a person and take a screenshot. The
 standard library suffices (no WebSocket, no driver binary), so the report's browser test
-and benchmark need nothing beyond Debian's `chromium` package."""
+and benchmark need nothing beyond Debian's `chromium` package. A tool of the tests and
+benchmarks, not of the installed harness."""
 
 from __future__ import annotations
 

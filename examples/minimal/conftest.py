@@ -1,0 +1,12 @@
+"""Points the plan-harness pytest plugin at this project: `pytest -m plans` runs every
+scenario case as a test item."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent
+
+
+def pytest_plans_locations(config: pytest.Config) -> dict[str, Path]:
+    return {"scenarios": ROOT / "scenarios", "fixtures": ROOT / "fixtures"}
