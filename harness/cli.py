@@ -329,7 +329,7 @@ def command_run(args: argparse.Namespace) -> int:
     paths = write_report(settings.report_dir, run.facts, run.results, root)
     counts = load_results(paths.results)["counts"]
     summary = counts_line(counts)
-    if settings.migration_check == "on":
+    if settings.migration_check:
         summary += f"; migration check {'failed' if run.migration_failures else 'passed'}"
     for item in run.facts.missing:
         print(f"FAIL  {item}: in the baseline, no longer in the scenarios", flush=True)
@@ -353,12 +353,12 @@ def command_compare(args: argparse.Namespace) -> int:
     settings, project, selected = _settings_and_selection(args, revision=args.base)
     aside = (contextlib.redirect_stdout(sys.stderr) if args.markdown_only
              else contextlib.nullcontext(sys.stdout))
-    with aside, PlanRun(replace(settings, migration_check="off"), project, _progress) as run:
+    with aside, PlanRun(replace(settings, migration_check=False), project, _progress) as run:
         for scenario, case in selected:
             _run_one(run, scenario, case, root, prefix="base ", details=False)
         base = write_report(settings.report_dir / "base", run.facts, run.results, root)
         base_revision, base_results = run.facts.revision, list(run.results)
-        run.migrate(args.head, under_load=settings.migration_check == "on")
+        run.migrate(args.head, under_load=settings.migration_check)
         run.use_reference(base_results, f"at revision {base_revision}")
         for line in run.migration_failures:
             print(f"FAIL  {line}", flush=True)

@@ -33,7 +33,7 @@ class Option:
     env: str | None = None
     parse: Callable[[str, str], Any] = lambda value, flag: value
     # the TOML type a native [tool.pytest] table may give besides a string
-    kind: type[int] | type[float] | type[str] = str
+    kind: type[bool] | type[int] | type[float] | type[str] = str
 
     @property
     def flag(self) -> str:
@@ -66,6 +66,19 @@ def _int_at_least(minimum: int) -> Callable[[str, str], int]:
         return number
 
     return parse
+
+
+_SWITCH_WORDS = {"on": True, "true": True, "yes": True, "1": True,
+                 "off": False, "false": False, "no": False, "0": False}
+
+
+def _switch(value: str, flag: str) -> bool:
+    """An on/off option: `on`/`off` on the command line; a config file may also say
+    true/false (a native TOML boolean), yes/no or 1/0."""
+    try:
+        return _SWITCH_WORDS[value.strip().lower()]
+    except KeyError:
+        raise ConfigError(f"{flag}: unknown value {value!r} (choose from off, on)") from None
 
 
 def _number_at_least(minimum: float) -> Callable[[str, str], float]:
@@ -120,7 +133,8 @@ OPTIONS: tuple[Option, ...] = (
            "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)", env="PLAN_HARNESS_CACHE_DIR"),
     Option("allow_existing_db", "off", "with --plans-provider dsn: plan against the DSN's own "
            "database as it is (nothing created, migrated or seeded; the session is read-only "
-           "and a statement that modifies data is planned with EXPLAIN, never run)", ON_OFF),
+           "and a statement that modifies data is planned with EXPLAIN, never run)", ON_OFF,
+           parse=_switch, kind=bool),
     Option("existing_db_budgets", "", "with --plans-allow-existing-db on: check the p95 and "
            "shared-buffers budgets of this profile (by default none: the harness did not "
            "seed that database, so no profile's budgets describe it)"),
@@ -130,10 +144,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("baseline", "", "a baseline file: compare each item's plan shape and shared "
            "buffers with it; a changed plan that reads more fails"),
     Option("update_baseline", "off", "write the baseline file (--plans-baseline) from this "
-           "run instead of comparing", ON_OFF),
+           "run instead of comparing", ON_OFF, parse=_switch, kind=bool),
     Option("migration_check", "off", "apply the migrations after the data revision one at a "
            "time while a writer inserts rows, and fail when a write waits longer than "
-           "--plans-max-write-wait-ms or an index is left INVALID", ON_OFF),
+           "--plans-max-write-wait-ms or an index is left INVALID", ON_OFF, parse=_switch,
+           kind=bool),
     Option("stats", "", "a statistics file (plan-harness stats capture): load it into the "
            "seeded database so the planner plans as at the captured scale, and plan each "
            "scenario with EXPLAIN, not run it (plan checks only; budgets not measured)"),
@@ -169,12 +184,12 @@ class Config:
     image: str
     cache: str
     cache_dir: Path
-    allow_existing_db: str
+    allow_existing_db: bool
     existing_db_budgets: str
     base_revision: str
     baseline: Path | None
-    update_baseline: str
-    migration_check: str
+    update_baseline: bool
+    migration_check: bool
     max_write_wait_ms: int
     stats: Path | None
     buffer_tolerance: float = _DEFAULT_POLICY.buffer_ratio
@@ -202,7 +217,8 @@ class Config:
         file_name = ini_file.name if ini_file is not None else "pyproject.toml"
         for option in OPTIONS:
             raw, source = _pick(option, given, ini, env, file_name)
-            if option.choices and raw not in option.choices:
+            # a switch's own parser reads the config file's other spellings of on and off
+            if option.choices and option.kind is not bool and raw not in option.choices:
                 raise ConfigError(
                     f"{source}: unknown value {raw!r} (choose from {', '.join(option.choices)})"
                 )
@@ -214,14 +230,14 @@ class Config:
         values["baseline"] = base_dir / values["baseline"] if values["baseline"] else None
         values["stats"] = base_dir / values["stats"] if values["stats"] else None
         config = cls(**values)
-        if config.allow_existing_db == "on" and config.provider != "dsn":
+        if config.allow_existing_db and config.provider != "dsn":
             raise ConfigError("--plans-allow-existing-db on needs --plans-provider dsn")
-        if config.existing_db_budgets and config.allow_existing_db != "on":
+        if config.existing_db_budgets and not config.allow_existing_db:
             raise ConfigError("--plans-existing-db-budgets needs --plans-allow-existing-db on")
-        if config.stats is not None and config.allow_existing_db == "on":
+        if config.stats is not None and config.allow_existing_db:
             raise ConfigError("--plans-stats loads statistics into the harness's own database; "
                               "it cannot be used with --plans-allow-existing-db on")
-        if config.update_baseline == "on" and config.baseline is None:
+        if config.update_baseline and config.baseline is None:
             raise ConfigError("--plans-update-baseline on needs --plans-baseline FILE")
         if config.provider == "dsn" and not config.dsn:
             raise ConfigError("--plans-provider dsn needs --plans-dsn or PLAN_HARNESS_DSN")

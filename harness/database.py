@@ -52,7 +52,7 @@ class RunDatabase:
 
     @property
     def existing_db(self) -> bool:
-        return self.config.allow_existing_db == "on"
+        return self.config.allow_existing_db
 
     def open(self) -> None:
         started = time.monotonic()
@@ -85,7 +85,7 @@ class RunDatabase:
     def _provision(self, builder: DatabaseBuilder, profile: Profile, target: str) -> None:
         # The migration check builds (or reuses) the database at the data revision and
         # migrates it under load on every run; a migrated copy is never kept.
-        watched = self.config.migration_check == "on"
+        watched = self.config.migration_check
         built = builder.provide(profile, self.project.load_revision if watched else target)
         assert builder.server is not None
         self.facts.server, self.facts.cache = builder.server.label, built.cache

@@ -97,7 +97,8 @@ def mutation_proof(config: Config, project: Project, indexes: Sequence[str] | No
                         ignore=shutil.ignore_patterns("__pycache__"))
         mutated = replace(project, migrations_dir=migrations)
         cases = [(s, c) for s in load_scenarios(project.scenarios_dir) for c in s.cases]
-        settings = replace(config, migration_check="off", baseline=None, update_baseline="off")
+        settings = replace(config, migration_check=False, baseline=None,
+                           update_baseline=False)
         with PlanRun(settings, mutated, progress) as run:
             progress(f"mutation proof: every case at {run.facts.revision}, the reference")
             head = [run.run_case(s, c) for s, c in cases]

@@ -124,7 +124,7 @@ def _preflight(settings: Config, project: Project) -> Mapping[str, Profile] | No
 def _prepare_distributed(settings: Config) -> None:
     """Before the workers start: the options that need one process for the whole run are
     refused, and an earlier run's worker results are cleared."""
-    if settings.base_revision or settings.update_baseline == "on":
+    if settings.base_revision or settings.update_baseline:
         raise pytest.UsageError("plan-harness: --plans-base-revision and "
                                 "--plans-update-baseline need a single process; run without -n")
     shutil.rmtree(settings.report_dir / WORKERS_DIR, ignore_errors=True)
@@ -241,7 +241,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list[pytest.Item]) -> None:
     """Adds the migration check ahead of the plan items (before -m and -k select)."""
     plans = config.stash.get(SESSION, None)
-    if plans is None or plans.settings.migration_check != "on":
+    if plans is None or not plans.settings.migration_check:
         return
     if any(isinstance(item, PlanItem) for item in items):
         items.insert(0, MigrationCheckItem.from_parent(session, name="plans-migration-check"))
@@ -284,7 +284,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     _refuse_lost_config(session.config, plans.project)
     settings = plans.settings
     if settings.base_revision:
-        settings = replace(settings, revision=settings.base_revision, migration_check="off")
+        settings = replace(settings, revision=settings.base_revision, migration_check=False)
     run = PlanRun(settings, plans.project, progress)
     try:
         run.open()
@@ -412,7 +412,7 @@ def _run_at_base(run: PlanRun, session: pytest.Session, settings: Config) -> Doc
     base = write_report(settings.report_dir / "base", run.facts, run.results,
                         session.config.rootpath)
     base_revision, base_results = run.facts.revision, list(run.results)
-    run.migrate(settings.revision, under_load=settings.migration_check == "on")
+    run.migrate(settings.revision, under_load=settings.migration_check)
     run.use_reference(base_results, f"at revision {base_revision}")
     return load_results(base.results)
 

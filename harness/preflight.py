@@ -99,9 +99,9 @@ def baseline_problem(settings: Config) -> str | None:
     path = settings.baseline
     if path is None:
         return None
-    if settings.update_baseline == "on":
+    if settings.update_baseline:
         return writable_dir_problem(path.parent, "the baseline", named=path)
-    profile = settings.existing_db_budgets if settings.allow_existing_db == "on" else (
+    profile = settings.existing_db_budgets if settings.allow_existing_db else (
         settings.profile)  # the profile the run records, as the session does
     try:
         load_baseline(path, profile, _recorded_tables(path))

@@ -149,7 +149,7 @@ class PlanRun:
 
     def _load_baseline(self) -> None:
         catalog = self.database.catalog
-        if self.config.baseline is None or self.config.update_baseline == "on" or not catalog:
+        if self.config.baseline is None or self.config.update_baseline or not catalog:
             return
         self.baseline = load_baseline(self.config.baseline, self.facts.profile,
                                       frozenset(catalog.table_rows))
@@ -170,7 +170,7 @@ class PlanRun:
 
     def save_baseline(self) -> Path | None:
         """With --plans-update-baseline on: writes this run's plans as the baseline."""
-        if self.config.update_baseline != "on" or self.config.baseline is None:
+        if not self.config.update_baseline or self.config.baseline is None:
             return None
         assert self.database.catalog is not None
         items = {item_id(r.scenario, r.case): r.measurements for r in self.results}

@@ -45,11 +45,25 @@ def test_command_line_beats_environment_beats_pyproject() -> None:
     ({"runs": "0"}, {}, "--plans-runs: 0 is below the minimum 1"),
     ({"on_missing_docker": "ignore"}, {}, "unknown value 'ignore'"),
     ({"provider": "dsn"}, {}, "--plans-provider dsn needs --plans-dsn or PLAN_HARNESS_DSN"),
+    ({}, {"migration_check": "maybe"},
+     "plans_migration_check (pyproject.toml): unknown value 'maybe' (choose from off, on)"),
 ])
 def test_bad_values_are_rejected(given: dict[str, str], ini: dict[str, str],
                                  message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         resolve(given, ini)
+
+
+@pytest.mark.parametrize(("given", "ini", "expected"), [
+    ({}, {}, False),
+    ({"migration_check": "on"}, {"migration_check": "off"}, True),
+    ({}, {"migration_check": True}, True),  # a native [tool.pytest] table's boolean
+    ({}, {"migration_check": "yes"}, True),
+    ({}, {"migration_check": "false"}, False),
+])
+def test_on_off_options_are_booleans(given: dict[str, str | None], ini: dict[str, object],
+                                     expected: bool) -> None:
+    assert Config.resolve(given, ini, {}, Path("/repo")).migration_check is expected
 
 
 BOUNDS = {"calls": Bound(100, 1_000_000), "skew": Bound(0.0, 3.0, integer=False)}
