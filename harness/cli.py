@@ -21,16 +21,23 @@ from types import FrameType
 from harness import __version__, budgets, mutation, preflight
 from harness.annotations import failure_annotations
 from harness.cache import SeedCache, default_cache_dir, human_size
+from harness.capacity_review import capacity_review, writes_of
 from harness.comment import FORGES, comment_body, post_sticky, thread_from_environment
 from harness.config import OPTIONS, Config
 from harness.errors import HarnessError
 from harness.files import write_atomically
 from harness.project import Project, load_project
-from harness.report import ReportPaths, load_results, rerender, write_report
+from harness.report import (
+    ReportPaths,
+    load_results,
+    rerender,
+    write_report,
+    write_review_report,
+)
 from harness.report.analysis import compare
 from harness.report.render import counts_line
 from harness.scenarios import Case, Scenario
-from harness.session import PlanRun, all_item_ids, failure_text, item_id
+from harness.session import CaseResult, PlanRun, all_item_ids, failure_text, item_id
 from harness.stats import capture, write_statistics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -85,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
                              help="print only the Markdown summary (and annotations) on "
                                   "stdout, ready for a pull-request comment; the per-item "
                                   "lines and report paths go to stderr")
+    review_cmd = commands.add_parser(
+        "capacity-review", help="the capacity review in one report: every case before the "
+        "reviewed migration and at head on one database, the endpoints' claimed and measured "
+        "speed-ups, sizes, the write cost and index growth under the project's "
+        "[capacity_review] writer, all measured in this run")
+    review_cmd.add_argument("--before", default=None, metavar="REV",
+                            help="the revision before the reviewed migration (default: the "
+                                 "project's data revision, schema.load_revision)")
+    review_cmd.add_argument("--head", default="head", metavar="REV",
+                            help="the revision reviewed (default: the newest)")
     stats_cmd = commands.add_parser(
         "stats", help="capture the planner statistics of the run's database (the seeded one, "
         "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing")
@@ -118,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--plans-cache-dir", dest="cache_dir", default=None,
                        help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
                             "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
-    for sub in (run, compare_cmd, stats_cmd, seed, validate, budgets_cmd, mutation_cmd):
+    for sub in (run, compare_cmd, stats_cmd, seed, validate, budgets_cmd, mutation_cmd,
+                review_cmd):
         sub.add_argument(
             "--project-dir",
             type=Path,
@@ -138,21 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="scenario directory (default: PROJECT/scenarios)",
         )
-    for sub in (run, compare_cmd, stats_cmd, seed, budgets_cmd, mutation_cmd):
+    for sub in (run, compare_cmd, stats_cmd, seed, budgets_cmd, mutation_cmd, review_cmd):
         sub.add_argument(
             "-k",
             dest="keyword",
             default=None,
             help="only items whose id (scenario[case]) contains this text"
-            if sub in (run, compare_cmd, budgets_cmd) else argparse.SUPPRESS,
+            if sub in (run, compare_cmd, budgets_cmd, review_cmd) else argparse.SUPPRESS,
         )
         group = sub.add_argument_group(
             "settings (also plans_* keys in pyproject.toml's [tool.pytest.ini_options])"
         )
         for option in OPTIONS:
-            if option.name == "base_revision" or (sub is compare_cmd
+            if option.name == "base_revision" or (sub in (compare_cmd, review_cmd)
                                                   and option.name == "revision"):
-                continue  # compare's --base and --head say it
+                continue  # compare's --base and --head say it, capacity-review's --before
             flags, settings = option.argument(option.name)
             group.add_argument(*flags, **settings)
     return parser
@@ -273,6 +291,8 @@ def _revisions_given(args: argparse.Namespace, settings: Config) -> list[preflig
     """The revisions a command will move through, in order, named as they were given."""
     if args.command == "compare":
         return [("--base", args.base), ("--head", args.head)]
+    if args.command == "capacity-review":
+        return [("--before", settings.revision), ("--head", args.head)]
     return [("--plans-revision", settings.revision)]
 
 
@@ -348,6 +368,40 @@ def command_compare(args: argparse.Namespace) -> int:
         print(f"base report: {base.html}")
     comparison = compare(load_results(paths.results), before)
     if comparison.regressed or run.migration_failures:
+        return EXIT_FAILED
+    return EXIT_USAGE if comparison.broken_everywhere else EXIT_OK
+
+
+def command_capacity_review(args: argparse.Namespace) -> int:
+    """Exit codes as compare's: 1 when the head regressed against the revision before, 2
+    when items error at both."""
+    root = args.project_dir.resolve()
+    project = _project(args)
+    writes_of(project)  # refused before a server starts
+    before = args.before or project.load_revision
+    settings, project, selected = _settings_and_selection(args, revision=before)
+    command = f"plan-harness capacity-review --before {before} --head {args.head} " \
+              f"--plans-profile {settings.profile} --plans-seed {settings.seed}"
+
+    def show(result: CaseResult, phase: str) -> None:
+        verdict = result.verdict
+        line = f"{verdict.outcome.upper():5} {phase} {item_id(result.scenario, result.case)}"
+        print(f"{line}: {verdict.first_reason}" if verdict.first_reason else line, flush=True)
+
+    review = capacity_review(settings, project, selected, before, args.head, command,
+                             _progress, show)
+    base = write_report(settings.report_dir / "before", review.before_facts, review.before,
+                        root)
+    before_document = load_results(base.results)
+    paths = write_review_report(
+        settings.report_dir, review.head_facts, review.head, before_document,
+        {"before_revision": review.before_facts.revision,
+         "head_revision": review.head_facts.revision, "command": command}, root)
+    print(paths.summary.read_text(), end="", flush=True)
+    _print_paths(paths)
+    print(f"before report: {base.html}")
+    comparison = compare(load_results(paths.results), before_document)
+    if comparison.regressed:
         return EXIT_FAILED
     return EXIT_USAGE if comparison.broken_everywhere else EXIT_OK
 
@@ -474,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_compare(args)
         if args.command == "stats":
             return command_stats(args)
+        if args.command == "capacity-review":
+            return command_capacity_review(args)
         if args.command == "budgets":
             return command_budgets(args)
         if args.command == "mutation-proof":
