@@ -35,6 +35,7 @@ from harness.report import (
     write_review_report,
 )
 from harness.report.analysis import compare
+from harness.report.history import load_history, write_history
 from harness.report.render import counts_line
 from harness.scenarios import Case, Scenario
 from harness.session import CaseResult, PlanRun, all_item_ids, failure_text, item_id
@@ -61,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="render index.html and summary.md from a saved results.json "
         "(no database needed)")
-    report.add_argument("results", type=Path, metavar="RESULTS.json")
+    report.add_argument("results", type=Path, metavar="RESULTS.json", nargs="?",
+                        default=None)
+    report.add_argument("--history", type=Path, metavar="DIR", default=None,
+                        help="instead of one run: every results.json under DIR, oldest first, "
+                             "as history.html (per item, shared buffers and p50 over the runs)")
     report.add_argument("--compare", type=Path, metavar="OTHER.json", default=None,
                         help="a run to compare with, as the 'before' (e.g. the revision "
                              "before a migration): adds regressions and before/after tables")
@@ -226,6 +231,16 @@ def command_validate(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
+    if (args.results is None) == (args.history is None):
+        raise HarnessError("report: give RESULTS.json or --history DIR (one of them)")
+    if args.history is not None:
+        if args.compare is not None:
+            raise HarnessError("report: --compare compares two runs; --history draws a series")
+        history = load_history(args.history)
+        path = write_history(history, args.out or args.history)
+        print(f"history of {len(history.rows)} item plan modes over {len(history.runs)} runs: "
+              f"{path}")
+        return EXIT_OK
     paths = rerender(args.results, args.out, args.compare)
     _print_paths(paths)
     return EXIT_OK

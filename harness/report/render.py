@@ -75,6 +75,11 @@ def ordered_items(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return sorted(document["items"], key=lambda i: (_OUTCOME_ORDER[i["outcome"]], i["id"]))
 
 
+def render_template(name: str, **context: Any) -> str:
+    """Another page from the report's templates (the history), with the same filters."""
+    return _environment().get_template(name).render(**context)
+
+
 def render_html(document: Document, comparison: Comparison | None = None) -> str:
     return _environment().get_template("index.html.j2").render(
         doc=document,
