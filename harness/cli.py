@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from harness import __version__, budgets, mutation, preflight
+from harness import __version__, budgets, mutation, preflight, stats_stamp
 from harness.annotations import failure_annotations
 from harness.cache import SeedCache, default_cache_dir, human_size
 from harness.capacity_review import capacity_review, writes_of
@@ -108,11 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     review_cmd.add_argument("--head", default="head", metavar="REV",
                             help="the revision reviewed (default: the newest)")
     stats_cmd = commands.add_parser(
-        "stats", help="capture the planner statistics of the run's database (the seeded one, "
-        "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing")
-    stats_cmd.add_argument("action", choices=("capture",))
+        "stats", help="capture: the planner statistics of the run's database (the seeded one, "
+        "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing; "
+        "stamp: capture those of --plans-profile, plan every case there and on --onto with "
+        "them loaded, and write them with the outcome, so a projected run onto that profile "
+        "gates when every plan agreed (exit 1 when one did not)")
+    stats_cmd.add_argument("action", choices=("capture", "stamp"))
     stats_cmd.add_argument("--out", type=Path, required=True, metavar="FILE",
                            help="where to write the statistics (JSON)")
+    stats_cmd.add_argument("--onto", default=None, metavar="PROFILE",
+                           help="stamp: the small seeded profile the statistics are projected "
+                                "onto (e.g. ci)")
     seed = commands.add_parser(
         "seed", help="build (or reuse) the seeded database of the profile at --plans-revision "
         "and keep it in the cache, running no scenario: warms the cache (a CI job on the "
@@ -473,6 +479,10 @@ def _print_annotations(run: PlanRun, settings: Config, root: Path) -> None:
 
 
 def command_stats(args: argparse.Namespace) -> int:
+    if args.action == "stamp":
+        return command_stats_stamp(args)
+    if args.onto is not None:
+        raise HarnessError("stats capture: --onto is for stats stamp")
     settings, project, _ = _settings_and_selection(args)
     with PlanRun(settings, project, _progress) as run:
         label = (f"{run.facts.server}, revision {run.facts.revision}"
@@ -485,6 +495,32 @@ def command_stats(args: argparse.Namespace) -> int:
     print(f"statistics of {tables} tables, {len(statistics['relations']) - tables} indexes "
           f"and {len(statistics['columns'])} columns written to {args.out}")
     return EXIT_OK
+
+
+def command_stats_stamp(args: argparse.Namespace) -> int:
+    """Exit 0 when every plan agreed (the file gates), 1 when one did not (the file is
+    written all the same: a projected run with it is a preview)."""
+    if args.onto is None:
+        raise HarnessError("stats stamp: --onto PROFILE is missing (the small profile the "
+                           "statistics are projected onto)")
+    settings, project, _ = _settings_and_selection(args)
+    stats_stamp.check_profiles(project, settings.profile, args.onto)
+    stamped = stats_stamp.stamp(settings, project, args.onto, _progress)
+    fidelity = stamped.fidelity
+    for d in fidelity.disagreements:
+        print(f"DIFFER {d.item} {d.mode}: {settings.profile} {d.real}; projected onto "
+              f"{args.onto} {d.projected}", flush=True)
+    for item in fidelity.missing:
+        print(f"MISSING {item}: planned on one side only", flush=True)
+    costs = fidelity.cost_summary()
+    write_statistics(args.out, stamped.statistics)
+    print(f"{fidelity.agreed} of {fidelity.compared} plans agreed projected onto {args.onto} "
+          f"at revision {stamped.statistics['fidelity']['revision']}"
+          + (f" (cost of agreeing plans: median x{costs['median_ratio']}, worst factor "
+             f"{costs['worst_factor']})" if costs else "")
+          + f"; statistics with this check written to {args.out}")
+    agreed = fidelity.agreed == fidelity.compared != 0 and not fidelity.missing
+    return EXIT_OK if agreed else EXIT_FAILED
 
 
 def command_comment(args: argparse.Namespace) -> int:

@@ -271,8 +271,9 @@ class PlanRun:
         revision = self.facts.revision
         if not gates(statistics, projected.onto, revision):
             self.progress(f"{path}: {fidelity_note(statistics, projected.onto, revision)}; a "
-                          f"preview. Capture, check and stamp it again with: python "
-                          f"benchmarks/fidelity.py --profile {projected.source} --stamp {path}")
+                          f"preview. Capture, check and stamp it again with: plan-harness stats "
+                          f"stamp --plans-profile {projected.source} --onto {projected.onto} "
+                          f"--out {path}")
         self._check_projected_tables(statistics, projected, name, str(path))
         return scaled(statistics, projected.scale, f"profile {projected.source} "
                       f"x{projected.scale:g} ({statistics.get('source', path)})", projected.tables)
