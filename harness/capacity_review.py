@@ -37,6 +37,7 @@ class Review:
     before: list[CaseResult]
     head_facts: RunFacts  # with write_cost and index_growth
     head: list[CaseResult]
+    migration_failures: list[str]  # with --plans-migration-check on
 
 
 def writes_of(project: Project) -> CapacityWrites:
@@ -57,7 +58,9 @@ def capacity_review(config: Config, project: Project, cases: Cases, before: str,
         before_results = [_measured(run, s, c, "before", on_result) for s, c in cases]
         before_facts = replace(run.facts)
         existing = {s.index for s in run.facts.index_sizes}
-        run.migrate(head)
+        # with --plans-migration-check on, the reviewed migration runs under the writer too
+        run.migrate(head, under_load=config.migration_check == "on")
+        migration_failures = list(run.migration_failures)
         run.use_reference(before_results, f"at revision {before_facts.revision}")
         head_results = [_measured(run, s, c, "head", on_result) for s, c in cases]
         added = [s for s in run.facts.index_sizes
@@ -65,7 +68,7 @@ def capacity_review(config: Config, project: Project, cases: Cases, before: str,
         growth = measure_growth(run.connection, writes, command, progress)
         cost = measure_write_cost(run.connection, writes, added, command, progress)
         head_facts = replace(run.facts, write_cost=cost, index_growth=growth)
-    return Review(before_facts, before_results, head_facts, head_results)
+    return Review(before_facts, before_results, head_facts, head_results, migration_failures)
 
 
 def _measured(run: PlanRun, scenario: Scenario, case: Case, phase: str,

@@ -394,8 +394,8 @@ def command_compare(args: argparse.Namespace) -> int:
 
 
 def command_capacity_review(args: argparse.Namespace) -> int:
-    """Exit codes as compare's: 1 when the head regressed against the revision before, 2
-    when items error at both."""
+    """Exit codes as compare's: 1 when the head regressed against the revision before (or
+    the migration check failed), 2 when items error at both."""
     root = args.project_dir.resolve()
     project = _project(args)
     writes_of(project)  # refused before a server starts
@@ -421,8 +421,10 @@ def command_capacity_review(args: argparse.Namespace) -> int:
     print(paths.summary.read_text(), end="", flush=True)
     _print_paths(paths)
     print(f"before report: {base.html}")
+    for line in review.migration_failures:
+        print(f"FAIL  {line}", flush=True)
     comparison = compare(load_results(paths.results), before_document)
-    if comparison.regressed:
+    if comparison.regressed or review.migration_failures:
         return EXIT_FAILED
     return EXIT_USAGE if comparison.broken_everywhere else EXIT_OK
 
