@@ -65,6 +65,9 @@ def capacity_review(config: Config, project: Project, cases: Cases, before: str,
         head_results = [_measured(run, s, c, "head", on_result) for s, c in cases]
         added = [s for s in run.facts.index_sizes
                  if s.table == writes.table and s.index not in existing]
+        # a period of inserts and a REINDEX of a big table take longer than any one query
+        # the run's statement timeout is meant for
+        run.connection.execute("SET statement_timeout = 0")
         growth = measure_growth(run.connection, writes, command, progress)
         cost = measure_write_cost(run.connection, writes, added, command, progress)
         head_facts = replace(run.facts, write_cost=cost, index_growth=growth)
@@ -87,7 +90,9 @@ def measure_write_cost(conn: psycopg.Connection[Any], writes: CapacityWrites,
                        progress: Progress) -> dict[str, Any] | None:
     """Rows per second of the project's one-row writer with the migration's new indexes on
     the written table, and with them dropped: each round in a transaction rolled back (the
-    drop included), rounds alternating so a machine that slows down slows both arms."""
+    drop included), rounds alternating so a machine that slows down slows both arms. The
+    rolled-back rows stay behind as dead tuples until the VACUUM at the end; alternating
+    spreads them over both arms."""
     if not added:
         progress(f"write cost: the migration adds no index on {writes.table}; not measured")
         return None
