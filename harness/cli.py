@@ -401,6 +401,10 @@ def command_capacity_review(args: argparse.Namespace) -> int:
     writes_of(project)  # refused before a server starts
     before = args.before or project.load_revision
     settings, project, selected = _settings_and_selection(args, revision=before)
+    if settings.migration_check == "on" and not project.migration_writer:
+        # said now, not after every case has run at the revision before
+        raise HarnessError(f"{project.manifest}: migration_check.writer: missing "
+                           "(--plans-migration-check on needs the INSERT it repeats)")
     command = f"plan-harness capacity-review --before {before} --head {args.head} " \
               f"--plans-profile {settings.profile} --plans-seed {settings.seed}"
 

@@ -384,6 +384,12 @@ def test_capacity_review_without_a_writer_is_one_line(project: Path) -> None:
     result = cli(project, "capacity-review")
     assert result.returncode == 2
     assert result.stderr.strip().endswith("capacity_review.write_rows: must be at least 1, not 0")
+    manifest.write_text(text)  # the sample project has no migration check writer
+    result = cli(project, "capacity-review", "--plans-migration-check", "on")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("project.toml: migration_check.writer: missing "
+                                          "(--plans-migration-check on needs the INSERT it "
+                                          "repeats)")
     assert set(embedded_postgres_pids()) <= before
 
 
