@@ -97,14 +97,17 @@ def measure_write_cost(conn: psycopg.Connection[Any], writes: CapacityWrites,
         progress(f"write cost: the migration adds no index on {writes.table}; not measured")
         return None
     total = _index_count(conn, writes.table)
+    rows = _source_rows(conn, writes)
     rates: dict[str, list[float]] = {"with": [], "without": []}
     for round_number in range(writes.write_rounds):
         for arm in ("without", "with"):
-            rate = _insert_round(conn, writes, added if arm == "without" else ())
+            rate = _insert_round(conn, writes.writer, rows,
+                                 added if arm == "without" else ())
             rates[arm].append(round(rate))
             progress(f"write cost round {round_number + 1}/{writes.write_rounds}: "
                      f"{rate:,.0f} rows/s {arm} the migration's {len(added)} indexes")
     with_, without = statistics.median(rates["with"]), statistics.median(rates["without"])
+    conn.execute("DROP TABLE capacity_source")
     conn.execute(sql.SQL("VACUUM {}").format(sql.Identifier(writes.table)))
     return {
         "table": writes.table,
@@ -113,10 +116,27 @@ def measure_write_cost(conn: psycopg.Connection[Any], writes: CapacityWrites,
         "rows_per_second_without": without,
         "rows_per_second_with": with_,
         "slowdown_percent": round(100 * (1 - with_ / without), 1),
-        "command": f"{command} ({writes.write_rounds} rounds of {writes.write_rows:,} "
-                   "single-row inserts each way; medians)",
+        "command": f"{command} ({writes.write_rounds} rounds of {rows:,} single-row "
+                   "inserts each way; medians)",
         "measured_at": _now(),
     }
+
+
+def _source_rows(conn: psycopg.Connection[Any], writes: CapacityWrites) -> int:
+    """The rows the writer copies, read once into a small numbered table: a write then
+    reads a cached row, as an application holds the values it inserts, instead of a random
+    page of a big table, whose read would dilute what the indexes cost."""
+    conn.execute(sql.SQL(
+        "CREATE TEMPORARY TABLE capacity_source AS SELECT row_number() OVER () AS n, s.* "
+        "FROM ({}) AS s LIMIT {}").format(sql.SQL(writes.source.strip().rstrip(";")),
+                                         sql.Literal(writes.write_rows)))
+    conn.execute("ALTER TABLE capacity_source ADD PRIMARY KEY (n)")
+    conn.execute("ANALYZE capacity_source")
+    counted = conn.execute("SELECT count(*) FROM capacity_source").fetchone()
+    rows = int(counted[0]) if counted else 0
+    if not rows:
+        raise ConfigError("capacity_review.source: returned no row to copy")
+    return rows
 
 
 def _index_count(conn: psycopg.Connection[Any], table: str) -> int:
@@ -129,22 +149,23 @@ class _RolledBack(Exception):
     pass
 
 
-def _insert_round(conn: psycopg.Connection[Any], writes: CapacityWrites,
+def _insert_round(conn: psycopg.Connection[Any], writer: str, rows: int,
                   dropped: Sequence[IndexSize]) -> float:
     try:
         with conn.transaction():
             for index in dropped:
                 conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(index.index)))
             started = time.perf_counter()
-            with conn.cursor() as cursor:
-                # pipelined, one statement per row: the application's round trips, not the
-                # network's, are what the indexes add to
-                cursor.executemany(writes.writer, [()] * writes.write_rows)
+            # one statement per row, prepared and pipelined as an application's driver sends
+            # its inserts: what is left is the server's work per row, which the indexes add to
+            with conn.pipeline(), conn.cursor() as cursor:
+                for n in range(1, rows + 1):
+                    cursor.execute(writer, {"n": n}, prepare=True)
             elapsed = time.perf_counter() - started
             raise _RolledBack
     except _RolledBack:
         pass
-    return writes.write_rows / elapsed
+    return rows / elapsed
 
 
 def measure_growth(conn: psycopg.Connection[Any], writes: CapacityWrites, command: str,

@@ -96,10 +96,13 @@ class Projection:
 
 @dataclass(frozen=True)
 class CapacityWrites:
-    """[capacity_review]: the table the application writes to, the INSERT it repeats (one
-    row per execution), and one statement standing for a period of its inserts."""
+    """[capacity_review]: the table the application writes to, the rows its writes copy
+    (`source`, kept in the temporary table capacity_source with a row number `n`), the
+    INSERT it repeats (one row per execution, row `%(n)s` of capacity_source), and one
+    statement standing for a period of its inserts."""
 
     table: str
+    source: str
     writer: str
     growth: str
     growth_period: str = "a period of inserts"
@@ -245,11 +248,12 @@ def _capacity_writes(reader: FieldReader, doc: Mapping[str, Any]) -> CapacityWri
     table = reader.table(doc, where, where, default={})
     if not table:
         return None
-    reader.reject_unknown(table, {"table", "writer", "growth", "growth_period", "write_rows",
-                                  "write_rounds"}, where)
-    defaults = CapacityWrites("", "", "")
+    reader.reject_unknown(table, {"table", "source", "writer", "growth", "growth_period",
+                                  "write_rows", "write_rounds"}, where)
+    defaults = CapacityWrites("", "", "", "")
     writes = CapacityWrites(
         table=reader.get(table, "table", str, where),
+        source=reader.get(table, "source", str, where),
         writer=reader.get(table, "writer", str, where),
         growth=reader.get(table, "growth", str, where),
         growth_period=reader.get(table, "growth_period", str, where,
@@ -258,9 +262,12 @@ def _capacity_writes(reader: FieldReader, doc: Mapping[str, Any]) -> CapacityWri
         write_rounds=reader.get(table, "write_rounds", int, where,
                                 default=defaults.write_rounds),
     )
-    for name in ("table", "writer", "growth"):
+    for name in ("table", "source", "writer", "growth"):
         if not getattr(writes, name).strip():
             raise reader.fail(f"{where}.{name}", "is empty")
+    if "%(n)s" not in writes.writer:
+        raise reader.fail(f"{where}.writer", "must copy row %(n)s of capacity_source (the "
+                          "rows of `source`, numbered from 1)")
     for name in ("write_rows", "write_rounds"):
         if getattr(writes, name) < 1:
             raise reader.fail(f"{where}.{name}", f"must be at least 1, not {getattr(writes, name)}")

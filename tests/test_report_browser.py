@@ -211,8 +211,10 @@ def test_the_history_page_draws_every_item_over_the_runs(
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(run.document))
     history = load_history(tmp_path)
-    assert [r.revision for r in history.runs] == [csr_before.document["run"]["revision"],
-                                                  csr_head.document["run"]["revision"]]
+    # oldest first, whichever fixture ran first
+    runs = sorted((csr_before.document["run"], csr_head.document["run"]),
+                  key=lambda run: run["started_at"])
+    assert [r.revision for r in history.runs] == [run["revision"] for run in runs]
     path = write_history(history, tmp_path)
     rows = sum(len(i["modes"]) for i in csr_head.document["items"])
     with Browser(width=1400, height=1000) as browser:
@@ -222,7 +224,7 @@ def test_the_history_page_draws_every_item_over_the_runs(
         # two runs: each measured line has a point per run, with the run and value on hover
         title = browser.evaluate("document.querySelector('#history svg.spark circle title')"
                                  ".textContent")
-        assert title.startswith(csr_before.document["run"]["started_at"])
+        assert title.startswith(runs[0]["started_at"])
         assert browser.evaluate(
             "document.querySelector('#history svg.spark').querySelectorAll('circle').length"
         ) == 2
