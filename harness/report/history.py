@@ -120,10 +120,14 @@ def sparkline(values: list[float | None]) -> Sparkline:
     if not measured:
         return Sparkline(values, "", [])
     low, high = min(measured), max(measured)
-    span = (high - low) or 1.0
     step = (_WIDTH - 2 * _PAD) / max(len(values) - 1, 1)
-    points = [(round(_PAD + n * step, 1),
-               round(_HEIGHT - _PAD - (v - low) / span * (_HEIGHT - 2 * _PAD), 1), n)
+
+    def height(value: float) -> float:
+        if high == low:
+            return _HEIGHT / 2  # a steady figure: a level line in the middle
+        return _HEIGHT - _PAD - (value - low) / (high - low) * (_HEIGHT - 2 * _PAD)
+
+    points = [(round(_PAD + n * step, 1), round(height(v), 1), n)
               for n, v in enumerate(values) if v is not None]
     # a run that did not measure the item breaks the line instead of bridging it
     path, previous = [], None
