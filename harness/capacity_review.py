@@ -44,8 +44,9 @@ def writes_of(project: Project) -> CapacityWrites:
     """The project's writer, or a one-line refusal before any server starts."""
     if project.capacity_writes is None:
         raise ConfigError(f"{project.manifest}: capacity_review: missing (the table the "
-                          "application writes to, its one-row `writer` INSERT and a `growth` "
-                          "statement; see the README's Capacity review)")
+                          "application writes to, the `source` rows its one-row `writer` "
+                          "INSERT copies, and a `growth` statement; see the README's "
+                          "Capacity review)")
     return project.capacity_writes
 
 
