@@ -106,7 +106,7 @@ def test_compare_runs_base_then_head_on_one_database(project: Path) -> None:
     assert base["run"]["seed"] == head["run"]["seed"]
 
 
-def test_compare_exits_1_and_lists_regressions_first(project: Path) -> None:
+def test_compare_exits_1_and_lists_the_regressions(project: Path) -> None:
     versions = project / "fixtures" / "migrations" / "versions"
     (versions / "0003_drop_index.py").write_text(DROP_INDEX)
     result = cli(project, "compare", "--base", "0002", "--head", "0003")
