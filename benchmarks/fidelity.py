@@ -2,15 +2,15 @@
 load them into the small `ci` database (--plans-stats), and compare the plan chosen for
 every scenario item and plan mode (custom, generic) with the real database's.
 
-    python benchmarks/fidelity.py --profile dev [--onto ci] [--stamp FILE]
+    python benchmarks/fidelity.py --profile dev [--onto ci]
 
 Compared per (item, mode): the scan node and index of every node reading a relation
 (harness/fidelity.py). Two controls run beside it: the small database's own plans (what
 planning without the statistics gives) and the statistics loaded without padding the
 relation files (what the statistics alone give). Results go to
-results/fidelity_<profile>.json. With --stamp, the captured statistics are written to FILE
-with the outcome recorded in them: a projected run with that file onto the same profile
-at the same revision gates only when every plan agreed.
+results/fidelity_<profile>.json. The check alone, with the statistics stamped for a
+projected run to gate on, is a command: `plan-harness stats stamp` (harness/stats_stamp.py);
+this benchmark adds the two controls, which measure the harness's projection itself.
 """
 
 from __future__ import annotations
@@ -50,8 +50,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="dev", help="the real, seeded scale")
     parser.add_argument("--onto", default="ci", help="the small profile projected onto")
-    parser.add_argument("--stamp", type=Path, default=None,
-                        help="write the statistics with this check's outcome to FILE")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         stats, real, projected = Path(tmp) / "stats.json", Path(tmp) / "real", Path(tmp) / "proj"
@@ -103,12 +101,6 @@ def main() -> None:
     print(json.dumps({k: out[k] for k in ("compared", "agreed", "agreement", "missing",
                                           "costs_of_agreeing_plans")}),
           f"written {target}")
-    if args.stamp is not None:
-        statistics["fidelity"] = {"onto": args.onto, "revision": truth["run"]["revision"],
-                                  "compared": fidelity.compared,
-                                  "agreed": fidelity.agreed, "checked_at": measured_at}
-        args.stamp.write_text(json.dumps(statistics, indent=1) + "\n")
-        print(f"statistics with this outcome written to {args.stamp}")
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
     plan-harness run --plans-profile capacity --plans-report-dir /tmp/cap-report
     python benchmarks/report_page.py /tmp/cap-report/results.json [--loads 5] [--name NAME]
-                                     [--screenshot docs/report.png]
+                                     [--compare BEFORE.json] [--screenshot docs/report.png]
 
 Renders index.html from a saved run (as `plan-harness report` does; the time that takes is
 recorded too), then opens it --loads times in headless Chromium. "Ready" is the page's load
 event: everything is inline, so by then the page is laid out and its script has run. Two
 clocks: the harness's, from Page.navigate to the load event, and the page's own navigation
-timing (loadEventEnd). Medians go to results/report_page_<name>.json.
+timing (loadEventEnd). Medians go to results/report_page_<name>.json. A capacity review's
+report compares with its run before the migration: give that run with --compare
+(`plan-harness capacity-review` writes it to reports/before/results.json).
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ def main() -> None:
     parser.add_argument("results", type=Path)
     parser.add_argument("--loads", type=int, default=5)
     parser.add_argument("--name", default=None, help="results file suffix (default: profile)")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="the run before, as the report of a capacity review has it")
     parser.add_argument("--screenshot", type=Path, default=None,
                         help="also save a screenshot of the top of the page here")
     args = parser.parse_args()
     out_dir = Path("/tmp") / f"plan-harness-report-page-{time.time_ns()}"
     started = time.perf_counter()
-    paths = rerender(args.results, out_dir)
+    paths = rerender(args.results, out_dir, args.compare)
     render_seconds = time.perf_counter() - started
     document = json.loads(args.results.read_text())
     wall, in_page = [], []
@@ -54,7 +58,8 @@ def main() -> None:
     name = args.name or document["run"]["profile"]
     result = {
         "command": f"python benchmarks/report_page.py {args.results} --loads {args.loads}"
-                   + (f" --name {args.name}" if args.name else ""),
+                   + (f" --name {args.name}" if args.name else "")
+                   + (f" --compare {args.compare}" if args.compare else ""),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "profile": document["run"]["profile"],
         "run_started_at": document["run"]["started_at"],

@@ -17,19 +17,27 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from harness import __version__, budgets, mutation, preflight, scaffold
+from harness import __version__, budgets, mutation, preflight, scaffold, stats_stamp
 from harness.annotations import failure_annotations
 from harness.cache import SeedCache, default_cache_dir, human_size
+from harness.capacity_review import capacity_review, writes_of
 from harness.comment import FORGES, comment_body, post_sticky, thread_from_environment
 from harness.config import OPTIONS, Config, find_config_file
 from harness.errors import HarnessError
 from harness.files import write_atomically
 from harness.project import Project, load_project
-from harness.report import ReportPaths, load_results, rerender, write_report
+from harness.report import (
+    ReportPaths,
+    load_results,
+    rerender,
+    write_report,
+    write_review_report,
+)
 from harness.report.analysis import compare
+from harness.report.history import load_history, write_history
 from harness.report.render import counts_line
 from harness.scenarios import Case, Scenario
-from harness.session import PlanRun, all_item_ids, failure_text, item_id
+from harness.session import CaseResult, PlanRun, all_item_ids, failure_text, item_id
 from harness.stats import capture, write_statistics
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -53,7 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="render index.html and summary.md from a saved results.json "
         "(no database needed)")
-    report.add_argument("results", type=Path, metavar="RESULTS.json")
+    report.add_argument("results", type=Path, metavar="RESULTS.json", nargs="?",
+                        default=None)
+    report.add_argument("--history", type=Path, metavar="DIR", default=None,
+                        help="instead of one run: every results.json under DIR, oldest first, "
+                             "as history.html (per item, shared buffers and p50 over the runs)")
     report.add_argument("--compare", type=Path, metavar="OTHER.json", default=None,
                         help="a run to compare with, as the 'before' (e.g. the revision "
                              "before a migration): adds regressions and before/after tables")
@@ -84,12 +96,28 @@ def build_parser() -> argparse.ArgumentParser:
                              help="print only the Markdown summary (and annotations) on "
                                   "stdout, ready for a pull-request comment; the per-item "
                                   "lines and report paths go to stderr")
+    review_cmd = commands.add_parser(
+        "capacity-review", help="the capacity review in one report: every case before the "
+        "reviewed migration and at head on one database, the endpoints' claimed and measured "
+        "speed-ups, sizes, the write cost and index growth under the project's "
+        "[capacity_review] writer, all measured in this run")
+    review_cmd.add_argument("--before", default=None, metavar="REV",
+                            help="the revision before the reviewed migration (default: the "
+                                 "project's data revision, schema.load_revision)")
+    review_cmd.add_argument("--head", default="head", metavar="REV",
+                            help="the revision reviewed (default: the newest)")
     stats_cmd = commands.add_parser(
-        "stats", help="capture the planner statistics of the run's database (the seeded one, "
-        "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing")
-    stats_cmd.add_argument("action", choices=("capture",))
+        "stats", help="capture: the planner statistics of the run's database (the seeded one, "
+        "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing; "
+        "stamp: capture those of --plans-profile, plan every case there and on --onto with "
+        "them loaded, and write them with the outcome, so a projected run onto that profile "
+        "gates when every plan agreed (exit 1 when one did not)")
+    stats_cmd.add_argument("action", choices=("capture", "stamp"))
     stats_cmd.add_argument("--out", type=Path, required=True, metavar="FILE",
                            help="where to write the statistics (JSON)")
+    stats_cmd.add_argument("--onto", default=None, metavar="PROFILE",
+                           help="stamp: the small seeded profile the statistics are projected "
+                                "onto (e.g. ci)")
     seed = commands.add_parser(
         "seed", help="build (or reuse) the seeded database of the profile at --plans-revision "
         "and keep it in the cache, running no scenario: warms the cache (a CI job on the "
@@ -123,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--plans-cache-dir", dest="cache_dir", default=None,
                        help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
                             "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
-    for sub in (run, compare_cmd, stats_cmd, seed, validate, budgets_cmd, mutation_cmd):
+    for sub in (run, compare_cmd, stats_cmd, seed, validate, budgets_cmd, mutation_cmd,
+                review_cmd):
         sub.add_argument(
             "--project-dir",
             type=Path,
@@ -144,22 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="scenario directory, relative to --project-dir (default: scenarios)",
         )
-    for sub in (run, compare_cmd, stats_cmd, seed, budgets_cmd, mutation_cmd):
+    for sub in (run, compare_cmd, stats_cmd, seed, budgets_cmd, mutation_cmd, review_cmd):
         sub.add_argument(
             "-k",
             dest="keyword",
             default=None,
             help="only items whose id (scenario[case]) contains this text"
-            if sub in (run, compare_cmd, budgets_cmd) else argparse.SUPPRESS,
+            if sub in (run, compare_cmd, budgets_cmd, review_cmd) else argparse.SUPPRESS,
         )
         group = sub.add_argument_group(
             "settings (also plans_* keys in the pytest config file: pyproject.toml's "
             "[tool.pytest] or [tool.pytest.ini_options], pytest.toml, pytest.ini, ...)"
         )
         for option in OPTIONS:
-            if option.name == "base_revision" or (sub is compare_cmd
+            if option.name == "base_revision" or (sub in (compare_cmd, review_cmd)
                                                   and option.name == "revision"):
-                continue  # compare's --base and --head say it
+                continue  # compare's --base and --head say it, capacity-review's --before
             flags, settings = option.argument(option.name)
             group.add_argument(*flags, **settings)
     return parser
@@ -233,6 +262,16 @@ def command_init(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
+    if (args.results is None) == (args.history is None):
+        raise HarnessError("report: give RESULTS.json or --history DIR (one of them)")
+    if args.history is not None:
+        if args.compare is not None:
+            raise HarnessError("report: --compare compares two runs; --history draws a series")
+        history = load_history(args.history)
+        path = write_history(history, args.out or args.history)
+        print(f"history of {len(history.rows)} item plan modes over {len(history.runs)} runs: "
+              f"{path}")
+        return EXIT_OK
     paths = rerender(args.results, args.out, args.compare)
     _print_paths(paths)
     return EXIT_OK
@@ -299,6 +338,8 @@ def _revisions_given(args: argparse.Namespace, settings: Config) -> list[preflig
     """The revisions a command will move through, in order, named as they were given."""
     if args.command == "compare":
         return [("--base", args.base), ("--head", args.head)]
+    if args.command == "capacity-review":
+        return [("--before", settings.revision), ("--head", args.head)]
     return [("--plans-revision", settings.revision)]
 
 
@@ -378,6 +419,46 @@ def command_compare(args: argparse.Namespace) -> int:
     return EXIT_USAGE if comparison.broken_everywhere else EXIT_OK
 
 
+def command_capacity_review(args: argparse.Namespace) -> int:
+    """Exit codes as compare's: 1 when the head regressed against the revision before (or
+    the migration check failed), 2 when items error at both."""
+    root = args.project_dir.resolve()
+    project = _project(args)
+    writes_of(project)  # refused before a server starts
+    before = args.before or project.load_revision
+    settings, project, selected = _settings_and_selection(args, revision=before)
+    if settings.migration_check and not project.migration_writer:
+        # said now, not after every case has run at the revision before
+        raise HarnessError(f"{project.manifest}: migration_check.writer: missing "
+                           "(--plans-migration-check on needs the INSERT it repeats)")
+    command = f"plan-harness capacity-review --before {before} --head {args.head} " \
+              f"--plans-profile {settings.profile} --plans-seed {settings.seed}"
+
+    def show(result: CaseResult, phase: str) -> None:
+        verdict = result.verdict
+        line = f"{verdict.outcome.upper():5} {phase} {item_id(result.scenario, result.case)}"
+        print(f"{line}: {verdict.first_reason}" if verdict.first_reason else line, flush=True)
+
+    review = capacity_review(settings, project, selected, before, args.head, command,
+                             _progress, show)
+    base = write_report(settings.report_dir / "before", review.before_facts, review.before,
+                        root)
+    before_document = load_results(base.results)
+    paths = write_review_report(
+        settings.report_dir, review.head_facts, review.head, before_document,
+        {"before_revision": review.before_facts.revision,
+         "head_revision": review.head_facts.revision, "command": command}, root)
+    print(paths.summary.read_text(), end="", flush=True)
+    _print_paths(paths)
+    print(f"before report: {base.html}")
+    for line in review.migration_failures:
+        print(f"FAIL  {line}", flush=True)
+    comparison = compare(load_results(paths.results), before_document)
+    if comparison.regressed or review.migration_failures:
+        return EXIT_FAILED
+    return EXIT_USAGE if comparison.broken_everywhere else EXIT_OK
+
+
 def command_budgets(args: argparse.Namespace) -> int:
     root = args.project_dir.resolve()
     settings, project, selected = _settings_and_selection(args)
@@ -430,6 +511,10 @@ def _print_annotations(run: PlanRun, settings: Config, root: Path) -> None:
 
 
 def command_stats(args: argparse.Namespace) -> int:
+    if args.action == "stamp":
+        return command_stats_stamp(args)
+    if args.onto is not None:
+        raise HarnessError("stats capture: --onto is for stats stamp")
     settings, project, _ = _settings_and_selection(args)
     with PlanRun(settings, project, _progress) as run:
         label = (f"{run.facts.server}, revision {run.facts.revision}"
@@ -442,6 +527,32 @@ def command_stats(args: argparse.Namespace) -> int:
     print(f"statistics of {tables} tables, {len(statistics['relations']) - tables} indexes "
           f"and {len(statistics['columns'])} columns written to {args.out}")
     return EXIT_OK
+
+
+def command_stats_stamp(args: argparse.Namespace) -> int:
+    """Exit 0 when every plan agreed (the file gates), 1 when one did not (the file is
+    written all the same: a projected run with it is a preview)."""
+    if args.onto is None:
+        raise HarnessError("stats stamp: --onto PROFILE is missing (the small profile the "
+                           "statistics are projected onto)")
+    settings, project, _ = _settings_and_selection(args)
+    stats_stamp.check_profiles(project, settings.profile, args.onto)
+    stamped = stats_stamp.stamp(settings, project, args.onto, _progress)
+    fidelity = stamped.fidelity
+    for d in fidelity.disagreements:
+        print(f"DIFFER {d.item} {d.mode}: {settings.profile} {d.real}; projected onto "
+              f"{args.onto} {d.projected}", flush=True)
+    for item in fidelity.missing:
+        print(f"MISSING {item}: planned on one side only", flush=True)
+    costs = fidelity.cost_summary()
+    write_statistics(args.out, stamped.statistics)
+    print(f"{fidelity.agreed} of {fidelity.compared} plans agreed projected onto {args.onto} "
+          f"at revision {stamped.statistics['fidelity']['revision']}"
+          + (f" (cost of agreeing plans: median x{costs['median_ratio']}, worst factor "
+             f"{costs['worst_factor']})" if costs else "")
+          + f"; statistics with this check written to {args.out}")
+    agreed = fidelity.agreed == fidelity.compared != 0 and not fidelity.missing
+    return EXIT_OK if agreed else EXIT_FAILED
 
 
 def command_comment(args: argparse.Namespace) -> int:
@@ -500,6 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_compare(args)
         if args.command == "stats":
             return command_stats(args)
+        if args.command == "capacity-review":
+            return command_capacity_review(args)
         if args.command == "budgets":
             return command_budgets(args)
         if args.command == "mutation-proof":

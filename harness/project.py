@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 MANIFEST = "project.toml"
 _TOP_KEYS = {"schema", "data", "checks", "anchors", "projection", "migration_check",
-             "mutation_proof"}
+             "mutation_proof", "capacity_review"}
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,22 @@ class Projection:
 
 
 @dataclass(frozen=True)
+class CapacityWrites:
+    """[capacity_review]: the table the application writes to, the rows its writes copy
+    (`source`, kept in the temporary table capacity_source with a row number `n`), the
+    INSERT it repeats (one row per execution, row `%(n)s` of capacity_source), and one
+    statement standing for a period of its inserts."""
+
+    table: str
+    source: str
+    writer: str
+    growth: str
+    growth_period: str = "a period of inserts"
+    write_rows: int = 5000
+    write_rounds: int = 3
+
+
+@dataclass(frozen=True)
 class Project:
     fixtures_dir: Path
     scenarios_dir: Path
@@ -112,6 +128,8 @@ class Project:
     migration_writer: str = ""
     # indexes the mutation proof drops one at a time (harness.mutation)
     mutation_indexes: tuple[str, ...] = ()
+    # how the application writes, for the capacity review's write cost and index growth
+    capacity_writes: CapacityWrites | None = None
     # the generator module and the profiles, loaded on first use and then kept for the run
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
                                     compare=False)
@@ -181,6 +199,7 @@ def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
                                                     default={})),
         migration_writer=_migration_writer(reader, doc),
         mutation_indexes=_mutation_indexes(reader, doc),
+        capacity_writes=_capacity_writes(reader, doc),
     )
     for where, target in (
         ("schema.migrations", project.migrations_dir),
@@ -235,6 +254,37 @@ def _migration_writer(reader: FieldReader, doc: Mapping[str, Any]) -> str:
     if "writer" in table and not writer.strip():
         raise reader.fail("migration_check.writer", "is empty")
     return writer
+
+
+def _capacity_writes(reader: FieldReader, doc: Mapping[str, Any]) -> CapacityWrites | None:
+    where = "capacity_review"
+    table = reader.table(doc, where, where, default={})
+    if not table:
+        return None
+    reader.reject_unknown(table, {"table", "source", "writer", "growth", "growth_period",
+                                  "write_rows", "write_rounds"}, where)
+    defaults = CapacityWrites("", "", "", "")
+    writes = CapacityWrites(
+        table=reader.get(table, "table", str, where),
+        source=reader.get(table, "source", str, where),
+        writer=reader.get(table, "writer", str, where),
+        growth=reader.get(table, "growth", str, where),
+        growth_period=reader.get(table, "growth_period", str, where,
+                                 default=defaults.growth_period),
+        write_rows=reader.get(table, "write_rows", int, where, default=defaults.write_rows),
+        write_rounds=reader.get(table, "write_rounds", int, where,
+                                default=defaults.write_rounds),
+    )
+    for name in ("table", "source", "writer", "growth"):
+        if not getattr(writes, name).strip():
+            raise reader.fail(f"{where}.{name}", "is empty")
+    if "%(n)s" not in writes.writer:
+        raise reader.fail(f"{where}.writer", "must copy row %(n)s of capacity_source (the "
+                          "rows of `source`, numbered from 1)")
+    for name in ("write_rows", "write_rounds"):
+        if getattr(writes, name) < 1:
+            raise reader.fail(f"{where}.{name}", f"must be at least 1, not {getattr(writes, name)}")
+    return writes
 
 
 def _mutation_indexes(reader: FieldReader, doc: Mapping[str, Any]) -> tuple[str, ...]:

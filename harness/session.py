@@ -70,9 +70,9 @@ class RunFacts:
     table_sizes: list[TableSize] = field(default_factory=list)
     # the design document's per-endpoint claims, for before/after reports
     endpoint_claims: dict[str, dict[str, str]] = field(default_factory=dict)
-    write_cost: dict[str, Any] | None = None  # added by benchmarks/write_cost.py --results
+    write_cost: dict[str, Any] | None = None  # measured by plan-harness capacity-review
     migration: dict[str, Any] | None = None  # with --plans-migration-check on
-    index_growth: dict[str, Any] | None = None  # added by benchmarks/index_growth.py --results
+    index_growth: dict[str, Any] | None = None  # measured by plan-harness capacity-review
     # with --plans-stats: the file and where its statistics came from; plans only
     statistics: dict[str, str] | None = None
     # how much change against a reference regresses (harness.gate.Policy)

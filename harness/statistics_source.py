@@ -110,8 +110,9 @@ def _file_scaled(project: Project, projected: Projected, name: str, path: Path, 
              f"{path}, scaled by {projected.scale:g}, planned on {projected.onto}")
     if not gates(statistics, projected.onto, revision):
         progress(f"{path}: {fidelity_note(statistics, projected.onto, revision)}; a "
-                 f"preview. Capture, check and stamp it again with: python "
-                 f"benchmarks/fidelity.py --profile {projected.source} --stamp {path}")
+                 f"preview. Capture, check and stamp it again with: plan-harness stats "
+                 f"stamp --plans-profile {projected.source} --onto {projected.onto} "
+                 f"--out {path}")
     _check_projected_tables(project, statistics, projected, name, str(path))
     label = f"profile {projected.source} x{projected.scale:g} ({statistics.get('source', path)})"
     return scaled(statistics, projected.scale, label, projected.tables)

@@ -176,7 +176,7 @@ def write_statistics(path: Path, statistics: dict[str, Any]) -> None:
 def gates(statistics: Mapping[str, Any], profile: str, revision: str) -> bool:
     """Projected verdicts gate only when this file's projection onto `profile` at
     `revision` was checked against the real database and every plan agreed
-    (benchmarks/fidelity.py --stamp); otherwise they are a preview: what fails is reported
+    (plan-harness stats stamp); otherwise they are a preview: what fails is reported
     as a warning."""
     fidelity = statistics.get("fidelity")
     return (isinstance(fidelity, dict) and fidelity.get("onto") == profile

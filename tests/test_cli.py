@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS, copy_sample_project, embedded_postgres_pids, migration
+from conftest import (
+    TESTS,
+    copy_sample_project,
+    embedded_postgres_pids,
+    migration,
+    validate_results,
+)
 
 CLI = [sys.executable, "-m", "harness.cli"]
 JOIN_SCENARIO = TESTS / "data" / "join_scenarios" / "account_activity.toml"
@@ -100,7 +106,7 @@ def test_compare_runs_base_then_head_on_one_database(project: Path) -> None:
     assert base["run"]["seed"] == head["run"]["seed"]
 
 
-def test_compare_exits_1_and_lists_regressions_first(project: Path) -> None:
+def test_compare_exits_1_and_lists_the_regressions(project: Path) -> None:
     versions = project / "fixtures" / "migrations" / "versions"
     (versions / "0003_drop_index.py").write_text(DROP_INDEX)
     result = cli(project, "compare", "--base", "0002", "--head", "0003")
@@ -334,3 +340,85 @@ def test_against_a_baseline_an_error_or_a_missing_item_is_a_regression(project: 
         missing.stdout)
     assert "Missing against the baseline (regressions): feed_kinds[account-7]" in (
         project / "reports" / "summary.md").read_text()
+
+
+def test_capacity_review_measures_everything_in_one_run(project: Path) -> None:
+    result = cli(project, "capacity-review")
+    assert result.returncode == 0, result.stderr
+    assert "FAIL  before account_feed[account-7-fixed-date]" in result.stdout
+    assert "PASS  head account_feed[account-7-fixed-date]" in result.stdout
+    # plans and buffers lead; the claims table is there (no claims in this project: "-")
+    assert result.stdout.index("### Plans that changed") < result.stdout.index(
+        "### Endpoints, claimed and measured")
+    document = json.loads((project / "reports" / "results.json").read_text())
+    validate_results(document)
+    run = document["run"]
+    assert run["capacity_review"]["before_revision"] == "0001"
+    assert json.loads((project / "reports" / "before" / "results.json").read_text()
+                      )["run"]["revision"] == "0001"
+    cost = run["write_cost"]
+    # the migration adds one index on events, beside the primary key
+    assert (cost["table"], cost["indexes_without"], cost["indexes_with"]) == ("events", 1, 2)
+    assert cost["rows_per_second_with"] > 0 and cost["rows_per_second_without"] > 0
+    growth = run["index_growth"]
+    assert growth["rows_before"] == 20_000 and growth["rows_inserted"] > 0
+    assert {i["index"] for i in growth["indexes"]} == {"events_pkey",
+                                                        "ix_events_account_id_created_at"}
+    assert all(i["after_month_bytes"] >= i["fresh_bytes"] for i in growth["indexes"])
+    assert "plan-harness capacity-review --before 0001" in cost["command"]
+    html = (project / "reports" / "index.html").read_text()
+    assert "Endpoint performance, claimed and measured" in html
+    assert "Write cost</h3>" in html and "Index growth after a month of events" in html
+
+
+def test_capacity_review_without_a_writer_is_one_line(project: Path) -> None:
+    manifest = project / "fixtures" / "project.toml"
+    text = manifest.read_text()
+    manifest.write_text(text[:text.index("# `plan-harness capacity-review`")])
+    before = set(embedded_postgres_pids())
+    result = cli(project, "capacity-review")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("plan-harness: error: ")
+    assert "project.toml: capacity_review: missing" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # refused before a server started
+    manifest.write_text(text.replace("write_rows = 500", "write_rows = 0"))
+    result = cli(project, "capacity-review")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("capacity_review.write_rows: must be at least 1, not 0")
+    manifest.write_text(text)  # the sample project has no migration check writer
+    result = cli(project, "capacity-review", "--plans-migration-check", "on")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("project.toml: migration_check.writer: missing "
+                                          "(--plans-migration-check on needs the INSERT it "
+                                          "repeats)")
+    assert set(embedded_postgres_pids()) <= before
+
+
+def test_report_history_draws_each_item_over_the_runs(project: Path, tmp_path: Path) -> None:
+    history = tmp_path / "history"
+    for number, revision in enumerate(("0001", "0002")):
+        report_dir = history / f"run{number}"
+        result = cli(project, "run", "--plans-revision", revision,
+                     "--plans-report-dir", str(report_dir))
+        assert result.returncode in (0, 1), result.stderr
+    result = subprocess.run([*CLI, "report", "--history", str(history)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (f"history of 4 item plan modes over 2 runs: "
+                                     f"{history / 'history.html'}")
+    html = (history / "history.html").read_text()
+    assert html.count('<svg class="spark"') == 8  # buffers and p50 per item plan mode
+    # the index cut each item's buffers: shown as drift below 1
+    assert html.count('class="better">x0.') >= 4
+    (history / "run1" / "results.json").write_text("{}")
+    result = subprocess.run([*CLI, "report", "--history", str(history)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"plan-harness: error: {history / 'run1' / 'results.json'}"
+                                     ": not a plan-harness results file (no schema_version)")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = subprocess.run([*CLI, "report", "--history", str(empty)], capture_output=True,
+                            text=True)
+    assert (result.returncode, result.stderr.strip()) == (
+        2, f"plan-harness: error: {empty}: no results.json under it")

@@ -262,7 +262,7 @@ def test_scaling_keeps_the_tables_that_do_not_grow() -> None:
 def test_the_committed_capacity_statistics_plan_the_ci_database_as_capacity(
         tmp_path: Path) -> None:
     """fixtures/stats/capacity.json: captured from the real capacity database and verified
-    there (benchmarks/fidelity.py --stamp), so it gates. At ci alone the largest tenant's
+    there (plan-harness stats stamp), so it gates. At ci alone the largest tenant's
     custom plan walks the date-only index; at capacity it does not."""
     result = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", "--plans-stats",

@@ -27,7 +27,7 @@ def test_a_projected_profile_plans_from_its_statistics_file(
     assert "capturing the statistics" not in result.stderr  # nothing seeded for them
     assert f"the statistics of profile small from {stats}, scaled by 1000" in result.stderr
     assert (f"not checked onto small at 0002; a preview. Capture, check and stamp it again "
-            f"with: python benchmarks/fidelity.py --profile small --stamp {stats}"
+            f"with: plan-harness stats stamp --plans-profile small --onto small --out {stats}"
             in result.stderr)
     run = json.loads((project / "reports" / "results.json").read_text())["run"]
     assert run["profile"] == "huge" and run["statistics"]["preview"] == "yes"
@@ -42,3 +42,38 @@ def test_a_missing_statistics_file_is_one_line(project: Path) -> None:  # noqa: 
     assert result.stderr.strip().splitlines() == [
         f"plan-harness: error: {project / 'fixtures' / 'profiles.toml'}: huge.projected.stats: "
         f"{project / 'fixtures' / 'nowhere.json'} does not exist"]
+
+
+TINY = '\n[tiny]\n[tiny.data]\nevents = 2000\naccounts = 40\n'
+
+
+def test_stats_stamp_checks_the_projection_and_then_it_gates(
+        project: Path, tmp_path: Path) -> None:  # noqa: F811
+    with (project / "fixtures" / "profiles.toml").open("a") as profiles:
+        profiles.write(TINY)
+    stats = tmp_path / "small-stats.json"
+    stamped = cli(project, "stats", "stamp", "--onto", "tiny", "--out", str(stats))
+    assert stamped.returncode == 0, stamped.stdout + stamped.stderr
+    assert "4 of 4 plans agreed projected onto tiny at revision 0002" in stamped.stdout
+    fidelity = json.loads(stats.read_text())["fidelity"]
+    assert (fidelity["onto"], fidelity["revision"], fidelity["agreed"],
+            fidelity["compared"]) == ("tiny", "0002", 4, 4)
+    # the stamp recorded a check onto tiny at this revision: the projected run gates
+    projected = cli(project, "run", "--plans-profile", "tiny", "--plans-stats", str(stats),
+                    "--plans-report-dir", str(tmp_path / "projected"))
+    assert projected.returncode == 0, projected.stdout + projected.stderr
+    run = json.loads((tmp_path / "projected" / "results.json").read_text())["run"]
+    assert run["statistics"]["preview"] == "no"
+
+
+def test_stats_stamp_without_onto_or_onto_a_projected_profile_is_one_line(
+        project: Path) -> None:  # noqa: F811
+    with (project / "fixtures" / "profiles.toml").open("a") as profiles:
+        profiles.write(PROFILE)
+    for args, message in (
+            ((), "stats stamp: --onto PROFILE is missing (the small profile the statistics "
+                 "are projected onto)"),
+            (("--onto", "huge"), "stats stamp: --onto huge is a projected profile; the check "
+                                 "compares a seeded profile with a seeded small one")):
+        result = cli(project, "stats", "stamp", "--out", "x.json", *args)
+        assert (result.returncode, result.stderr.strip()) == (2, f"plan-harness: error: {message}")

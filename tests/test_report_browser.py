@@ -18,6 +18,7 @@ from browser import Browser
 from conftest import CsrRun
 from harness.report import rerender
 from harness.report.analysis import explain_text, inline_params
+from harness.report.history import load_history, write_history
 
 pytestmark = pytest.mark.browser
 
@@ -202,3 +203,30 @@ def test_search_filters_items_together_with_the_verdict(page: tuple[Browser, Pat
     search("")
     browser.click(".filters button[data-outcome='all']")
     assert len(browser.evaluate(shown)) == total
+
+
+def test_the_history_page_draws_every_item_over_the_runs(
+        csr_head: CsrRun, csr_before: CsrRun, tmp_path: Path) -> None:
+    for name, run in (("before", csr_before), ("head", csr_head)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(run.document))
+    history = load_history(tmp_path)
+    # oldest first, whichever fixture ran first
+    runs = sorted((csr_before.document["run"], csr_head.document["run"]),
+                  key=lambda run: run["started_at"])
+    assert [r.revision for r in history.runs] == [run["revision"] for run in runs]
+    path = write_history(history, tmp_path)
+    rows = sum(len(i["modes"]) for i in csr_head.document["items"])
+    with Browser(width=1400, height=1000) as browser:
+        browser.open(path)
+        assert browser.evaluate("document.querySelectorAll('#history tbody tr').length") == rows
+        assert visible(browser, "#history svg.spark path")
+        # two runs: each measured line has a point per run, with the run and value on hover
+        title = browser.evaluate("document.querySelector('#history svg.spark circle title')"
+                                 ".textContent")
+        assert title.startswith(runs[0]["started_at"])
+        assert browser.evaluate(
+            "document.querySelector('#history svg.spark').querySelectorAll('circle').length"
+        ) == 2
+        browser.screenshot(tmp_path / "history.png")
+    assert (tmp_path / "history.png").stat().st_size > 10_000

@@ -24,8 +24,8 @@ from harness.report.render import render_html, render_summary
 from harness.session import CaseResult, RunFacts
 
 __all__ = ["SCHEMA_VERSION", "WORKERS_DIR", "Document", "ReportPaths", "load_results",
-           "merge_worker_results", "record_measurement", "rerender", "results_document",
-           "write_report", "write_worker_results"]
+           "merge_worker_results", "rerender", "results_document", "write_report",
+           "write_review_report", "write_worker_results"]
 
 
 @dataclass(frozen=True)
@@ -83,17 +83,16 @@ def merge_worker_results(directory: Path) -> ReportPaths | None:
     return paths
 
 
-def record_measurement(results_path: Path, key: str, measured: dict[str, object],
-                       profile: str) -> None:
-    """Adds a benchmark's measurement (write cost, index growth) to a saved run of the same
-    profile as `run.<key>`; `plan-harness report` then shows it."""
-    document = load_results(results_path)
-    if document["run"]["profile"] != profile:
-        raise ReportError(f"{results_path}: a run of profile {document['run']['profile']!r}; "
-                          f"this measurement is of {profile!r}")
-    document["run"][key] = measured
-    write_atomically(results_path, json.dumps(document, indent=1) + "\n", "the results",
-                     ReportError)
+def write_review_report(directory: Path, facts: RunFacts, results: Sequence[CaseResult],
+                        before: Document, review: dict[str, str],
+                        base_dir: Path | None = None) -> ReportPaths:
+    """A capacity review's report: the head run compared with the run before the reviewed
+    migration, with the endpoints' claimed speed-ups beside the measured ones (`review`
+    says which revisions and command; `plan-harness report` shows the claims again)."""
+    document = results_document(facts, results, base_dir)
+    document["run"]["capacity_review"] = review
+    return _write(directory, document, compare(document, before, claims=True),
+                  with_results=True)
 
 
 def rerender(results_path: Path, directory: Path | None = None,
@@ -101,7 +100,9 @@ def rerender(results_path: Path, directory: Path | None = None,
     """Renders index.html and summary.md from a saved results file (its directory by default),
     comparing with a second one when given (the second is the "before")."""
     document = load_results(results_path)
-    comparison = compare(document, load_results(compare_with)) if compare_with else None
+    claims = bool(document["run"].get("capacity_review"))
+    comparison = (compare(document, load_results(compare_with), claims) if compare_with
+                  else None)
     return _write(directory or results_path.parent, document, comparison, with_results=False,
                   results_path=results_path)
 

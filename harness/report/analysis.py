@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.capacity import duplicates_and_redundancy, enforces_constraint
 from harness.gate import (
+    Noise,
     Outcome,
     Policy,
     buffers_grew,
@@ -372,6 +373,9 @@ class EndpointBenefit:
     before_ms: float  # median over the endpoint's items of each item's p50
     after_ms: float
     speedups: list[float]  # per item
+    # the speed-up is inside the noise the two runs measured (canary spread, as a ratio or
+    # in milliseconds): no claim can be confirmed or refuted by it
+    within_noise: bool = False
 
     @property
     def speedup(self) -> float:
@@ -418,21 +422,38 @@ def _first_mode(item: Mapping[str, Any]) -> Mapping[str, Any]:
     return next((m for m in modes if m["mode"] == "custom"), modes[0]) if modes else {}
 
 
-def compare(after: Mapping[str, Any], before: Mapping[str, Any]) -> Comparison:
+def compare(after: Mapping[str, Any], before: Mapping[str, Any],
+            claims: bool = False) -> Comparison:
+    """Two runs, `before` the earlier. With `claims` (a capacity review of a migration) the
+    endpoints' claimed speed-ups are set beside the measured ones; a pull request's compare
+    leaves them out, since one run of a change is no test of a design document's claims."""
     before_items = {i["id"]: i for i in before["items"]}
     after_items = {i["id"]: i for i in after["items"]}
     policy = Policy(**after["run"].get("policy") or {})
     changes = [item_change(before_items[item_id], item, policy)
                for item_id, item in after_items.items() if item_id in before_items]
-    claims = after["run"].get("endpoint_claims") or before["run"].get("endpoint_claims") or {}
+    claimed = after["run"].get("endpoint_claims") or before["run"].get("endpoint_claims") or {}
+    noise = _noise_of(after, before)
     return Comparison(
         before=before,
         changes=changes,
         only_before=sorted(set(before_items) - set(after_items)),
         only_after=sorted(set(after_items) - set(before_items)),
-        benefits=endpoint_benefits(changes, claims),
+        benefits=endpoint_benefits(changes, claimed, noise) if claims else [],
         plan_diffs=run_plan_diffs(after, before),
     )
+
+
+def _noise_of(*documents: Mapping[str, Any]) -> Noise:
+    """The larger noise of the runs compared: a ratio must clear both."""
+    measured = [Noise(**d["run"].get("noise") or {}) for d in documents]
+    return Noise(max(n.ratio for n in measured), max(n.spread_ms for n in measured))
+
+
+def _within_noise(before_ms: float, after_ms: float, noise: Noise) -> bool:
+    ratio = before_ms / after_ms if after_ms else math.inf
+    return (1 / noise.ratio <= ratio <= noise.ratio
+            or abs(before_ms - after_ms) <= noise.spread_ms)
 
 
 def claim_for(endpoint: str, claims: Mapping[str, Mapping[str, str]]) -> Mapping[str, str]:
@@ -443,8 +464,8 @@ def claim_for(endpoint: str, claims: Mapping[str, Mapping[str, str]]) -> Mapping
     return {}
 
 
-def endpoint_benefits(changes: Sequence[ItemChange],
-                      claims: Mapping[str, Mapping[str, str]]) -> list[EndpointBenefit]:
+def endpoint_benefits(changes: Sequence[ItemChange], claims: Mapping[str, Mapping[str, str]],
+                      noise: Noise) -> list[EndpointBenefit]:
     by_endpoint: dict[str, list[ItemChange]] = {}
     for change in changes:
         if change.speedup is not None:
@@ -454,13 +475,14 @@ def endpoint_benefits(changes: Sequence[ItemChange],
     benefits = []
     for endpoint, group in by_endpoint.items():
         claim = claims.get(endpoint, {})
+        before_ms = statistics.median(c.before_p50_ms or 0.0 for c in group)
+        after_ms = statistics.median(c.after_p50_ms or 0.0 for c in group)
         benefits.append(EndpointBenefit(
             endpoint=endpoint, items=len(group),
             claimed_speedup=claim.get("speedup", ""), claimed_before=claim.get("before", ""),
-            claimed_after=claim.get("after", ""),
-            before_ms=statistics.median(c.before_p50_ms or 0.0 for c in group),
-            after_ms=statistics.median(c.after_p50_ms or 0.0 for c in group),
+            claimed_after=claim.get("after", ""), before_ms=before_ms, after_ms=after_ms,
             speedups=[c.speedup or 0.0 for c in group],
+            within_noise=_within_noise(before_ms, after_ms, noise),
         ))
     # claimed endpoints first, in the document's order, then the rest by name
     order = {e: i for i, e in enumerate(claims)}

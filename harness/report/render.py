@@ -75,6 +75,11 @@ def ordered_items(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return sorted(document["items"], key=lambda i: (_OUTCOME_ORDER[i["outcome"]], i["id"]))
 
 
+def render_template(name: str, **context: Any) -> str:
+    """Another page from the report's templates (the history), with the same filters."""
+    return _environment().get_template(name).render(**context)
+
+
 def render_html(document: Document, comparison: Comparison | None = None) -> str:
     return _environment().get_template("index.html.j2").render(
         doc=document,
@@ -152,6 +157,7 @@ def render_summary(document: Document, comparison: Comparison | None = None) -> 
                       + (f" and {len(run['missing']) - 10} more" if len(run["missing"]) > 10
                          else "")]
     lines += _migration_lines(run.get("migration"))
+    lines += _capacity_lines(run)
     lines += _cause_lines(document["items"])
     lines += _verdict_sections(ordered_items(document), SUMMARY_MAX_LINES - len(lines))
     if total and not counts["fail"] and not counts["error"] and not counts["warn"]:
@@ -206,6 +212,8 @@ def _comparison_lines(comparison: Comparison) -> list[str]:
     if comparison.broken_everywhere:
         lines.append(f"Broken at both revisions (the scenario or the project, not this "
                      f"change): {md_cell(', '.join(comparison.broken_everywhere[:8]))}.")
+    # what changed in plans and buffers leads: it is what the change under review did
+    lines += _plan_change_lines(comparison)
     rows = [(c.id, c.before_outcome, c.after_outcome, "; ".join(c.worse))
             for c in comparison.regressions]
     rows += [(item, "ran", "missing", "the item ran at base and is missing at head")
@@ -213,13 +221,32 @@ def _comparison_lines(comparison: Comparison) -> list[str]:
     if rows:
         lines += ["", "### Regressions", ""]
         lines += _table(("item", "before", "after", "why"), rows, 8, "regressions")
-    lines += _plan_change_lines(comparison)
     if comparison.benefits:
-        benefits = [(b.endpoint, b.claimed_speedup or "-", fmt_ratio(b.speedup),
+        benefits = [(b.endpoint, b.claimed_speedup or "-",
+                     fmt_ratio(b.speedup) + (" (within noise)" if b.within_noise else ""),
                      fmt_ms(b.before_ms), fmt_ms(b.after_ms)) for b in comparison.benefits]
-        lines += ["", "### Endpoints, before and after", ""]
+        lines += ["", "### Endpoints, claimed and measured", ""]
         lines += _table(("endpoint", "claimed", "measured", "before ms", "after ms"), benefits,
                         12, "endpoints")
+    return lines
+
+
+def _capacity_lines(run: Mapping[str, Any]) -> list[str]:
+    """A capacity review's write cost and index growth, one line each."""
+    lines = []
+    cost = run.get("write_cost")
+    if cost:
+        lines += ["", f"Write cost: {cost['rows_per_second_without']:,.0f} rows/s into "
+                      f"`{md_cell(cost['table'])}` with {cost['indexes_without']} indexes, "
+                      f"{cost['rows_per_second_with']:,.0f} with {cost['indexes_with']}: "
+                      f"{cost['slowdown_percent']}% slower."]
+    growth = run.get("index_growth")
+    if growth and growth["indexes"]:
+        worst = max(growth["indexes"], key=lambda i: i["growth_over_rebuilt"])
+        lines += ["", f"Index growth after {md_cell(growth.get('period') or 'the inserts')} "
+                      f"({growth['rows_inserted']:,} rows into `{md_cell(growth['table'])}`): "
+                      f"at most {(worst['growth_over_rebuilt'] - 1) * 100:.1f}% over a fresh "
+                      f"build (`{md_cell(worst['index'])}`)."]
     return lines
 
 
@@ -237,8 +264,10 @@ def _plan_change_lines(comparison: Comparison) -> list[str]:
         return []
     regressed = {c.id for c in comparison.regressions}
     order = sorted(by_item, key=lambda item: item not in regressed)
+    buffers = {c.id: f"; shared buffers {c.before_buffers:,} -> {c.after_buffers:,}"
+               for c in comparison.changes}
     lines = ["", f"### Plans that changed ({len(by_item)} items)", ""]
-    lines += [f"- `{md_cell(item)}` {'; '.join(by_item[item])}"
+    lines += [f"- `{md_cell(item)}` {'; '.join(by_item[item])}{buffers.get(item, '')}"
               for item in order[:_PLAN_CHANGES_SHOWN]]
     if len(order) > _PLAN_CHANGES_SHOWN:
         lines.append(f"- ... and {len(order) - _PLAN_CHANGES_SHOWN} more (see the HTML report)")

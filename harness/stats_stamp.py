@@ -1,0 +1,77 @@
+"""`plan-harness stats stamp`: the fidelity check that lets a projected run gate. The
+planner statistics of a real, seeded profile are captured, every case is planned there
+(the truth) and again on a small profile with those statistics loaded (the projection),
+and the plans are compared relation by relation (harness.fidelity). The statistics are
+then written with the outcome in them: a projected run with the file onto the same small
+profile at the same revision gates only when every plan agreed (harness.stats.gates)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from harness.config import Config
+from harness.datagen import Progress
+from harness.errors import ConfigError
+from harness.fidelity import Fidelity, compare_documents
+from harness.project import Project
+from harness.report.document import Document, results_document
+from harness.scenarios import Case, Scenario, load_scenarios
+from harness.session import PlanRun
+from harness.stats import capture, write_statistics
+
+Cases = list[tuple[Scenario, Case]]
+
+
+@dataclass(frozen=True)
+class Stamped:
+    fidelity: Fidelity
+    statistics: dict[str, Any]  # with "fidelity" recorded
+
+
+def check_profiles(project: Project, source: str, onto: str) -> None:
+    """Both profiles seeded ones: refused before a server starts."""
+    for flag, name in (("--plans-profile", source), ("--onto", onto)):
+        if project.profile(name).projected is not None:
+            raise ConfigError(f"stats stamp: {flag} {name} is a projected profile; the check "
+                              "compares a seeded profile with a seeded small one")
+
+
+def stamp(config: Config, project: Project, onto: str, progress: Progress) -> Stamped:
+    cases = [(s, c) for s in load_scenarios(project.scenarios_dir) for c in s.cases]
+    # the plans are compared, not the timings: one timed run each
+    settings = replace(config, runs=1, warmup=0, migration_check=False, baseline=None,
+                       update_baseline=False, stats=None)
+    statistics, real = _captured_and_planned(settings, project, cases, progress)
+    with tempfile.TemporaryDirectory(prefix="plan-harness-stamp-") as tmp:
+        path = Path(tmp) / "statistics.json"
+        write_statistics(path, statistics)
+        progress(f"stats stamp: planning on {onto} with the statistics of {config.profile}")
+        projected = _planned(replace(settings, profile=onto, stats=path), project, cases,
+                             progress)
+    fidelity = compare_documents(real, projected)
+    statistics["fidelity"] = {
+        "onto": onto, "revision": real["run"]["revision"], "compared": fidelity.compared,
+        "agreed": fidelity.agreed,
+        "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return Stamped(fidelity, statistics)
+
+
+def _captured_and_planned(settings: Config, project: Project, cases: Cases,
+                          progress: Progress) -> tuple[dict[str, Any], Document]:
+    with PlanRun(settings, project, progress) as run:
+        label = (f"{run.facts.server}, revision {run.facts.revision}, profile "
+                 f"{settings.profile}, seed {settings.seed}")
+        statistics = capture(run.connection, label, project.anchors,
+                             project.profile(settings.profile).planner, project.manifest)
+        progress(f"stats stamp: planning every case on {settings.profile} itself")
+        return statistics, results_document(run.facts, [run.run_case(s, c) for s, c in cases])
+
+
+def _planned(settings: Config, project: Project, cases: Cases, progress: Progress) -> Document:
+    with PlanRun(settings, project, progress) as run:
+        return results_document(run.facts, [run.run_case(s, c) for s, c in cases])
