@@ -1,6 +1,6 @@
 """Scaffold: `plan-harness init DIR` writes a minimal project that runs as it is (migrations
 with their env.py, a data generator, profiles, one scenario), copied from the template
-packaged beside this module; the repository's examples/minimal holds the same files."""
+packaged beside this module (the repository's examples/minimal is a link to it)."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def test_init_writes_examples_minimal_and_it_passes_at_once(tmp_path: Path) -> N
     written = cli("init", "new-project", cwd=tmp_path)
     assert written.returncode == 0, written.stderr
     project = tmp_path / "new-project"
-    # one source of truth: the packaged template is examples/minimal, byte for byte
+    # one source of truth: examples/minimal is the packaged template (a symlink to it)
     assert tree(project) == tree(SAMPLE_PROJECT)
     assert "plan-harness run --project-dir new-project" in written.stdout
 
