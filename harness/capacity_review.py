@@ -45,8 +45,8 @@ def writes_of(project: Project) -> CapacityWrites:
     if project.capacity_writes is None:
         raise ConfigError(f"{project.manifest}: capacity_review: missing (the table the "
                           "application writes to, the `source` rows its one-row `writer` "
-                          "INSERT copies, and a `growth` statement; see the README's "
-                          "Capacity review)")
+                          "INSERT copies, and a `growth` statement; see docs/writing-a-project.md, "
+                          "[capacity_review])")
     return project.capacity_writes
 
 
