@@ -86,7 +86,7 @@ def one_run(commit: str, profile: str) -> dict[str, object]:
         ready = re.findall(r"ready in ([\d.]+) s", log)
         return {"warm_seconds": round(warm, 1), "pull_request_seconds": round(seconds, 1),
                 "pull_request_ready_seconds": float(ready[-1]) if ready else None,
-                "pull_request_seeded": "seed calls" in log,
+                "pull_request_seeded": "seed calls" in log or "load calls" in log,
                 "cache_entries": len([p for p in cache.iterdir() if not p.name.startswith(".")]),
                 "cache_bytes": cache_size(cache)}
 

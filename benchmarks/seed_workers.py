@@ -36,7 +36,8 @@ def main() -> None:
                 conn.execute("ANALYZE calls")
                 row = conn.execute("SELECT correlation FROM pg_stats WHERE tablename = 'calls' "
                                    "AND attname = 'created_at'").fetchone()
-        calls = next(line for line in lines if line.startswith("seed calls") and "100%" in line)
+        calls = next(line for line in lines
+                     if line.startswith(("seed calls", "load calls")) and "100%" in line)
         print(f"workers={workers}: seed {seconds:.1f} s, created_at correlation "
               f"{row[0] if row else float('nan'):.4f} | {calls}", flush=True)
 

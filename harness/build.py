@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from harness import datagen, schema
-from harness.cache import CacheEntry, SeedCache, files_digest, fingerprint, human_size
+from harness.cache import BuildCache, CacheEntry, files_digest, fingerprint, human_size
 from harness.config import Config
 from harness.datagen import Progress, SeedContext
 from harness.errors import ConfigError, ProvisioningError, SchemaError
@@ -197,7 +197,7 @@ class DatabaseBuilder:
         return Built(database.conninfo, rows)
 
     def _embedded_with_cache(self, profile: Profile, target: str) -> Built:
-        cache = SeedCache(self.config.cache_dir)
+        cache = BuildCache(self.config.cache_dir)
         inputs = self.cache_inputs(profile, target)
         key = fingerprint(inputs)
         with cache.building(key):
@@ -213,7 +213,7 @@ class DatabaseBuilder:
             built.cache = f"stored {key}"
             return built
 
-    def _reuse(self, cache: SeedCache, entry: CacheEntry, profile: Profile,
+    def _reuse(self, cache: BuildCache, entry: CacheEntry, profile: Profile,
                target: str) -> Built:
         self.start(EmbeddedServer(data_from=entry.data_dir))
         self.progress(f"reusing the built database {entry.key} from {cache.root} "
@@ -221,7 +221,7 @@ class DatabaseBuilder:
         return Built(self._cached_conninfo(entry.database), dict(entry.row_counts),
                      f"reused {entry.key}")
 
-    def _migrated_copy(self, cache: SeedCache, profile: Profile,
+    def _migrated_copy(self, cache: BuildCache, profile: Profile,
                        target: str) -> tuple[EmbeddedServer, Built]:
         """A running server with the database at `target`: a copy of the kept database at the
         nearest earlier revision, migrated from there (a new migration costs only its own run,
@@ -251,7 +251,7 @@ class DatabaseBuilder:
                                 self.progress)
         return embedded, built
 
-    def _nearest_kept(self, cache: SeedCache, profile: Profile,
+    def _nearest_kept(self, cache: BuildCache, profile: Profile,
                       target: str) -> tuple[str, CacheEntry] | None:
         """The kept database at the revision nearest below `target`, down to the data
         revision (none with --plans-cache refresh: that rebuilds from the data)."""

@@ -1,9 +1,9 @@
-"""Cache: seeded embedded-server data directories, reused when nothing that shapes the data
+"""Cache: built embedded-server data directories, reused when nothing that shapes the data
 or the plans has changed.
 
 An entry is a cleanly shut-down PostgreSQL data directory (seeded, migrated, vacuumed) named
 by a fingerprint of its inputs. It is written under a temporary name with its manifest last,
-then renamed into place, so an interrupted or failed seed never becomes an entry."""
+then renamed into place, so an interrupted or failed build never becomes an entry."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class CacheEntry:
 LOCKS = ".locks"  # one lock file per entry key, held while that entry is built
 
 
-class SeedCache:
+class BuildCache:
     def __init__(self, root: Path) -> None:
         self.root = root
 
@@ -93,7 +93,7 @@ class SeedCache:
     def building(self, key: str) -> Iterator[None]:
         """Held while one process looks up, builds and stores entry `key`: a second process
         (a pytest-xdist worker, a parallel CI job on the same machine) that wants the same
-        entry waits here, then finds it stored instead of seeding it again."""
+        entry waits here, then finds it stored instead of building it again."""
         locks = self._writable_root() / LOCKS
         locks.mkdir(exist_ok=True)
         with (locks / f"{key}.lock").open("w") as handle:

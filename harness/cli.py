@@ -19,7 +19,7 @@ from types import FrameType
 
 from harness import __version__, budgets, mutation, preflight, scaffold, stats_stamp
 from harness.annotations import failure_annotations
-from harness.cache import SeedCache, default_cache_dir, human_size
+from harness.cache import BuildCache, default_cache_dir, human_size
 from harness.capacity_review import capacity_review, writes_of
 from harness.comment import FORGES, comment_body, post_sticky, thread_from_environment
 from harness.config import OPTIONS, Config, find_config_file
@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"plan-harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
-        "run", help="seed a database and run every scenario, then write the report (the main job)"
+        "run", help="build (or reuse) the database and run every scenario, then write the "
+        "report (the main job)"
     )
     validate = commands.add_parser(
         "validate", help="check the project and scenario files without a database"
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     review_cmd.add_argument("--head", default="head", metavar="REV",
                             help="the revision reviewed (default: the newest)")
     stats_cmd = commands.add_parser(
-        "stats", help="capture: the planner statistics of the run's database (the seeded one, "
+        "stats", help="capture: the planner statistics of the run's database (the built one, "
         "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing; "
         "stamp: capture those of --plans-profile, plan every case there and on --onto with "
         "them loaded, and write them with the outcome, so a projected run onto that profile "
@@ -116,10 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats_cmd.add_argument("--out", type=Path, required=True, metavar="FILE",
                            help="where to write the statistics (JSON)")
     stats_cmd.add_argument("--onto", default=None, metavar="PROFILE",
-                           help="stamp: the small seeded profile the statistics are projected "
+                           help="stamp: the small built profile the statistics are projected "
                                 "onto (e.g. ci)")
-    seed = commands.add_parser(
-        "seed", help="build (or reuse) the seeded database of the profile at --plans-revision "
+    build = commands.add_parser(
+        "build", help="build (or reuse) the database of the profile at --plans-revision "
         "and keep it in the cache, running no scenario: warms the cache (a CI job on the "
         "default branch)")
     comment = commands.add_parser(
@@ -140,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("directory", type=Path, metavar="DIR",
                       help="where to write it (created if missing; nothing there is "
                            "overwritten)")
-    cache = commands.add_parser("cache", help="list or prune the kept seeded databases")
+    cache = commands.add_parser("cache", help="list or prune the kept built databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
                        help="prune only entries no run has used for this long (default: all)")
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--plans-cache-dir", dest="cache_dir", default=None,
                        help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
                             "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
-    for sub in (run, compare_cmd, stats_cmd, seed, validate, budgets_cmd, mutation_cmd,
+    for sub in (run, compare_cmd, stats_cmd, build, validate, budgets_cmd, mutation_cmd,
                 review_cmd):
         sub.add_argument(
             "--project-dir",
@@ -173,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="scenario directory, relative to --project-dir (default: scenarios)",
         )
-    for sub in (run, compare_cmd, stats_cmd, seed, budgets_cmd, mutation_cmd, review_cmd):
+    for sub in (run, compare_cmd, stats_cmd, build, budgets_cmd, mutation_cmd, review_cmd):
         sub.add_argument(
             "-k",
             dest="keyword",
@@ -284,7 +285,7 @@ def _print_paths(paths: ReportPaths) -> None:
 def command_cache(args: argparse.Namespace) -> int:
     root = Path(args.cache_dir or os.environ.get("PLAN_HARNESS_CACHE_DIR") or
                 default_cache_dir())
-    cache = SeedCache(root)
+    cache = BuildCache(root)
     if args.action == "prune":
         removed = cache.prune(older_than_days=args.older_than,
                               unused_since=_timestamp("--unused-since", args.unused_since))
@@ -567,7 +568,7 @@ def command_comment(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def command_seed(args: argparse.Namespace) -> int:
+def command_build(args: argparse.Namespace) -> int:
     settings, project, _ = _settings_and_selection(args)
     with PlanRun(settings, project, _progress) as run:
         kept = run.facts.cache or "not kept (the cache is used with the embedded provider only)"
@@ -590,7 +591,7 @@ def _run_one(run: PlanRun, scenario: Scenario, case: Case, root: Path,
 
 def _interrupt_on_sigterm() -> None:
     # SIGTERM (a CI job cancelled, `kill`) unwinds like Ctrl-C, so the server stops and the
-    # harness database is dropped instead of the process vanishing mid-seed.
+    # harness database is dropped instead of the process vanishing mid-build.
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
@@ -617,8 +618,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_budgets(args)
         if args.command == "mutation-proof":
             return command_mutation_proof(args)
-        if args.command == "seed":
-            return command_seed(args)
+        if args.command == "build":
+            return command_build(args)
         if args.command == "comment":
             return command_comment(args)
         if args.command == "init":

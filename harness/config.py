@@ -127,17 +127,17 @@ OPTIONS: tuple[Option, ...] = (
         ON_MISSING_DOCKER,
     ),
     Option("image", DEFAULT_CONTAINER_IMAGE, "image for --plans-provider testcontainers"),
-    Option("cache", "on", "reuse seeded embedded databases: on (reuse or build and keep), off, "
+    Option("cache", "on", "reuse built embedded databases: on (reuse or build and keep), off, "
            "refresh (rebuild and replace)", CACHE_MODES),
-    Option("cache_dir", "", "where seeded databases are kept (default "
+    Option("cache_dir", "", "where built databases are kept (default "
            "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)", env="PLAN_HARNESS_CACHE_DIR"),
     Option("allow_existing_db", "off", "with --plans-provider dsn: plan against the DSN's own "
-           "database as it is (nothing created, migrated or seeded; the session is read-only "
+           "database as it is (nothing created, migrated or loaded; the session is read-only "
            "and a statement that modifies data is planned with EXPLAIN, never run)", ON_OFF,
            parse=_switch, kind=bool),
     Option("existing_db_budgets", "", "with --plans-allow-existing-db on: check the p95 and "
            "shared-buffers budgets of this profile (by default none: the harness did not "
-           "seed that database, so no profile's budgets describe it)"),
+           "load that database, so no profile's budgets describe it)"),
     Option("base_revision", "", "pytest only: run the selected scenarios at this revision "
            "first, then migrate the same database to --plans-revision and run the items there; "
            "the report and summary.md compare the two (outside pytest: plan-harness compare)"),
@@ -150,7 +150,7 @@ OPTIONS: tuple[Option, ...] = (
            "--plans-max-write-wait-ms or an index is left INVALID", ON_OFF, parse=_switch,
            kind=bool),
     Option("stats", "", "a statistics file (plan-harness stats capture): load it into the "
-           "seeded database so the planner plans as at the captured scale, and plan each "
+           "built database so the planner plans as at the captured scale, and plan each "
            "scenario with EXPLAIN, not run it (plan checks only; budgets not measured)"),
     Option("annotations", "off", "github: print a GitHub Actions ::error annotation per failed "
            "item, on its scenario file at the line of its [[cases]] entry", ("off", "github")),

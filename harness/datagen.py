@@ -73,7 +73,7 @@ class Throughput:
         self._last_report = now
         elapsed = max(now - self.started, 1e-9)
         rate = done / elapsed
-        line = (f"seed {self.label}: {done:,}/{self.total:,} {self.unit} "
+        line = (f"load {self.label}: {done:,}/{self.total:,} {self.unit} "
                 f"({100 * done / self.total:.0f}%), {rate:,.0f} {self.unit}/s")
         if done < self.total and rate > 0:
             line += f", ETA {(self.total - done) / rate:.0f} s"
@@ -96,7 +96,7 @@ class Generator(Protocol):
 
 class SeedContext:
     """What a generator's `generate(ctx)` gets: a connection, its profile data, the seed, a
-    seeded Faker, and bulk-loading helpers that show progress.
+    Faker seeded by it, and bulk-loading helpers that show progress.
 
     With `workers` > 1 and a way to open more sessions, `insert_generated` runs chunks on that
     many sessions at once. Values stay the same (they hash the row number); rows of
@@ -214,7 +214,7 @@ class SeedContext:
             table, (rows, elapsed) = steps[index][0], outcome
             counts[table] = counts.get(table, 0) + rows
             self.row_counts[table] = self.row_counts.get(table, 0) + rows
-            self.progress(f"seed {table}: {rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} "
+            self.progress(f"load {table}: {rows:,} rows, {rows / max(elapsed, 1e-9):,.0f} "
                           f"rows/s, {elapsed:.1f} s")
 
         if self.workers > 1 and len(jobs) > 1:

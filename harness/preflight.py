@@ -1,6 +1,6 @@
 """Pre-flight: everything about a run that can be checked without a server is checked before
 one starts, so a mistake in the project, a scenario or an option is told in the first second
-as one line (exit 2), never after minutes of seeding, and never as a failed check (exit 1).
+as one line (exit 2), never after minutes of loading, and never as a failed check (exit 1).
 
 `plan-harness validate` reports every problem found (one line each); a run stops at the
 first. Checks that need the server (its version, the role's rights) come right after
@@ -95,7 +95,7 @@ def option_problems(settings: Config, project: Project,
 
 def baseline_problem(settings: Config) -> str | None:
     """A baseline to compare with is read before the run: missing, not TOML, of another
-    format or profile. Whether its tables exist only the schema can tell, after seeding."""
+    format or profile. Whether its tables exist only the schema can tell, after loading."""
     path = settings.baseline
     if path is None:
         return None
@@ -150,7 +150,7 @@ def migration_problems(project: Project, revisions: Sequence[Given] = ()) -> lis
             continue
         if not position and not chain.is_at_or_after(resolved, previous):
             problems.append(f"{where}: revision {resolved} is before the data revision "
-                            f"{previous}; nothing to seed into")
+                            f"{previous}; nothing to load into")
         elif position and (resolved == previous
                            or not chain.is_at_or_after(resolved, previous)):
             # a later revision is migrated to from the one before, so it must come after it

@@ -45,15 +45,15 @@ class Bound:
 
 @dataclass(frozen=True)
 class Projected:
-    """A scale that is never seeded: the statistics of the seeded profile `source`, captured
-    and multiplied by `scale`, are loaded into the seeded profile `onto` and planned there."""
+    """A scale that is never built: the statistics of the built profile `source`, captured
+    and multiplied by `scale`, are loaded into the built profile `onto` and planned there."""
 
     source: str
     scale: float
     onto: str
     tables: Mapping[str, float] = field(default_factory=dict)  # tables scaled otherwise
     # a committed statistics file of `source` (captured and checked before), instead of
-    # seeding `source` to capture it
+    # building `source` to capture it
     stats: Path | None = None
 
 
@@ -333,7 +333,7 @@ def load_profiles(path: Path, bounds: Mapping[str, Bound]) -> dict[str, Profile]
                 other = profiles.get(named)
                 if other is None or other.projected is not None:
                     raise reader.fail(f"{profile.name}.projected.{key}",
-                                      f"{named!r} is not a seeded profile of {path.name}")
+                                      f"{named!r} is not a built profile of {path.name}")
     return profiles
 
 

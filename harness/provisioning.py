@@ -458,7 +458,7 @@ def redact(dsn: str) -> str:
 
 @dataclass(frozen=True)
 class HarnessDatabase:
-    """A database the harness created on a server, and so may seed and drop."""
+    """A database the harness created on a server, and so may load and drop."""
 
     name: str
     conninfo: str
@@ -513,7 +513,7 @@ def assert_harness_owned(conninfo: str) -> None:
     assert row is not None
     if row[1] != DATABASE_MARKER:
         raise ProvisioningError(
-            f"refusing to seed database {row[0]!r}: plan-harness did not create it"
+            f"refusing to load into database {row[0]!r}: plan-harness did not create it"
         )
 
 

@@ -41,7 +41,7 @@ Literal = str | int | float | bool | dt.datetime | dt.date
 
 @dataclass(frozen=True)
 class AnchorRef:
-    """A parameter value looked up in the seeded data (`@name`, optionally `- 30 days`)."""
+    """A parameter value looked up in the loaded data (`@name`, optionally `- 30 days`)."""
 
     name: str
     offset: dt.timedelta = dt.timedelta(0)

@@ -80,7 +80,7 @@ class RunFacts:
     # items of the reference (a baseline file) that the project no longer has
     missing: list[str] = field(default_factory=list)
     # with --plans-allow-existing-db on: the DSN's own database, which the harness did not
-    # seed; `profile` is then the profile whose budgets were asked for, or ""
+    # load; `profile` is then the profile whose budgets were asked for, or ""
     existing_db: bool = False
     # versions, git commit and more (harness.environment.run_environment)
     environment: dict[str, Any] = field(default_factory=dict)

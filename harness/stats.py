@@ -11,7 +11,7 @@ form pg_restore_attribute_stats() takes.
 The file also holds what a projected run must bind and set to plan as the captured database
 did: the values of the project's anchors there (the largest tenant's id, the newest date)
 and the planner settings the capture ran with. `read_statistics` checks a file's shape;
-`scaled` multiplies a capture's sizes (a profile projected beyond what is seeded)."""
+`scaled` multiplies a capture's sizes (a profile projected beyond what is loaded)."""
 
 from __future__ import annotations
 

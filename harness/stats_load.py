@@ -1,4 +1,4 @@
-"""Planning at a captured scale without the data: a small seeded database is given the
+"""Planning at a captured scale without the data: a small built database is given the
 planner statistics of a large one (PostgreSQL 18's pg_restore_relation_stats() and
 pg_restore_attribute_stats()), so EXPLAIN chooses as it would there.
 

@@ -33,11 +33,11 @@ class Stamped:
 
 
 def check_profiles(project: Project, source: str, onto: str) -> None:
-    """Both profiles seeded ones: refused before a server starts."""
+    """Both profiles built ones: refused before a server starts."""
     for flag, name in (("--plans-profile", source), ("--onto", onto)):
         if project.profile(name).projected is not None:
             raise ConfigError(f"stats stamp: {flag} {name} is a projected profile; the check "
-                              "compares a seeded profile with a seeded small one")
+                              "compares a built profile with a built small one")
 
 
 def stamp(config: Config, project: Project, onto: str, progress: Progress) -> Stamped:

@@ -363,7 +363,7 @@ def _left_accepted_index(old: Mapping[str, Any], new: Mapping[str, Any]) -> list
 
 @dataclass(frozen=True)
 class EndpointBenefit:
-    """The seed-style "before / after" row of one endpoint, from measurements."""
+    """The design document's "before / after" row of one endpoint, from measurements."""
 
     endpoint: str
     items: int

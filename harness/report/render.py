@@ -122,7 +122,7 @@ def counts_line(counts: Mapping[str, int]) -> str:
 
 
 def _scale_text(run: Mapping[str, Any]) -> str:
-    """What the data was: a seeded profile, or a database the harness did not seed."""
+    """What the data was: a loaded profile, or a database the harness did not load."""
     if not run.get("existing_db"):
         return f"Profile `{md_cell(run['profile'])}`"
     budgets = f"budgets of profile `{md_cell(run['profile'])}`" if run["profile"] else (
