@@ -28,7 +28,7 @@ Connection = psycopg.Connection[Any]
 T = TypeVar("T")
 
 # For rebuilding keys and validating foreign keys after a load: a validation hash-joins its
-# whole table against the referenced key (10M calls against 1M leads at `capacity`), which
+# whole table against the referenced key (10M rows against 1M in a measured project), which
 # the default 64MB does not hold. Set per transaction only.
 REBUILD_MAINTENANCE_WORK_MEM = "256MB"
 
@@ -261,8 +261,8 @@ def _insert_chunk(conn: Connection, statement: str, params: dict[str, Any],
                   lo: int, hi: int) -> int:
     # Never prepared: psycopg prepares a statement on its sixth run, and after five more the
     # server may switch to a generic plan, in which the parameters (vocabularies, bounds) are
-    # no longer constants folded while planning. A 100k-row `calls` chunk at
-    # `capacity`: 0.69 s unprepared, 1.59 s prepared from the eleventh on (median;
+    # no longer constants folded while planning. A 100k-row chunk of the largest table of
+    # a 10M-row profile: 0.69 s unprepared, 1.59 s prepared from the eleventh on (median;
     # benchmarks/seed_chunks.py).
     cursor = conn.execute(statement, {**params, "lo": lo, "hi": hi}, prepare=False)
     conn.commit()

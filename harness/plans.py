@@ -54,7 +54,7 @@ class PlanNode:
 
     @property
     def label(self) -> str:
-        """`Index Scan using ix on calls`, the way people read plans."""
+        """`Index Scan using ix on orders`, the way people read plans."""
         text = self.node_type
         if self.index and self.node_type != BITMAP_INDEX_SCAN:
             text += f" using {self.index}"

@@ -9,7 +9,7 @@ element statistics of array columns). Value arrays are kept in PostgreSQL's text
 form pg_restore_attribute_stats() takes.
 
 The file also holds what a projected run must bind and set to plan as the captured database
-did: the values of the project's anchors there (the largest tenant's id, the newest date)
+did: the values of the project's anchors there (the busiest account's id, the newest date)
 and the planner settings the capture ran with. `read_statistics` checks a file's shape;
 `scaled` multiplies a capture's sizes (a profile projected beyond what is loaded)."""
 
@@ -151,9 +151,9 @@ def scaled(statistics: dict[str, Any], factor: float, label: str,
            tables: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The statistics of the same data `factor` times larger: every relation's pages, rows
     and all-visible pages grow by the factor, or by its table's factor in `tables` (a table
-    that does not grow with the data: tenants); per column the shape stays (null and common
+    that does not grow with the data: accounts); per column the shape stays (null and common
     value fractions, histograms, correlation, and n_distinct where ANALYZE stored it as a
-    fraction of the rows). A positive n_distinct (a bounded domain: tenants, statuses) is
+    fraction of the rows). A positive n_distinct (a bounded domain: accounts, statuses) is
     kept, which is right for columns whose values do not grow with the data and an
     underestimate for any that do but had under 10% distinct values at the captured size."""
     def grown(relation: dict[str, Any]) -> dict[str, Any]:

@@ -105,7 +105,7 @@ class StatisticsLoader:
                       f"{padded:,} zero pages added")
 
     def anchor(self, conn: psycopg.Connection[Any], name: str) -> Any:
-        """An anchor's value as captured: the big database's largest tenant, not the small
+        """An anchor's value as captured: the big database's busiest account, not the small
         one's, so each case binds what it bound there."""
         captured = self.statistics["anchors"].get(name)
         if captured is None:
