@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_sample_project, default_sigint
 from harness.cache import SeedCache, fingerprint
 from harness.errors import ConfigError
+from support import copy_sample_project, default_sigint
 
 CLI = [sys.executable, "-m", "harness.cli"]
 

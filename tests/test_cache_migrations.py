@@ -11,8 +11,8 @@ from pathlib import Path
 
 from test_cache import cache_cli, cache_dir, project, run  # noqa: F401  (fixtures)
 
-from conftest import migration
 from harness.cache import SeedCache
+from support import migration
 
 NEW_MIGRATION = migration("0003", "0002", "CREATE INDEX ix_events_created_at ON events (created_at)",
                           "DROP INDEX ix_events_created_at", "a second index")

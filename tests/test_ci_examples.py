@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from harness.cli import build_parser
 from harness.config import OPTIONS
 from harness.schema import Revisions
+from support import REPO
 
 EXAMPLES = sorted((REPO / "docs" / "ci").glob("*.yml"))
 

@@ -19,7 +19,7 @@ from ci_examples import FEW_CASES, ExampleRepo, ci_tool, example_repo, load_yaml
 from forge import Forge, fake_forge
 from github_steps import Job
 
-from conftest import REPO
+from support import REPO
 
 EXAMPLE = REPO / "docs" / "ci" / "github-actions.yml"
 # The newest majors on 2026-11-30 (their release notes: checkout v7, setup-python v7,

@@ -24,7 +24,7 @@ from ci_examples import (
 )
 from forge import Forge, fake_forge
 
-from conftest import REPO
+from support import REPO
 
 EXAMPLE = REPO / "docs" / "ci" / "gitlab-ci.yml"
 PREDEFINED_SET_HERE = ("CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_TARGET_BRANCH_NAME,CI_API_V4_URL,"

@@ -8,9 +8,9 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import BEFORE_INDEXES, REPO
 from harness.annotations import case_line, github_annotation
 from harness.scenarios import load_scenario
+from support import BEFORE_INDEXES, REPO
 
 SCENARIO = REPO / "scenarios" / "booking_rate_appointments.toml"
 SELECT = ["-k", "booking_rate_appointments", "--plans-runs", "3", "--plans-warmup", "1"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS, copy_sample_project, embedded_postgres_pids, migration
+from support import TESTS, copy_sample_project, embedded_postgres_pids, migration
 
 CLI = [sys.executable, "-m", "harness.cli"]
 JOIN_SCENARIO = TESTS / "data" / "join_scenarios" / "account_activity.toml"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, copy_sample_project
 from harness.cli import resolve_settings
 from harness.config import Config
 from harness.datagen import skewed_weights
 from harness.errors import ConfigError
 from harness.project import Bound, load_profiles, load_project
+from support import REPO, copy_sample_project
 
 
 def resolve(given: dict[str, str | None] | None = None, ini: dict[str, str | None] | None = None,

@@ -10,13 +10,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import REPO
 from harness import schema
 from harness.build import load_data
 from harness.datagen import SeedContext, table_checksums
 from harness.errors import SchemaError
 from harness.project import Profile, load_project
 from harness.provisioning import HarnessDatabase, ServerInfo, harness_database
+from support import REPO
 
 PROJECT = load_project(REPO / "fixtures", REPO / "scenarios")
 TINY = PROJECT.profile("tiny")

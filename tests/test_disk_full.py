@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, embedded_postgres_pids
 from harness.cache import SeedCache
+from support import REPO, embedded_postgres_pids
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import application_database, copy_sample_project
 from harness.provisioning import ServerInfo
+from support import application_database, copy_sample_project
 
 CLI = [sys.executable, "-m", "harness.cli"]
 UPDATE_SCENARIO = '''

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from conftest import plan_sample
 from harness.budgets import propose, write_case_budgets
 from harness.checks import Catalog, Context, error_verdict, evaluate
 from harness.config import Config
@@ -24,6 +23,7 @@ from harness.report.analysis import compare
 from harness.report.render import render_summary
 from harness.scenarios import budget_profile_problems, load_scenario
 from harness.session import CaseResult
+from support import plan_sample
 
 JOIN = """
 table = "events"

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from conftest import SAMPLE_PROJECT
 from harness.provisioning import ServerInfo
+from support import SAMPLE_PROJECT
 
 CLI = [sys.executable, "-m", "harness.cli"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from support import REPO
 
 SCRIPT = REPO / "tools" / "install-browser.sh"
 # stands in for apt-get: records its arguments, installs nothing

@@ -7,8 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from conftest import embedded_postgres_pids
 from harness.provisioning import EmbeddedServer
+from support import embedded_postgres_pids
 
 
 def test_a_server_of_another_run_is_not_counted_as_the_tests() -> None:

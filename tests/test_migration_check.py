@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, validate_results
+from support import REPO, validate_results
 
 CLI = [sys.executable, "-m", "harness.cli"]
 BUDGET_MS = 50  # at ci a plain index build on calls blocks inserts for about 270 ms; CONCURRENTLY for 0

@@ -6,10 +6,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from conftest import REPO
 from harness import schema
 from harness.errors import SchemaError
 from harness.provisioning import HarnessDatabase
+from support import REPO
 
 MIGRATIONS = REPO / "fixtures" / "migrations"
 BASE, HEAD = "20250115000000", "20250130000000"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 
-from conftest import REPO
 from harness.config import Config
 from harness.mutation import CAUGHT, MISSED, REDUNDANT, UNUSED, mutation_proof
 from harness.project import load_project
+from support import REPO
 
 
 def test_every_seed_index_is_caught_or_redundant() -> None:

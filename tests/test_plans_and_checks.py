@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import plan_sample
 from harness.capacity import IndexSize
 from harness.checks import (
     Catalog,
@@ -31,6 +30,7 @@ from harness.plans import Plan
 from harness.project import CheckDefaults
 from harness.scenarios import Scenario, load_scenario
 from harness.session import CaseResult
+from support import plan_sample
 
 SCENARIO = """
 table = "calls"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS, copy_sample_project, embedded_postgres_pids, validate_results
+from support import TESTS, copy_sample_project, embedded_postgres_pids, validate_results
 
 CONFTEST = """
 from pathlib import Path

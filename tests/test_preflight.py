@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_sample_project, embedded_postgres_pids
 from harness.errors import ScenarioError
 from harness.scenarios import load_scenario
+from support import copy_sample_project, embedded_postgres_pids
 
 CLI = [sys.executable, "-m", "harness.cli"]
 CONFTEST = '''from pathlib import Path

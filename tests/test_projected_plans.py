@@ -16,12 +16,12 @@ import psycopg
 import pytest
 from test_cli import cli, project  # noqa: F401  (the sample project fixture)
 
-from conftest import REPO, embedded_postgres_pids, validate_results
 from harness.errors import ConfigError
 from harness.fidelity import compare_documents
 from harness.provisioning import HarnessDatabase
 from harness.stats import capture, read_statistics, scaled
 from harness.stats_load import StatisticsLoader
+from support import REPO, embedded_postgres_pids, validate_results
 
 SCALE = 1000
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import REPO, default_sigint, embedded_postgres_pids
 from harness.errors import DockerUnavailable, ProvisioningError
 from harness.provisioning import (
     ContainerServer,
@@ -26,6 +25,7 @@ from harness.provisioning import (
     runs_root,
     sweep_abandoned_runs,
 )
+from support import REPO, default_sigint, embedded_postgres_pids
 
 CLI = [sys.executable, "-m", "harness.cli"]
 

@@ -4,7 +4,7 @@ fails and names that index."""
 
 from __future__ import annotations
 
-from conftest import BEFORE_INDEXES, CsrRun
+from support import BEFORE_INDEXES, CsrRun
 
 # What exists at that revision besides primary keys: the CallAnalysis model's own index.
 PRESENT_BEFORE = {"ix_analysis_tenant_analyzed"}

@@ -18,7 +18,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from conftest import REPO, SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
 from harness.capacity import duplicates_and_redundancy
 from harness.errors import ReportError
 from harness.provisioning import HarnessDatabase
@@ -31,6 +30,7 @@ from harness.report.analysis import (
     usage_matrix,
 )
 from harness.report.render import SUMMARY_MAX_LINES, md_cell
+from support import REPO, SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
 
 CLI = [sys.executable, "-m", "harness.cli"]
 

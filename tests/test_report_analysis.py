@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from conftest import plan_sample
 from harness.report.analysis import (
     custom_generic_diff,
     explain_text,
@@ -18,6 +17,7 @@ from harness.report.analysis import (
     run_plan_diffs,
     sql_literal,
 )
+from support import plan_sample
 
 
 def sample(name: str) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from browser import Browser
-from conftest import CsrRun
 from harness.report import rerender
 from harness.report.analysis import explain_text, inline_params
+from support import CsrRun
 
 pytestmark = pytest.mark.browser
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from harness.errors import ScenarioError
 from harness.scenarios import AnchorRef, load_scenario, load_scenarios
+from support import REPO
 
 GOOD = """
 table = "calls"

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from conftest import application_database, copy_sample_project
 from harness import cli
 from harness.provisioning import ServerInfo
+from support import application_database, copy_sample_project
 
 CLI = [sys.executable, "-m", "harness.cli"]
 # A literal % in a string is text: LIKE '%vie%' matches 'view'.
