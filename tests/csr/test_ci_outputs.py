@@ -8,7 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.annotations import case_line, github_annotation
+from harness.annotations import case_line
 from harness.scenarios import load_scenario
 from support import BEFORE_INDEXES, REPO
 
@@ -25,21 +25,6 @@ def pytest_plans(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]
                "--junitxml", str(tmp_path / "junit.xml"), *SELECT, *args]
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900,
                           check=False)
-
-
-def test_case_line_is_the_line_of_its_cases_entry() -> None:
-    scenario = load_scenario(SCENARIO)
-    lines = SCENARIO.read_text().splitlines()
-    found = [case_line(scenario, case) for case in scenario.cases]
-    assert len(set(found)) == len(scenario.cases)
-    assert all(lines[n - 1].strip() == "[[cases]]" for n in found)
-    for case, line in zip(scenario.cases, found, strict=True):
-        assert case.name in "\n".join(lines[line:line + 3])  # the entry that follows
-
-
-def test_annotation_escapes_what_github_would_misread() -> None:
-    line = github_annotation("scenarios/a,b.toml", 7, "x[a:b]", "50% of\nrows")
-    assert line == "::error file=scenarios/a%2Cb.toml,line=7,title=x[a%3Ab]::50%25 of%0Arows"
 
 
 def test_failed_items_are_annotated_on_their_case(tmp_path: Path) -> None:
