@@ -16,6 +16,23 @@ from support import BEFORE_INDEXES, RUNS_DIR, CsrRun, run_csr_plans
 
 pytest_plugins = ["pytester"]
 
+TESTS = Path(__file__).parent
+# the markers each folder's tests get; `pytest -m "not db"` runs tests/unit alone
+FOLDER_MARKERS = {"db": ("db",), "plugin": ("db", "plugin"), "csr": ("db", "csr")}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks the tests by folder, and the plan items (scenarios/, marked `plans` by the
+    plugin) `db` too: they plan on a server."""
+    for item in items:
+        path = item.path
+        folder = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else None
+        names = FOLDER_MARKERS.get(folder or "", ())
+        if item.get_closest_marker("plans") is not None:
+            names = ("db",)
+        for name in names:
+            item.add_marker(name)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
