@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 def pytest_plans_locations(config):
     return {"scenarios": HERE / "scenarios", "fixtures": HERE / "fixtures"}
 """
-# The cache is off so that every run seeds (and shows it); tests/test_cache.py covers reuse.
+# The cache is off so that every run seeds (and shows it); tests/db/test_cache.py covers reuse.
 INI = "[pytest]\nplans_profile = small\nplans_runs = 3\nplans_warmup = 1\nplans_cache = off\n"
 
 
