@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 from harness.provisioning import EmbeddedServer, HarnessDatabase, ServerInfo, harness_database
-from support import BEFORE_INDEXES, RUNS_DIR, CsrRun, run_csr_plans
+
+# support.py's asserts (validate_results) explain themselves as they did in conftest.py
+pytest.register_assert_rewrite("support")
+
+from support import BEFORE_INDEXES, RUNS_DIR, CsrRun, run_csr_plans  # noqa: E402
 
 pytest_plugins = ["pytester"]
 
