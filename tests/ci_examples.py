@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO
 from harness.provisioning import EmbeddedServer
+from support import REPO
 
 TOOLS = REPO / "tools" / "ci-tools" / "node_modules" / ".bin"
 # The pull request of these tests adds the index migration to a default branch without it.

