@@ -1,7 +1,7 @@
 """docs/ci/github-actions.yml, checked and run: it is valid against the workflow schema
 (action-validator), uses the current majors of the hosted actions, and its jobs' steps run in
 order on a repository whose pull request adds the index migration. A push to the default
-branch warms the cache, the pull request restores it and reuses the seeded database, and the
+branch warms the cache, the pull request restores it and reuses the built database, and the
 service-container job runs against a PostgreSQL the test starts, by DSN."""
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def test_run_seeds_checks_and_writes_the_report(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "PASS  account_feed[busiest-account-30-days]" in result.stdout
     assert "0 failed, 0 errors, 0 warnings, 2 passed" in result.stdout
-    assert "plan-harness: seed events: 20,000/20,000 rows" in result.stderr
+    assert "plan-harness: load events: 20,000/20,000 rows" in result.stderr
     document = json.loads((project / "reports" / "results.json").read_text())
     assert document["run"]["profile"] == "small"  # read from pyproject.toml
     assert document["run"]["revision"] == "0002"

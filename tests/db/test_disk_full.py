@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import SeedCache
+from harness.cache import BuildCache
 from support import REPO, embedded_postgres_pids
 
 
@@ -45,7 +45,7 @@ def test_a_disk_that_fills_during_seeding_is_one_line(small_disk: Path, tmp_path
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("plan-harness: error: ") and "No space left on device" in error
     assert "Traceback" not in result.stderr
-    assert SeedCache(cache).entries() == []
+    assert BuildCache(cache).entries() == []
     assert not [p for p in cache.glob(".incomplete-*")]
     assert set(embedded_postgres_pids(small_disk)) <= before
     assert list((small_disk / "plan-harness").iterdir()) == []  # the run directory is gone

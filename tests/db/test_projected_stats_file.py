@@ -74,6 +74,6 @@ def test_stats_stamp_without_onto_or_onto_a_projected_profile_is_one_line(
             ((), "stats stamp: --onto PROFILE is missing (the small profile the statistics "
                  "are projected onto)"),
             (("--onto", "huge"), "stats stamp: --onto huge is a projected profile; the check "
-                                 "compares a seeded profile with a seeded small one")):
+                                 "compares a built profile with a built small one")):
         result = cli(project, "stats", "stamp", "--out", "x.json", *args)
         assert (result.returncode, result.stderr.strip()) == (2, f"plan-harness: error: {message}")

@@ -50,7 +50,7 @@ def start_cli_until_seeding(*args: str) -> subprocess.Popen[str]:
                                stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     assert process.stderr is not None
     for line in process.stderr:
-        if "seed calls" in line or "seed leads" in line:
+        if "load calls" in line or "load leads" in line:
             return process
     raise AssertionError(f"seeding never started (exit {process.wait()})")
 
@@ -101,7 +101,7 @@ def test_dsn_provider_creates_its_own_database_and_drops_it(server: object) -> N
 
 
 def test_the_harness_refuses_to_seed_a_database_it_did_not_create(server: object) -> None:
-    with pytest.raises(ProvisioningError, match="refusing to seed database 'postgres': "
+    with pytest.raises(ProvisioningError, match="refusing to load into database 'postgres': "
                                                 "plan-harness did not create it"):
         assert_harness_owned(server.admin_conninfo)  # type: ignore[attr-defined]
 
@@ -172,7 +172,7 @@ def test_ctrl_c_during_seeding_under_pytest_stops_the_server() -> None:
                                preexec_fn=default_sigint)
     assert process.stdout is not None
     for line in process.stdout:
-        if "seed calls" in line or "seed leads" in line:
+        if "load calls" in line or "load leads" in line:
             break
     assert servers_of(process.pid)
     process.send_signal(signal.SIGINT)

@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 def pytest_plans_locations(config):
     return {"scenarios": HERE / "scenarios", "fixtures": HERE / "fixtures"}
 """
-# The cache is off so that every run seeds (and shows it); tests/db/test_cache.py covers reuse.
+# The cache is off so that every run loads its data (and shows it); tests/db/test_cache.py covers reuse.
 INI = "[pytest]\nplans_profile = small\nplans_runs = 3\nplans_warmup = 1\nplans_cache = off\n"
 
 
@@ -50,7 +50,7 @@ def test_a_passing_run_writes_the_report_and_junit(project: pytest.Pytester) -> 
     result = project.runpytest_subprocess("-m", "plans", "--junitxml=junit.xml")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["plan-harness: server: embedded PostgreSQL *",
-                                 "plan-harness: seed events: 20,000/20,000 rows*",
+                                 "plan-harness: load events: 20,000/20,000 rows*",
                                  "plan-harness: ready in *", "report: */reports/index.html"])
     document = results(project)
     assert document["counts"] == {"pass": 2, "warn": 0, "fail": 0, "error": 0,  # type: ignore[index]
@@ -113,7 +113,7 @@ def test_a_malformed_scenario_is_a_collection_error_naming_the_field(
     result = project.runpytest_subprocess("-m", "plans")
     result.stdout.fnmatch_lines(["*broken.toml: cases[[]0].values.a: missing (the SQL uses it)*"])
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.no_fnmatch_line("plan-harness: seed*")  # no database for a run that stops
+    result.stdout.no_fnmatch_line("plan-harness: load*")  # no database for a run that stops
 
 
 def test_an_unknown_table_fails_the_item_with_file_and_field(project: pytest.Pytester) -> None:
@@ -218,7 +218,7 @@ def test_migration_check_is_an_item_ahead_of_the_plans(project: pytest.Pytester)
     result.assert_outcomes(passed=3)
 
 
-def test_two_workers_seed_once_and_give_the_serial_verdicts(project: pytest.Pytester,
+def test_two_workers_build_once_and_give_the_serial_verdicts(project: pytest.Pytester,
                                                              tmp_path: Path) -> None:
     cache = ["--plans-cache", "on", "--plans-cache-dir", str(tmp_path / "cache")]
     serial = project.runpytest_subprocess("-m", "plans", *cache, "-p", "no:xdist")
@@ -232,7 +232,7 @@ def test_two_workers_seed_once_and_give_the_serial_verdicts(project: pytest.Pyte
     assert {i["id"]: i["outcome"] for i in document["items"]} == serial_verdicts  # type: ignore[index]
     workers = document["run"]["workers"]  # type: ignore[index]
     assert len(workers) == 2
-    assert sorted(w["cache"].split()[0] for w in workers) == ["reused", "stored"]  # seeded once
+    assert sorted(w["cache"].split()[0] for w in workers) == ["reused", "stored"]  # built once
     assert sum(w["items"] for w in workers) == 2
     assert not (project.path / "reports" / ".workers").exists()  # merged, then removed
 
