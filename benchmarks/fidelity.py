@@ -5,11 +5,11 @@ every scenario item and plan mode (custom, generic) with the real database's.
     python benchmarks/fidelity.py --profile dev [--onto ci]
 
 Compared per (item, mode): the scan node and index of every node reading a relation
-(harness/fidelity.py). Two controls run beside it: the small database's own plans (what
+(harness/statistics/fidelity.py). Two controls run beside it: the small database's own plans (what
 planning without the statistics gives) and the statistics loaded without padding the
 relation files (what the statistics alone give). Results go to
 results/fidelity_<profile>.json. The check alone, with the statistics stamped for a
-projected run to gate on, is a command: `plan-harness stats stamp` (harness/stats_stamp.py);
+projected run to gate on, is a command: `plan-harness stats stamp` (harness/statistics/stamp.py);
 this benchmark adds the two controls, which measure the harness's projection itself.
 """
 
@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.fidelity import compare_documents  # noqa: E402
+from harness.statistics.fidelity import compare_documents  # noqa: E402
 
 # The control that shows why relation files are padded: the same statistics loaded with
 # the padding switched off, so the planner multiplies their density by the small files.
-UNPADDED = ("import sys, harness.stats_load as s; s._Layout.pad = lambda *a: 0; "
+UNPADDED = ("import sys, harness.statistics.load as s; s._Layout.pad = lambda *a: 0; "
             "from harness.cli import main; sys.exit(main(sys.argv[1:]))")
 
 

@@ -131,7 +131,7 @@ def compare_round(project: Path, base: str, head: str, report_dir: Path,
 
 
 def csr_with_noop(tmp: Path) -> tuple[Path, str]:
-    from harness.schema import Revisions
+    from harness.build.migrations import Revisions
 
     project = tmp / "csr"
     shutil.copytree(ROOT / "fixtures", project / "fixtures",

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from fidelity import ROOT, plan_harness  # the sibling benchmark's CLI runner
 
-from harness.fidelity import compare_documents
-from harness.project import load_project
+from harness.project.manifest import load_project
+from harness.statistics.fidelity import compare_documents
 
 
 def main() -> None:

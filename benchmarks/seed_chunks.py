@@ -21,10 +21,11 @@ from typing import Any
 
 import psycopg
 
-from harness import datagen, schema
-from harness.datagen import SeedContext
-from harness.project import load_project
-from harness.provisioning import EmbeddedServer, harness_database
+from harness.build import datagen
+from harness.build import migrations as schema
+from harness.build.datagen import SeedContext
+from harness.project.manifest import load_project
+from harness.server.provisioning import EmbeddedServer, harness_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK_ROWS = 100_000

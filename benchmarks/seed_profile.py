@@ -20,9 +20,9 @@ from typing import Any
 
 import psycopg
 
-from harness.build import BuildStages, build_database
-from harness.project import Project, load_project
-from harness.provisioning import EmbeddedServer, harness_database
+from harness.build.builder import BuildStages, build_database
+from harness.project.manifest import Project, load_project
+from harness.server.provisioning import EmbeddedServer, harness_database
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -37,11 +37,17 @@ from typing import Any
 import psycopg
 from faker import Faker
 
-from harness import datagen, schema
-from harness.build import BuildStages, build_database
-from harness.datagen import DeferredKeys, run_on_sessions
-from harness.project import load_project
-from harness.provisioning import EmbeddedServer, ServerInfo, embedded_bin_dir, harness_database
+from harness.build import datagen
+from harness.build import migrations as schema
+from harness.build.builder import BuildStages, build_database
+from harness.build.datagen import DeferredKeys, run_on_sessions
+from harness.project.manifest import load_project
+from harness.server.provisioning import (
+    EmbeddedServer,
+    ServerInfo,
+    embedded_bin_dir,
+    harness_database,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = max(1, os.cpu_count() or 1)  # as many sessions as seed_database opens

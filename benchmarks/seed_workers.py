@@ -11,9 +11,9 @@ from pathlib import Path
 
 import psycopg
 
-from harness.build import BuildStages, build_database
-from harness.project import load_project
-from harness.provisioning import EmbeddedServer, harness_database
+from harness.build.builder import BuildStages, build_database
+from harness.project.manifest import load_project
+from harness.server.provisioning import EmbeddedServer, harness_database
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ the engine's (docs/writing-a-project.md)."""
 __version__ = "0.1.0"
 
 # Imported after __version__: the engine's modules read it from here.
-from harness.datagen import Generator, SeedContext, lower_bounds, skewed_weights
-from harness.project import Bound
+from harness.build.datagen import Generator, SeedContext, lower_bounds, skewed_weights
+from harness.project.manifest import Bound
 
 __all__ = ["Bound", "Generator", "SeedContext", "__version__", "lower_bounds", "skewed_weights"]

@@ -17,15 +17,14 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from harness import __version__, budgets, mutation, preflight, scaffold, stats_stamp
-from harness.annotations import failure_annotations
-from harness.cache import BuildCache, default_cache_dir, human_size
-from harness.capacity_review import capacity_review, writes_of
-from harness.comment import FORGES, comment_body, post_sticky, thread_from_environment
+from harness import __version__, preflight
+from harness.build.cache import BuildCache, default_cache_dir, human_size
 from harness.config import OPTIONS, Config, find_config_file
 from harness.errors import HarnessError
 from harness.files import write_atomically
-from harness.project import Project, load_project
+from harness.project import scaffold
+from harness.project.manifest import Project, load_project
+from harness.project.scenarios import Case, Scenario
 from harness.report import (
     ReportPaths,
     load_results,
@@ -34,11 +33,15 @@ from harness.report import (
     write_review_report,
 )
 from harness.report.analysis import compare
+from harness.report.annotations import failure_annotations
+from harness.report.comment import FORGES, comment_body, post_sticky, thread_from_environment
 from harness.report.history import load_history, write_history
 from harness.report.render import counts_line
-from harness.scenarios import Case, Scenario
-from harness.session import CaseResult, PlanRun, all_item_ids, failure_text, item_id
-from harness.stats import capture, write_statistics
+from harness.run import CaseResult, PlanRun, all_item_ids, failure_text, item_id
+from harness.statistics import stamp as stats_stamp
+from harness.statistics.capture import capture, write_statistics
+from harness.workflows import budgets, mutation
+from harness.workflows.capacity_review import capacity_review, writes_of
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.cache import default_cache_dir
+from harness.build.cache import default_cache_dir
 from harness.errors import ConfigError
-from harness.gate import Policy
-from harness.provisioning import DEFAULT_CONTAINER_IMAGE
+from harness.server.provisioning import DEFAULT_CONTAINER_IMAGE
+from harness.verdict.gate import Policy
 
 PROVIDERS = ("embedded", "dsn", "testcontainers")
 CACHE_MODES = ("on", "off", "refresh")

@@ -13,23 +13,24 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from harness import datagen, schema
-from harness.anchors import Anchors
-from harness.build import DatabaseBuilder, ServerNeeds, move_to_revision
-from harness.capacity import index_sizes, table_sizes
-from harness.catalog import existing_row_counts, read_catalog
-from harness.checks import Catalog
+from harness.build import datagen
+from harness.build import migrations as schema
+from harness.build.builder import DatabaseBuilder, ServerNeeds, move_to_revision
+from harness.build.datagen import Progress
+from harness.build.migration_watch import watch_migration
 from harness.config import Config
-from harness.datagen import Progress
 from harness.errors import ConfigError
-from harness.migration_watch import watch_migration
-from harness.planner_settings import apply_planner_settings, server_version
-from harness.project import Profile, Project
-from harness.provisioning import server_provider
-from harness.statistics_source import StatisticsSource, statistics_option, statistics_source
+from harness.measure.anchors import Anchors
+from harness.measure.capacity import index_sizes, table_sizes
+from harness.measure.catalog import existing_row_counts, read_catalog
+from harness.measure.planner_settings import apply_planner_settings, server_version
+from harness.project.manifest import Profile, Project
+from harness.server.provisioning import server_provider
+from harness.statistics.source import StatisticsSource, statistics_option, statistics_source
+from harness.verdict.checks import Catalog
 
 if TYPE_CHECKING:
-    from harness.session import RunFacts
+    from harness.run import RunFacts
 
 
 class RunDatabase:

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from harness import hookspec, preflight, schema
-from harness.annotations import failure_annotations
+from harness import hookspec, preflight
+from harness.build import migrations as schema
 from harness.config import OPTIONS, Config, Option
 from harness.errors import DockerUnavailable, HarnessError
-from harness.junit import junit_properties
-from harness.project import Profile, Project, load_project
+from harness.project.manifest import Profile, Project, load_project
+from harness.project.scenarios import Case, Scenario, load_scenario
 from harness.report import (
     WORKERS_DIR,
     Document,
@@ -29,9 +29,10 @@ from harness.report import (
     write_report,
     write_worker_results,
 )
+from harness.report.annotations import failure_annotations
+from harness.report.junit import junit_properties
 from harness.report.render import counts_line, ordered_items
-from harness.scenarios import Case, Scenario, load_scenario
-from harness.session import CaseResult, PlanRun, RunFacts, all_item_ids, failure_text
+from harness.run import CaseResult, PlanRun, RunFacts, all_item_ids, failure_text
 
 MARKER = "plans"
 

@@ -15,18 +15,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.baseline import load_baseline
+from harness.build.migrations import Revisions
 from harness.config import Config
 from harness.errors import ConfigError, HarnessError
-from harness.project import Profile, Project
-from harness.scenarios import (
+from harness.project.manifest import Profile, Project
+from harness.project.scenarios import (
     AnchorRef,
     Scenario,
     budget_profile_problems,
     load_scenario,
     scenario_files,
 )
-from harness.schema import Revisions
+from harness.verdict.baseline import load_baseline
 
 # (where it was given, revision): "--plans-revision", "20250115000000"
 Given = tuple[str, str]

@@ -18,8 +18,8 @@ import jsonschema
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from harness.provisioning import ServerInfo
 from harness.report.document import SCHEMA_FILE
+from harness.server.provisioning import ServerInfo
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent

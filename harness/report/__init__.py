@@ -1,6 +1,7 @@
-"""Report: results.json for machines, index.html for people and summary.md for a pull-request
-comment, all from one results document. `plan-harness report` re-renders them from a saved
-document, without a database."""
+"""Report: results.json for machines, index.html for people, summary.md for a pull request.
+
+All three come from one results document; `plan-harness report` re-renders them from a saved
+one, without a database."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from harness.report.document import (
     results_document,
 )
 from harness.report.render import render_html, render_summary
-from harness.session import CaseResult, RunFacts
+from harness.run import CaseResult, RunFacts
 
 __all__ = ["SCHEMA_VERSION", "WORKERS_DIR", "Document", "ReportPaths", "load_results",
            "merge_worker_results", "rerender", "results_document", "write_report",

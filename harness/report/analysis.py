@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.capacity import duplicates_and_redundancy, enforces_constraint
-from harness.gate import (
+from harness.measure.capacity import duplicates_and_redundancy, enforces_constraint
+from harness.verdict.gate import (
     Noise,
     Outcome,
     Policy,

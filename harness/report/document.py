@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.checks import SHOWN_INFO
 from harness.errors import ReportError
-from harness.explain import ModeMeasurement
-from harness.gate import OUTCOMES, Noise, Policy, canary_noise
-from harness.session import CaseResult, RunFacts
+from harness.measure.explain import ModeMeasurement
+from harness.run import CaseResult, RunFacts
+from harness.verdict.checks import SHOWN_INFO
+from harness.verdict.gate import OUTCOMES, Noise, Policy, canary_noise
 
 SCHEMA_VERSION = 3
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")

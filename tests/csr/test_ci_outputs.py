@@ -8,8 +8,8 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.annotations import case_line
-from harness.scenarios import load_scenario
+from harness.project.scenarios import load_scenario
+from harness.report.annotations import case_line
 from support import BEFORE_INDEXES, REPO
 
 SCENARIO = REPO / "scenarios" / "booking_rate_appointments.toml"

@@ -10,12 +10,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness import schema
-from harness.build import load_data
-from harness.datagen import SeedContext, table_checksums
+from harness.build import migrations as schema
+from harness.build.builder import load_data
+from harness.build.datagen import SeedContext, table_checksums
 from harness.errors import SchemaError
-from harness.project import Profile, load_project
-from harness.provisioning import HarnessDatabase, ServerInfo, harness_database
+from harness.project.manifest import Profile, load_project
+from harness.server.provisioning import HarnessDatabase, ServerInfo, harness_database
 from support import REPO
 
 PROJECT = load_project(REPO / "fixtures", REPO / "scenarios")

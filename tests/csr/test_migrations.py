@@ -6,9 +6,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from harness import schema
+from harness.build import migrations as schema
 from harness.errors import SchemaError
-from harness.provisioning import HarnessDatabase
+from harness.server.provisioning import HarnessDatabase
 from support import REPO
 
 MIGRATIONS = REPO / "fixtures" / "migrations"

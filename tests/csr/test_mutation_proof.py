@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 
 from harness.config import Config
-from harness.mutation import CAUGHT, MISSED, REDUNDANT, UNUSED, mutation_proof
-from harness.project import load_project
+from harness.project.manifest import load_project
+from harness.workflows.mutation import CAUGHT, MISSED, REDUNDANT, UNUSED, mutation_proof
 from support import REPO
 
 

@@ -18,8 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.capacity import duplicates_and_redundancy
-from harness.provisioning import HarnessDatabase
+from harness.measure.capacity import duplicates_and_redundancy
 from harness.report import load_results, rerender
 from harness.report.analysis import (
     compare,
@@ -29,6 +28,7 @@ from harness.report.analysis import (
     usage_matrix,
 )
 from harness.report.render import SUMMARY_MAX_LINES, md_cell
+from harness.server.provisioning import HarnessDatabase
 from support import BEFORE_INDEXES, REPO, SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
 
 CLI = [sys.executable, "-m", "harness.cli"]

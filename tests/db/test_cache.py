@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import BuildCache
+from harness.build.cache import BuildCache
 from support import copy_sample_project, default_sigint
 
 CLI = [sys.executable, "-m", "harness.cli"]

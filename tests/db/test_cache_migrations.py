@@ -11,7 +11,7 @@ from pathlib import Path
 
 from test_cache import cache_cli, cache_dir, project, run  # noqa: F401  (fixtures)
 
-from harness.cache import BuildCache
+from harness.build.cache import BuildCache
 from support import migration
 
 NEW_MIGRATION = migration("0003", "0002", "CREATE INDEX ix_events_created_at ON events (created_at)",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import BuildCache
+from harness.build.cache import BuildCache
 from support import REPO, embedded_postgres_pids
 
 

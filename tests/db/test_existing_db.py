@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.provisioning import ServerInfo
+from harness.server.provisioning import ServerInfo
 from support import application_database, copy_sample_project
 
 CLI = [sys.executable, "-m", "harness.cli"]

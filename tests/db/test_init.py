@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from harness.provisioning import ServerInfo
+from harness.server.provisioning import ServerInfo
 from support import SAMPLE_PROJECT
 
 CLI = [sys.executable, "-m", "harness.cli"]

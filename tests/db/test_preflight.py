@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError
-from harness.scenarios import load_scenario
+from harness.project.scenarios import load_scenario
 from support import copy_sample_project, embedded_postgres_pids
 
 CLI = [sys.executable, "-m", "harness.cli"]

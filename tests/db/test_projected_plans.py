@@ -17,10 +17,10 @@ import pytest
 from test_cli import cli, project  # noqa: F401  (the sample project fixture)
 
 from harness.errors import ConfigError
-from harness.fidelity import compare_documents
-from harness.provisioning import HarnessDatabase
-from harness.stats import capture, read_statistics, scaled
-from harness.stats_load import StatisticsLoader
+from harness.server.provisioning import HarnessDatabase
+from harness.statistics.capture import capture, read_statistics, scaled
+from harness.statistics.fidelity import compare_documents
+from harness.statistics.load import StatisticsLoader
 from support import REPO, embedded_postgres_pids, validate_results
 
 SCALE = 1000
@@ -286,7 +286,7 @@ def test_a_server_older_than_the_statistics_functions_is_one_line(
         small_table: psycopg.Connection[Any], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     # No older server runs here: the same branch, with the bar raised above this one.
-    monkeypatch.setattr("harness.stats_load.MIN_SERVER_VERSION", 990000)
+    monkeypatch.setattr("harness.statistics.load.MIN_SERVER_VERSION", 990000)
     statistics = scaled(capture(small_table, "test"), SCALE, "x1000")
     with pytest.raises(ConfigError, match=r"^--plans-stats needs PostgreSQL 99 or later "
                                           r"\(pg_restore_relation_stats\); this server is 18\."):

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from harness.errors import DockerUnavailable, ProvisioningError
-from harness.provisioning import (
+from harness.server.provisioning import (
     ContainerServer,
     EmbeddedServer,
     ExternalServer,

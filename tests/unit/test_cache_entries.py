@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import BuildCache, fingerprint
+from harness.build.cache import BuildCache, fingerprint
 from harness.errors import ConfigError
 
 

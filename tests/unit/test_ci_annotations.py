@@ -3,8 +3,8 @@ GitHub would misread (tests/csr/test_ci_outputs.py checks them on a real run).""
 
 from __future__ import annotations
 
-from harness.annotations import case_line, github_annotation
-from harness.scenarios import load_scenario
+from harness.project.scenarios import load_scenario
+from harness.report.annotations import case_line, github_annotation
 from support import REPO
 
 SCENARIO = REPO / "scenarios" / "booking_rate_appointments.toml"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.build.migrations import Revisions
 from harness.cli import build_parser
 from harness.config import OPTIONS
-from harness.schema import Revisions
 from support import REPO
 
 EXAMPLES = sorted((REPO / "docs" / "ci").glob("*.yml"))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.build.datagen import skewed_weights
 from harness.config import Config
-from harness.datagen import skewed_weights
 from harness.errors import ConfigError
-from harness.project import Bound, load_profiles, load_project
+from harness.project.manifest import Bound, load_profiles, load_project
 from support import REPO
 
 

@@ -11,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from harness.budgets import propose, write_case_budgets
-from harness.checks import Catalog, Context, error_verdict, evaluate
 from harness.config import Config
 from harness.errors import ConfigError
-from harness.explain import ModeMeasurement, Timing
-from harness.gate import Noise, Outcome, Policy, Timed, canary_noise, latency_change
-from harness.plans import Plan
-from harness.project import CheckDefaults
+from harness.measure.explain import ModeMeasurement, Timing
+from harness.measure.plans import Plan
+from harness.project.manifest import CheckDefaults
+from harness.project.scenarios import budget_profile_problems, load_scenario
 from harness.report.analysis import compare
 from harness.report.render import render_summary
-from harness.scenarios import budget_profile_problems, load_scenario
-from harness.session import CaseResult
+from harness.run import CaseResult
+from harness.verdict.checks import Catalog, Context, error_verdict, evaluate
+from harness.verdict.gate import Noise, Outcome, Policy, Timed, canary_noise, latency_change
+from harness.workflows.budgets import propose, write_case_budgets
 from support import plan_sample
 
 JOIN = """

@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.capacity import IndexSize
-from harness.checks import (
+from harness.measure.capacity import IndexSize
+from harness.measure.explain import ModeMeasurement, Timing, percentile
+from harness.measure.plans import Plan
+from harness.project.manifest import CheckDefaults
+from harness.project.scenarios import Scenario, load_scenario
+from harness.run import CaseResult
+from harness.verdict.checks import (
     Catalog,
     Context,
     ModeReference,
@@ -23,13 +28,8 @@ from harness.checks import (
     check_seq_scans,
     evaluate,
 )
-from harness.explain import ModeMeasurement, Timing, percentile
-from harness.gate import Policy
-from harness.mutation import CAUGHT, MISSED, REDUNDANT, classify
-from harness.plans import Plan
-from harness.project import CheckDefaults
-from harness.scenarios import Scenario, load_scenario
-from harness.session import CaseResult
+from harness.verdict.gate import Policy
+from harness.workflows.mutation import CAUGHT, MISSED, REDUNDANT, classify
 from support import plan_sample
 
 SCENARIO = """
@@ -227,7 +227,7 @@ def test_more_buffers_than_the_reference_fail_even_under_the_accepted_index(
 
 
 def test_a_tolerance_below_its_slack_is_not_growth() -> None:
-    from harness.gate import buffers_grew
+    from harness.verdict.gate import buffers_grew
 
     policy = Policy(buffer_ratio=1.5, buffer_slack=32)
     assert buffers_grew(433, 13_000, policy)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError
-from harness.scenarios import AnchorRef, load_scenario, load_scenarios
+from harness.project.scenarios import AnchorRef, load_scenario, load_scenarios
 from support import REPO
 
 GOOD = """

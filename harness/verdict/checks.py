@@ -7,8 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.explain import ModeMeasurement
-from harness.gate import (
+from harness.measure.explain import ModeMeasurement
+from harness.measure.plans import Plan, PlanNode
+from harness.project.manifest import CheckDefaults
+from harness.project.scenarios import Budget, Case, Scenario
+from harness.verdict.gate import (
     Noise,
     Outcome,
     Policy,
@@ -21,9 +24,6 @@ from harness.gate import (
     latency_threshold,
     normalized_p95,
 )
-from harness.plans import Plan, PlanNode
-from harness.project import CheckDefaults
-from harness.scenarios import Budget, Case, Scenario
 
 ERROR, FAIL, WARN, INFO = Severity.ERROR, Severity.FAIL, Severity.WARN, Severity.INFO
 # Information worth showing beside the item although it does not change the outcome.

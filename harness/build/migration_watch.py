@@ -23,7 +23,7 @@ import psycopg
 import sqlalchemy
 from sqlalchemy import event
 
-from harness import schema
+from harness.build import migrations as schema
 from harness.errors import ConfigError
 
 _CREATE_INDEX = re.compile(

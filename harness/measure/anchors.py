@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 
 from harness.errors import ConfigError, ScenarioError
-from harness.scenarios import AnchorRef, Case, ParamValue, Scenario
-from harness.stats_load import StatisticsLoader
+from harness.project.scenarios import AnchorRef, Case, ParamValue, Scenario
+from harness.statistics.load import StatisticsLoader
 
 
 class Anchors:

@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from harness.capacity import IndexSize, duplicates_and_redundancy
+from harness.build.datagen import Progress
 from harness.config import Config
-from harness.datagen import Progress
 from harness.errors import ConfigError
-from harness.gate import Severity
-from harness.project import Project
-from harness.scenarios import Case, Scenario, load_scenarios
-from harness.session import CaseResult, PlanRun, item_id
+from harness.measure.capacity import IndexSize, duplicates_and_redundancy
+from harness.project.manifest import Project
+from harness.project.scenarios import Case, Scenario, load_scenarios
+from harness.run import CaseResult, PlanRun, item_id
+from harness.verdict.gate import Severity
 
 CAUGHT, REDUNDANT, UNUSED, MISSED = "caught", "redundant", "unused", "missed"
 _MIGRATION = '''"""plan-harness mutation proof: drop {index}.

@@ -12,13 +12,13 @@ from typing import Any
 
 import psycopg
 
-from harness.build import DatabaseBuilder, ServerNeeds
+from harness.build.builder import DatabaseBuilder, ServerNeeds
+from harness.build.datagen import Progress
 from harness.config import Config
-from harness.datagen import Progress
 from harness.errors import ConfigError
-from harness.project import Profile, Project, Projected
-from harness.stats import capture, fidelity_note, gates, read_statistics, scaled
-from harness.stats_load import StatisticsLoader
+from harness.project.manifest import Profile, Project, Projected
+from harness.statistics.capture import capture, fidelity_note, gates, read_statistics, scaled
+from harness.statistics.load import StatisticsLoader
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """`plan-harness stats stamp`: the fidelity check that lets a projected run gate. The
-planner statistics of a real, seeded profile are captured, every case is planned there
-(the truth) and again on a small profile with those statistics loaded (the projection),
-and the plans are compared relation by relation (harness.fidelity). The statistics are
+planner statistics of a real, built profile are captured, every case is planned there (the
+truth) and again on a small profile with those statistics loaded (the projection), and the
+plans are compared relation by relation (harness.statistics.fidelity). The statistics are
 then written with the outcome in them: a projected run with the file onto the same small
-profile at the same revision gates only when every plan agreed (harness.stats.gates)."""
+profile at the same revision gates only when every plan agreed
+(harness.statistics.capture.gates)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness.build.datagen import Progress
 from harness.config import Config
-from harness.datagen import Progress
 from harness.errors import ConfigError
-from harness.fidelity import Fidelity, compare_documents
-from harness.project import Project
+from harness.project.manifest import Project
+from harness.project.scenarios import Case, Scenario, load_scenarios
 from harness.report.document import Document, results_document
-from harness.scenarios import Case, Scenario, load_scenarios
-from harness.session import PlanRun
-from harness.stats import capture, write_statistics
+from harness.run import PlanRun
+from harness.statistics.capture import capture, write_statistics
+from harness.statistics.fidelity import Fidelity, compare_documents
 
 Cases = list[tuple[Scenario, Case]]
 

@@ -13,9 +13,17 @@ from typing import Any
 
 import psycopg
 
-from harness.baseline import Baseline, load_baseline, write_baseline
-from harness.capacity import IndexSize, TableSize
-from harness.checks import (
+from harness.build.datagen import Progress
+from harness.config import Config
+from harness.database import RunDatabase
+from harness.environment import run_environment
+from harness.errors import HarnessError, ScenarioError
+from harness.measure.capacity import IndexSize, TableSize
+from harness.measure.explain import ModeMeasurement, bind_order, measure
+from harness.project.manifest import Project
+from harness.project.scenarios import Case, Scenario, load_scenarios
+from harness.verdict.baseline import Baseline, load_baseline, write_baseline
+from harness.verdict.checks import (
     FAIL,
     INFO,
     SHOWN_INFO,
@@ -30,15 +38,7 @@ from harness.checks import (
     evaluate,
     latency_suspects,
 )
-from harness.config import Config
-from harness.database import RunDatabase
-from harness.datagen import Progress
-from harness.environment import run_environment
-from harness.errors import HarnessError, ScenarioError
-from harness.explain import ModeMeasurement, bind_order, measure
-from harness.gate import canary_noise
-from harness.project import Project
-from harness.scenarios import Case, Scenario, load_scenarios
+from harness.verdict.gate import canary_noise
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class RunFacts:
     index_growth: dict[str, Any] | None = None  # measured by plan-harness capacity-review
     # with --plans-stats: the file and where its statistics came from; plans only
     statistics: dict[str, str] | None = None
-    # how much change against a reference regresses (harness.gate.Policy)
+    # how much change against a reference regresses (harness.verdict.gate.Policy)
     policy: dict[str, float] = field(default_factory=dict)
     # items of the reference (a baseline file) that the project no longer has
     missing: list[str] = field(default_factory=list)

@@ -21,7 +21,7 @@ from psycopg import sql
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
-    from harness.project import Bound
+    from harness.project.manifest import Bound
 
 Progress = Callable[[str], None]
 Connection = psycopg.Connection[Any]

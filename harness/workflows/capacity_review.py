@@ -18,13 +18,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from harness.capacity import IndexSize, index_sizes
+from harness.build.datagen import Progress
 from harness.config import Config
-from harness.datagen import Progress
 from harness.errors import ConfigError
-from harness.project import CapacityWrites, Project, Projection
-from harness.scenarios import Case, Scenario
-from harness.session import CaseResult, PlanRun, RunFacts
+from harness.measure.capacity import IndexSize, index_sizes
+from harness.project.manifest import CapacityWrites, Project, Projection
+from harness.project.scenarios import Case, Scenario
+from harness.run import CaseResult, PlanRun, RunFacts
 
 Cases = Sequence[tuple[Scenario, Case]]
 # Called with each result as it is measured and the phase ("before" or "head"), to print it.

@@ -8,9 +8,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.checks import FAIL
-from harness.scenarios import Case, Scenario
-from harness.session import CaseResult
+from harness.project.scenarios import Case, Scenario
+from harness.run import CaseResult
+from harness.verdict.checks import FAIL
 
 ANNOTATION_MODES = ("off", "github")
 _CASES_HEADER = re.compile(r"^\s*\[\[\s*cases\s*\]\]")

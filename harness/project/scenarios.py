@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ScenarioError
-from harness.tomlfields import FieldReader
+from harness.project.tomlfields import FieldReader
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # What is not SQL code: string literals, quoted identifiers, dollar quotes and comments. A

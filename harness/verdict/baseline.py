@@ -1,7 +1,7 @@
 """Plan baselines: a small TOML file with, per item and plan mode, the plan's shape (node
 types, relations, index names, in tree order, so join order too; never costs) and its
 measured shared buffers, fastest run and p95, with the noise canary's fastest run beside them.
-A later run is judged against it as against any reference (harness.checks): more shared
+A later run is judged against it as against any reference (harness.verdict.checks): more shared
 buffers beyond the tolerance fail whatever the plan, a changed plan is shown, and a slower
 fastest run beyond the noise is a warning (another day, maybe another machine)."""
 
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.checks import ModeReference, Reference
 from harness.errors import ConfigError
-from harness.explain import ModeMeasurement
 from harness.files import write_atomically
+from harness.measure.explain import ModeMeasurement
+from harness.verdict.checks import ModeReference, Reference
 
 FORMAT = 1
 

@@ -13,10 +13,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
-from harness.tomlfields import FieldReader
+from harness.project.tomlfields import FieldReader
 
 if TYPE_CHECKING:
-    from harness.datagen import Generator
+    from harness.build.datagen import Generator
 
 MANIFEST = "project.toml"
 _TOP_KEYS = {"schema", "data", "checks", "anchors", "projection", "migration_check",
@@ -126,7 +126,7 @@ class Project:
     projection: Projection = Projection()
     # an INSERT the migration check repeats while the migrations run (--plans-migration-check)
     migration_writer: str = ""
-    # indexes the mutation proof drops one at a time (harness.mutation)
+    # indexes the mutation proof drops one at a time (harness.workflows.mutation)
     mutation_indexes: tuple[str, ...] = ()
     # how the application writes, for the capacity review's write cost and index growth
     capacity_writes: CapacityWrites | None = None

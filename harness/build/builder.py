@@ -13,13 +13,13 @@ from typing import Any
 
 import psycopg
 
-from harness import datagen, schema
-from harness.cache import BuildCache, CacheEntry, files_digest, fingerprint, human_size
+from harness.build import datagen, migrations as schema
+from harness.build.cache import BuildCache, CacheEntry, files_digest, fingerprint, human_size
 from harness.config import Config
-from harness.datagen import Progress, SeedContext
+from harness.build.datagen import Progress, SeedContext
 from harness.errors import ConfigError, ProvisioningError, SchemaError
-from harness.project import Profile, Project
-from harness.provisioning import (
+from harness.project.manifest import Profile, Project
+from harness.server.provisioning import (
     EmbeddedServer,
     HarnessDatabase,
     ServerInfo,
@@ -30,7 +30,7 @@ from harness.provisioning import (
     redact,
     server_provider,
 )
-from harness.stats_load import version_refusal
+from harness.statistics.load import version_refusal
 
 CACHE_FORMAT = 2  # bump when the way a database is built changes, to retire old entries
 # (2: keys and indexes are set aside during the load and rebuilt after it)

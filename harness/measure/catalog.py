@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from harness.checks import Catalog
+from harness.verdict.checks import Catalog
 
 
 def read_catalog(conn: psycopg.Connection[Any], revision: str, profile: str) -> Catalog:

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from harness.project import Projection
+from harness.project.manifest import Projection
 
 # Alembic's bookkeeping table is the harness's, not the schema under test's.
 _USER_TABLES = "{0}.relnamespace = 'public'::regnamespace AND {0}.relname <> 'alembic_version'"

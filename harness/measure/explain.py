@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 from pytest_benchmark.stats import Stats
 
-from harness.plans import Plan
+from harness.measure.plans import Plan
 
 STATEMENT = "plan_harness_case"
 # A driver's prepared statement gets custom plans for its first five executions, then the

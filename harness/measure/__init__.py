@@ -1,0 +1,1 @@
+"""Plans and timings under EXPLAIN ANALYZE, and what they need from the database."""

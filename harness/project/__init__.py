@@ -1,0 +1,1 @@
+"""The project under test: its manifest, profiles, generator and scenarios."""

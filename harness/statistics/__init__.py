@@ -1,0 +1,1 @@
+"""Planner statistics: captured, checked and stamped, scaled, loaded."""

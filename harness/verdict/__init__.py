@@ -1,0 +1,1 @@
+"""The one verdict function, its ordered outcomes, and references to judge against."""

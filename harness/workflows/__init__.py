@@ -1,0 +1,1 @@
+"""Workflows over runs, for any project: budgets, mutation proof, capacity review."""
