@@ -12,7 +12,7 @@ $(BIN)/plan-harness:
 
 setup: $(BIN)/plan-harness ## create .venv and install the project with its dev tools
 
-run: setup ## the main job: seed, run every scenario, write reports/
+run: setup ## the main job: build the database, run every scenario, write reports/
 	$(BIN)/plan-harness run
 
 browser: ## install Debian's chromium for the report's browser test, unless one is there
