@@ -1,7 +1,7 @@
 """A projected profile against the real profile it is scaled from: how long planning at the
 projected scale takes, its verdicts, and which plans change between the two scales.
 
-    python benchmarks/projected_profile.py [--profile seed-100m]
+    python benchmarks/projected_profile.py [--profile design-100m]
 
 The real profile (the projected one's `from`) runs once with one timed execution per plan
 mode; the projected one plans on its `onto` database. Plans are compared item by item as
@@ -25,7 +25,7 @@ from harness.statistics.fidelity import compare_documents
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="seed-100m")
+    parser.add_argument("--profile", default="design-100m")
     args = parser.parse_args()
     projected = load_project(ROOT / "fixtures", ROOT / "scenarios").profile(args.profile)
     if projected.projected is None:

@@ -94,7 +94,7 @@ def test_repository_profiles_meet_the_data_requirements() -> None:
 
 def test_unknown_profile_lists_the_known_ones() -> None:
     project = load_project(REPO / "fixtures", REPO / "scenarios")
-    with pytest.raises(ConfigError, match="unknown profile 'huge'.*ci, dev, seed-100m, tiny"):
+    with pytest.raises(ConfigError, match="unknown profile 'huge'.*ci, design-100m, dev, tiny"):
         project.profile("huge")
 
 

@@ -1,12 +1,12 @@
-"""`plan-harness run --plans-profile seed-100m` as on a fresh clone: the committed tree in a
+"""`plan-harness run --plans-profile design-100m` as on a fresh clone: the committed tree in a
 new directory, an empty seeded-database cache, so the ci database is built from nothing and
 the projected statistics come from the committed fixtures/stats/capacity.json.
 
-    python benchmarks/seed_100m_fresh.py [--runs 3]
+    python benchmarks/design_100m_fresh.py [--runs 3]
 
 Each run gets its own copy and cache. Wall time is the whole command (start-up, ci build,
 padding, statistics, planning every scenario, report). Results go to
-results/seed_100m_fresh.json.
+results/design_100m_fresh.json.
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ def fresh_clone(target: Path) -> None:
 
 
 def one_run(number: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="seed-100m-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="design-100m-") as tmp:
         clone, cache = Path(tmp) / "clone", Path(tmp) / "cache"
         clone.mkdir()
         fresh_clone(clone)
         started = time.monotonic()
-        result = subprocess.run([str(PLAN_HARNESS), "run", "--plans-profile", "seed-100m"],
+        result = subprocess.run([str(PLAN_HARNESS), "run", "--plans-profile", "design-100m"],
                                 cwd=clone, capture_output=True, text=True, check=False,
                                 env={**os.environ, "PLAN_HARNESS_CACHE_DIR": str(cache)})
         seconds = time.monotonic() - started
@@ -59,14 +59,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path,
-                        default=ROOT / "benchmarks" / "results" / "seed_100m_fresh.json")
+                        default=ROOT / "benchmarks" / "results" / "design_100m_fresh.json")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True, check=True).stdout.strip()
     runs = [one_run(n + 1) for n in range(args.runs)]
     seconds = [float(str(r["seconds"])) for r in runs]
     document = {
-        "command": f"python benchmarks/seed_100m_fresh.py --runs {args.runs}",
+        "command": f"python benchmarks/design_100m_fresh.py --runs {args.runs}",
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": commit,
         "target_seconds": 60,
