@@ -8,11 +8,13 @@ in project.toml)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -69,8 +71,9 @@ def capacity_review(config: Config, project: Project, cases: Cases, before: str,
         # a period of inserts and a REINDEX of a big table take longer than any one query
         # the run's statement timeout is meant for
         run.connection.execute("SET statement_timeout = 0")
-        growth = measure_growth(run.connection, writes, command, progress)
-        cost = measure_write_cost(run.connection, writes, added, command, progress)
+        growth = measure_growth(run.connection, writes, project.manifest, command, progress)
+        cost = measure_write_cost(run.connection, writes, project.manifest, added, command,
+                                  progress)
         head_facts = replace(run.facts, write_cost=cost, index_growth=growth)
     return Review(before_facts, before_results, head_facts, head_results, migration_failures)
 
@@ -86,7 +89,18 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def measure_write_cost(conn: psycopg.Connection[Any], writes: CapacityWrites,
+@contextlib.contextmanager
+def _rejected_as(manifest: Path, field: str) -> Iterator[None]:
+    """A [capacity_review] statement the server rejects (a column the writer misses, a
+    typo) is the project's to fix: one line naming the field, not a traceback."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(f"{manifest}: capacity_review.{field}: {first}") from None
+
+
+def measure_write_cost(conn: psycopg.Connection[Any], writes: CapacityWrites, manifest: Path,
                        added: Sequence[IndexSize], command: str,
                        progress: Progress) -> dict[str, Any] | None:
     """Rows per second of the project's one-row writer with the migration's new indexes on
@@ -98,12 +112,16 @@ def measure_write_cost(conn: psycopg.Connection[Any], writes: CapacityWrites,
         progress(f"write cost: the migration adds no index on {writes.table}; not measured")
         return None
     total = _index_count(conn, writes.table)
-    rows = _source_rows(conn, writes)
+    with _rejected_as(manifest, "source"):
+        rows = _source_rows(conn, writes)
+    if not rows:
+        raise ConfigError(f"{manifest}: capacity_review.source: returned no row to copy")
     rates: dict[str, list[float]] = {"with": [], "without": []}
     for round_number in range(writes.write_rounds):
         for arm in ("without", "with"):
-            rate = _insert_round(conn, writes.writer, rows,
-                                 added if arm == "without" else ())
+            with _rejected_as(manifest, "writer"):
+                rate = _insert_round(conn, writes.writer, rows,
+                                     added if arm == "without" else ())
             rates[arm].append(round(rate))
             progress(f"write cost round {round_number + 1}/{writes.write_rounds}: "
                      f"{rate:,.0f} rows/s {arm} the migration's {len(added)} indexes")
@@ -134,10 +152,7 @@ def _source_rows(conn: psycopg.Connection[Any], writes: CapacityWrites) -> int:
     conn.execute("ALTER TABLE capacity_source ADD PRIMARY KEY (n)")
     conn.execute("ANALYZE capacity_source")
     counted = conn.execute("SELECT count(*) FROM capacity_source").fetchone()
-    rows = int(counted[0]) if counted else 0
-    if not rows:
-        raise ConfigError("capacity_review.source: returned no row to copy")
-    return rows
+    return int(counted[0]) if counted else 0
 
 
 def _index_count(conn: psycopg.Connection[Any], table: str) -> int:
@@ -169,15 +184,16 @@ def _insert_round(conn: psycopg.Connection[Any], writer: str, rows: int,
     return rows / elapsed
 
 
-def measure_growth(conn: psycopg.Connection[Any], writes: CapacityWrites, command: str,
-                   progress: Progress) -> dict[str, Any]:
+def measure_growth(conn: psycopg.Connection[Any], writes: CapacityWrites, manifest: Path,
+                   command: str, progress: Progress) -> dict[str, Any]:
     """Each index of the written table as built, after the project's `growth` statement (a
     period of inserts), and rebuilt over the same rows: what page splits cost beyond the
     rows themselves. Leaves the database grown and reindexed."""
     table = sql.Identifier(writes.table)
     fresh = _table_indexes(conn, writes.table)
     progress(f"index growth: {writes.growth_period} into {writes.table}")
-    inserted = conn.execute(writes.growth).rowcount
+    with _rejected_as(manifest, "growth"):
+        inserted = conn.execute(writes.growth).rowcount
     conn.execute(sql.SQL("VACUUM ANALYZE {}").format(table))
     grown = _table_indexes(conn, writes.table)
     conn.execute(sql.SQL("REINDEX TABLE {}").format(table))

@@ -394,6 +394,24 @@ def test_capacity_review_without_a_writer_is_one_line(project: Path) -> None:
     assert set(embedded_postgres_pids()) <= before
 
 
+@pytest.mark.parametrize(("field", "old", "new"), [
+    ("growth", "created_at + interval '30 days'", "created_at + interval '30 dayz'"),
+    ("writer", "kind, created_at FROM capacity_source", "kind, nothing FROM capacity_source"),
+])
+def test_a_capacity_statement_the_server_rejects_is_one_line(project: Path, field: str,
+                                                             old: str, new: str) -> None:
+    manifest = project / "fixtures" / "project.toml"
+    assert old in manifest.read_text()
+    manifest.write_text(manifest.read_text().replace(old, new))
+    before = set(embedded_postgres_pids())
+    result = cli(project, "capacity-review", "--plans-runs", "1", "--plans-warmup", "0")
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"plan-harness: error: {manifest}: capacity_review.{field}: "), last
+    assert "Traceback" not in result.stderr
+    assert set(embedded_postgres_pids()) <= before
+
+
 def test_report_history_draws_each_item_over_the_runs(project: Path, tmp_path: Path) -> None:
     history = tmp_path / "history"
     for number, revision in enumerate(("0001", "0002")):
