@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from harness import __version__, preflight
 from harness.build.cache import BuildCache, default_cache_dir, human_size
@@ -46,8 +47,16 @@ from harness.workflows.capacity_review import capacity_review, writes_of
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A bad command line is one line naming the argument and the value, like every other
+    bad input (argparse would print the whole usage first); `--help` shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="plan-harness",
         description="EXPLAIN-plan regression checks for PostgreSQL.",
         epilog="Exit codes: 0 every check passed, 1 a check failed (compare: the head "

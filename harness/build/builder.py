@@ -17,7 +17,7 @@ from harness.build import datagen, migrations as schema
 from harness.build.cache import BuildCache, CacheEntry, files_digest, fingerprint, human_size
 from harness.config import Config
 from harness.build.datagen import Progress, SeedContext
-from harness.errors import ConfigError, ProvisioningError, SchemaError
+from harness.errors import ConfigError, HarnessError, ProvisioningError, SchemaError
 from harness.project.manifest import Profile, Project
 from harness.server.provisioning import (
     EmbeddedServer,
@@ -192,8 +192,14 @@ class DatabaseBuilder:
 
     def _build(self, database: HarnessDatabase, profile: Profile, target: str) -> Built:
         assert_harness_owned(database.conninfo)
-        rows = build_database(database.conninfo, self.project, profile, self.config.seed,
-                              target, self.progress)
+        try:
+            rows = build_database(database.conninfo, self.project, profile, self.config.seed,
+                                  target, self.progress)
+        except HarnessError as exc:
+            cause = self.server.why_it_failed() if self.server else None
+            if cause and "server closed the connection" in str(exc):
+                raise type(exc)(f"{exc}; the server's log: {cause}") from None
+            raise
         return Built(database.conninfo, rows)
 
     def _embedded_with_cache(self, profile: Profile, target: str) -> Built:

@@ -40,6 +40,19 @@ class ServerInfo:
 
     admin_conninfo: str
     label: str  # e.g. "embedded PostgreSQL 18.6", shown in progress and reports
+    log: Path | None = None  # the server's log, when the harness started the server
+
+    def why_it_failed(self) -> str | None:
+        """The log line that says why the server stopped serving (a full disk makes a WAL
+        write PANIC, and the client sees only a closed connection), or None."""
+        if self.log is None or not self.log.is_file():
+            return None
+        lines = self.log.read_text(errors="replace").splitlines()
+        for marker in ("No space left on device", "PANIC:", "FATAL:"):
+            found = [line for line in lines if marker in line]
+            if found:
+                return found[-1].strip()
+        return None
 
 
 class ServerProvider(Protocol):
@@ -87,7 +100,8 @@ class EmbeddedServer:
             else:
                 self._restore(self._data_from)
             self._start()
-            return ServerInfo(self._conninfo("postgres"), f"embedded PostgreSQL {self._version()}")
+            return ServerInfo(self._conninfo("postgres"), f"embedded PostgreSQL {self._version()}",
+                              self._workdir / "server.log" if self._workdir else None)
         except OSError as exc:
             self.__exit__()
             raise ProvisioningError(f"embedded server could not start: {exc}") from None
