@@ -226,7 +226,7 @@ def test_a_projected_profile_plans_its_source_scaled_on_a_small_database(
 
 
 @pytest.mark.parametrize(("projected", "message"), [
-    ('from = "nope"\nscale = 10\nonto = "small"', "huge.projected.from: 'nope' is not a seeded"),
+    ('from = "nope"\nscale = 10\nonto = "small"', "huge.projected.from: 'nope' is not a built"),
     ('from = "small"\nscale = 0\nonto = "small"', "huge.projected.scale: 0.0 is not above 0"),
     ('from = "small"\nscale = 10', "huge.projected.onto: missing"),
     ('from = "small"\nscale = 10\nonto = "small"\ntables = { invoices = 1 }',
