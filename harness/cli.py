@@ -38,9 +38,10 @@ from harness.report.annotations import failure_annotations
 from harness.report.comment import FORGES, comment_body, post_sticky, thread_from_environment
 from harness.report.history import load_history, write_history
 from harness.report.render import counts_line
-from harness.run import CaseResult, PlanRun, all_item_ids, failure_text, item_id
+from harness.run import PlanRun, all_item_ids, failure_text
 from harness.statistics import stamp as stats_stamp
 from harness.statistics.capture import capture, write_statistics
+from harness.verdict.results import CaseResult, item_id
 from harness.workflows import budgets, mutation
 from harness.workflows.capacity_review import capacity_review, writes_of
 

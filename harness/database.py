@@ -22,15 +22,14 @@ from harness.config import Config
 from harness.errors import ConfigError
 from harness.measure.anchors import Anchors
 from harness.measure.capacity import index_sizes, table_sizes
-from harness.measure.catalog import existing_row_counts, read_catalog
+from harness.measure.catalog import Catalog, existing_row_counts, read_catalog
 from harness.measure.planner_settings import apply_planner_settings, server_version
 from harness.project.manifest import Profile, Project
 from harness.server.provisioning import server_provider
 from harness.statistics.source import StatisticsSource, statistics_option, statistics_source
-from harness.verdict.checks import Catalog
 
 if TYPE_CHECKING:
-    from harness.run import RunFacts
+    from harness.verdict.results import RunFacts
 
 
 class RunDatabase:

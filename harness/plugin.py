@@ -32,7 +32,8 @@ from harness.report import (
 from harness.report.annotations import failure_annotations
 from harness.report.junit import junit_properties
 from harness.report.render import counts_line, ordered_items
-from harness.run import CaseResult, PlanRun, RunFacts, all_item_ids, failure_text
+from harness.run import PlanRun, all_item_ids, failure_text
+from harness.verdict.results import CaseResult, RunFacts
 
 MARKER = "plans"
 

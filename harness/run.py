@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from harness.config import Config
 from harness.database import RunDatabase
 from harness.environment import run_environment
 from harness.errors import HarnessError, ScenarioError
-from harness.measure.capacity import IndexSize, TableSize
+from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, bind_order, measure
 from harness.project.manifest import Project
 from harness.project.scenarios import Case, Scenario, load_scenarios
@@ -28,62 +28,16 @@ from harness.verdict.checks import (
     INFO,
     SHOWN_INFO,
     WARN,
-    Catalog,
     Context,
     Finding,
     ModeReference,
     Reference,
-    Verdict,
     error_verdict,
     evaluate,
     latency_suspects,
 )
 from harness.verdict.gate import canary_noise
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    scenario: Scenario
-    case: Case
-    values: Mapping[str, Any]
-    measurements: tuple[ModeMeasurement, ...]
-    verdict: Verdict
-
-
-@dataclass
-class RunFacts:
-    """What the report needs to say about the run as a whole."""
-
-    server: str = ""
-    server_version: str = ""
-    profile: str = ""
-    seed: int = 0
-    revision: str = ""
-    head: str = ""
-    started_at: str = ""
-    seed_seconds: float = 0.0
-    row_counts: dict[str, int] = field(default_factory=dict)
-    planner_settings: dict[str, str] = field(default_factory=dict)
-    cache: str = ""  # "reused KEY", "stored KEY", or "" when the cache was not used
-    projection: str = ""
-    index_sizes: list[IndexSize] = field(default_factory=list)
-    table_sizes: list[TableSize] = field(default_factory=list)
-    # the design document's per-endpoint claims, for before/after reports
-    endpoint_claims: dict[str, dict[str, str]] = field(default_factory=dict)
-    write_cost: dict[str, Any] | None = None  # measured by plan-harness capacity-review
-    migration: dict[str, Any] | None = None  # with --plans-migration-check on
-    index_growth: dict[str, Any] | None = None  # measured by plan-harness capacity-review
-    # with --plans-stats: the file and where its statistics came from; plans only
-    statistics: dict[str, str] | None = None
-    # how much change against a reference regresses (harness.verdict.gate.Policy)
-    policy: dict[str, float] = field(default_factory=dict)
-    # items of the reference (a baseline file) that the project no longer has
-    missing: list[str] = field(default_factory=list)
-    # with --plans-allow-existing-db on: the DSN's own database, which the harness did not
-    # load; `profile` is then the profile whose budgets were asked for, or ""
-    existing_db: bool = False
-    # versions, git commit and more (harness.environment.run_environment)
-    environment: dict[str, Any] = field(default_factory=dict)
+from harness.verdict.results import CaseResult, RunFacts, item_id
 
 
 class PlanRun:
@@ -267,10 +221,6 @@ def canary_base(recorded_ms: float | None, fastest_ms: float | None,
     return fastest_ms
 
 
-
-
-def item_id(scenario: Scenario, case: Case) -> str:
-    return f"{scenario.name}[{case.id}]"
 
 
 def all_item_ids(project: Project) -> list[str]:

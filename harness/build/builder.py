@@ -13,10 +13,11 @@ from typing import Any
 
 import psycopg
 
-from harness.build import datagen, migrations as schema
+from harness.build import datagen
+from harness.build import migrations as schema
 from harness.build.cache import BuildCache, CacheEntry, files_digest, fingerprint, human_size
-from harness.config import Config
 from harness.build.datagen import Progress, SeedContext
+from harness.config import Config
 from harness.errors import ConfigError, HarnessError, ProvisioningError, SchemaError
 from harness.project.manifest import Profile, Project
 from harness.server.provisioning import (

@@ -3,11 +3,21 @@ catalog without reading any table."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
-from harness.verdict.checks import Catalog
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the checks need to know of the database the plans ran on."""
+
+    table_rows: Mapping[str, float]
+    indexes: frozenset[str]
+    revision: str
+    profile: str
 
 
 def read_catalog(conn: psycopg.Connection[Any], revision: str, profile: str) -> Catalog:

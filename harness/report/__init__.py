@@ -22,7 +22,7 @@ from harness.report.document import (
     results_document,
 )
 from harness.report.render import render_html, render_summary
-from harness.run import CaseResult, RunFacts
+from harness.verdict.results import CaseResult, RunFacts
 
 __all__ = ["SCHEMA_VERSION", "WORKERS_DIR", "Document", "ReportPaths", "load_results",
            "merge_worker_results", "rerender", "results_document", "write_report",

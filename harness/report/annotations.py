@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness.project.scenarios import Case, Scenario
-from harness.run import CaseResult
 from harness.verdict.checks import FAIL
+from harness.verdict.results import CaseResult
 
 ANNOTATION_MODES = ("off", "github")
 _CASES_HEADER = re.compile(r"^\s*\[\[\s*cases\s*\]\]")

@@ -13,9 +13,9 @@ from typing import Any
 from harness import __version__
 from harness.errors import ReportError
 from harness.measure.explain import ModeMeasurement
-from harness.run import CaseResult, RunFacts
 from harness.verdict.checks import SHOWN_INFO
 from harness.verdict.gate import OUTCOMES, Noise, Policy, canary_noise
+from harness.verdict.results import CaseResult, RunFacts
 
 SCHEMA_VERSION = 3
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")

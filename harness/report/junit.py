@@ -4,7 +4,7 @@ index, latency and shared buffers per plan mode without opening the HTML report.
 
 from __future__ import annotations
 
-from harness.run import CaseResult
+from harness.verdict.results import CaseResult
 
 
 def junit_properties(result: CaseResult) -> list[tuple[str, str]]:

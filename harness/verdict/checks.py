@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement
 from harness.measure.plans import Plan, PlanNode
 from harness.project.manifest import CheckDefaults
@@ -37,16 +38,6 @@ class Finding:
     check: str  # index | seq_scan | forbidden_node | p95 | shared_buffers | misestimate | ...
     mode: str | None
     message: str
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """What the checks need to know of the database the plans ran on."""
-
-    table_rows: Mapping[str, float]
-    indexes: frozenset[str]
-    revision: str
-    profile: str
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from harness.errors import ScenarioError
 from harness.files import write_atomically
 from harness.project.scenarios import load_scenario
-from harness.run import CaseResult, item_id
+from harness.verdict.results import CaseResult, item_id
 
 BUFFER_MARGIN, P95_MARGIN, P95_FLOOR_MS = 1.25, 5.0, 25
 

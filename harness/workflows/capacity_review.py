@@ -26,7 +26,8 @@ from harness.errors import ConfigError
 from harness.measure.capacity import IndexSize, index_sizes
 from harness.project.manifest import CapacityWrites, Project, Projection
 from harness.project.scenarios import Case, Scenario
-from harness.run import CaseResult, PlanRun, RunFacts
+from harness.run import PlanRun
+from harness.verdict.results import CaseResult, RunFacts
 
 Cases = Sequence[tuple[Scenario, Case]]
 # Called with each result as it is measured and the phase ("before" or "head"), to print it.

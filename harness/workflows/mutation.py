@@ -27,8 +27,9 @@ from harness.errors import ConfigError
 from harness.measure.capacity import IndexSize, duplicates_and_redundancy
 from harness.project.manifest import Project
 from harness.project.scenarios import Case, Scenario, load_scenarios
-from harness.run import CaseResult, PlanRun, item_id
+from harness.run import PlanRun
 from harness.verdict.gate import Severity
+from harness.verdict.results import CaseResult, item_id
 
 CAUGHT, REDUNDANT, UNUSED, MISSED = "caught", "redundant", "unused", "missed"
 _MIGRATION = '''"""plan-harness mutation proof: drop {index}.

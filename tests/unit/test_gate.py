@@ -13,15 +13,16 @@ import pytest
 
 from harness.config import Config
 from harness.errors import ConfigError
+from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, Timing
 from harness.measure.plans import Plan
 from harness.project.manifest import CheckDefaults
 from harness.project.scenarios import budget_profile_problems, load_scenario
 from harness.report.analysis import compare
 from harness.report.render import render_summary
-from harness.run import CaseResult
-from harness.verdict.checks import Catalog, Context, error_verdict, evaluate
+from harness.verdict.checks import Context, error_verdict, evaluate
 from harness.verdict.gate import Noise, Outcome, Policy, Timed, canary_noise, latency_change
+from harness.verdict.results import CaseResult
 from harness.workflows.budgets import propose, write_case_budgets
 from support import plan_sample
 

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from harness.measure.capacity import IndexSize
+from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, Timing, percentile
 from harness.measure.plans import Plan
 from harness.project.manifest import CheckDefaults
 from harness.project.scenarios import Scenario, load_scenario
-from harness.run import CaseResult
 from harness.verdict.checks import (
-    Catalog,
     Context,
     ModeReference,
     Reference,
@@ -29,6 +28,7 @@ from harness.verdict.checks import (
     evaluate,
 )
 from harness.verdict.gate import Policy
+from harness.verdict.results import CaseResult
 from harness.workflows.mutation import CAUGHT, MISSED, REDUNDANT, classify
 from support import plan_sample
 

@@ -1,0 +1,111 @@
+"""Benchmark: the full test command's wall time on a fresh clone, per layer.
+
+Clones REV (default HEAD) into a temporary folder, installs it into a virtualenv of its own
+(not timed: installs are set apart, as in the issue), then runs the README's test command
+(`pytest`) RUNS times one after another and records, per run, the wall time and the seconds
+each layer's tests took (tests/unit, tests/db, tests/plugin, tests/csr and the plan items in
+scenarios/), read from pytest's JUnit XML (setup, call and teardown of every test).
+
+    python benchmarks/suite_time.py --runs 2 --label before
+    python benchmarks/suite_time.py --rev main --runs 2 --label after
+
+The result goes to benchmarks/results/suite_time_<label>.json; the medians are what the README
+and benchmarks/README.md quote. A session-scoped fixture's start-up is charged to the first test
+that asks for it, so a layer's figure includes the servers and builds it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ("tests/unit", "tests/db", "tests/plugin", "tests/csr", "scenarios")
+
+
+def layer_of(classname: str, file: str | None) -> str:
+    """The layer a JUnit test case belongs to, from its file (or dotted class name)."""
+    path = file or classname.replace(".", "/")
+    return next((layer for layer in LAYERS if path.startswith(layer)), "other")
+
+
+def layer_seconds(junit: Path) -> tuple[dict[str, float], dict[str, int]]:
+    seconds: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        layer = layer_of(case.get("classname", ""), case.get("file"))
+        seconds[layer] += float(case.get("time", "0"))
+        counts[layer] += 1
+    return {k: round(v, 1) for k, v in sorted(seconds.items())}, dict(sorted(counts.items()))
+
+
+def fresh_clone(rev: str, into: Path) -> Path:
+    clone = into / "p"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "checkout", "-q", rev], check=True)
+    for script in ("tools/install-browser.sh", "tools/install-ci-tools.sh"):
+        if (clone / script).exists():
+            subprocess.run(["sh", script], cwd=clone, check=True)
+    subprocess.run([sys.executable, "-m", "venv", ".venv"], cwd=clone, check=True)
+    subprocess.run([".venv/bin/pip", "install", "-q", "-e", ".[dev]"], cwd=clone, check=True)
+    return clone
+
+
+def one_run(clone: Path, index: int) -> dict[str, object]:
+    junit = clone / f"junit-{index}.xml"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [".venv/bin/pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+         "-o", "junit_family=xunit1"],
+        cwd=clone, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    lines = result.stdout.strip().splitlines()
+    seconds, counts = layer_seconds(junit)
+    return {"exit_code": result.returncode, "wall_s": round(wall, 1),
+            "summary": lines[-1] if lines else "", "layer_s": seconds, "layer_tests": counts}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rev", default="HEAD")
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--label", required=True, help="names the result file")
+    args = parser.parse_args()
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.rev],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    runs: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory(prefix="plan-harness-suite-") as folder:
+        clone = fresh_clone(rev, Path(folder))
+        for i in range(args.runs):
+            runs.append(one_run(clone, i))
+            print(json.dumps(runs[-1]), flush=True)
+    layers = sorted({k for r in runs for k in r["layer_s"]})  # type: ignore[attr-defined]
+    document = {
+        "command": f"python benchmarks/suite_time.py --rev {args.rev} --runs {args.runs} "
+                   f"--label {args.label}",
+        "rev": rev,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "runs": runs,
+        "median_wall_s": statistics.median(r["wall_s"] for r in runs),  # type: ignore[misc]
+        "median_layer_s": {layer: statistics.median(
+            r["layer_s"].get(layer, 0.0) for r in runs) for layer in layers},  # type: ignore[attr-defined]
+    }
+    out = ROOT / "benchmarks" / "results" / f"suite_time_{args.label}.json"
+    out.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()

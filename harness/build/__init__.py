@@ -1,0 +1,1 @@
+"""Build: migrations, the generator's context, the one build recipe, the cache."""

@@ -1,0 +1,62 @@
+"""Results: what a run measured and decided per item, and what it knows of itself; the
+report, the workflows and the run all read these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.measure.capacity import IndexSize, TableSize
+from harness.measure.explain import ModeMeasurement
+from harness.project.scenarios import Case, Scenario
+from harness.verdict.checks import Verdict
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    scenario: Scenario
+    case: Case
+    values: Mapping[str, Any]
+    measurements: tuple[ModeMeasurement, ...]
+    verdict: Verdict
+
+
+@dataclass
+class RunFacts:
+    """What the report needs to say about the run as a whole."""
+
+    server: str = ""
+    server_version: str = ""
+    profile: str = ""
+    seed: int = 0
+    revision: str = ""
+    head: str = ""
+    started_at: str = ""
+    seed_seconds: float = 0.0
+    row_counts: dict[str, int] = field(default_factory=dict)
+    planner_settings: dict[str, str] = field(default_factory=dict)
+    cache: str = ""  # "reused KEY", "stored KEY", or "" when the cache was not used
+    projection: str = ""
+    index_sizes: list[IndexSize] = field(default_factory=list)
+    table_sizes: list[TableSize] = field(default_factory=list)
+    # the design document's per-endpoint claims, for before/after reports
+    endpoint_claims: dict[str, dict[str, str]] = field(default_factory=dict)
+    write_cost: dict[str, Any] | None = None  # measured by plan-harness capacity-review
+    migration: dict[str, Any] | None = None  # with --plans-migration-check on
+    index_growth: dict[str, Any] | None = None  # measured by plan-harness capacity-review
+    # with --plans-stats: the file and where its statistics came from; plans only
+    statistics: dict[str, str] | None = None
+    # how much change against a reference regresses (harness.verdict.gate.Policy)
+    policy: dict[str, float] = field(default_factory=dict)
+    # items of the reference (a baseline file) that the project no longer has
+    missing: list[str] = field(default_factory=list)
+    # with --plans-allow-existing-db on: the DSN's own database, which the harness did not
+    # load; `profile` is then the profile whose budgets were asked for, or ""
+    existing_db: bool = False
+    # versions, git commit and more (harness.environment.run_environment)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+def item_id(scenario: Scenario, case: Case) -> str:
+    return f"{scenario.name}[{case.id}]"
