@@ -23,15 +23,16 @@ import psycopg
 
 from harness.build import datagen
 from harness.build import migrations as schema
-from harness.build.datagen import SeedContext
+from harness.build.datagen import LoadContext
 from harness.project.manifest import load_project
-from harness.server.provisioning import EmbeddedServer, harness_database
+from harness.server.embedded import EmbeddedServer
+from harness.server.provisioning import harness_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK_ROWS = 100_000
 
 
-class StatementRecorder(SeedContext):
+class StatementRecorder(LoadContext):
     """Runs a generator without loading anything: keeps each generated table's statement."""
 
     statements: dict[str, tuple[str, dict[str, Any]]]

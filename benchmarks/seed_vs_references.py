@@ -42,12 +42,8 @@ from harness.build import migrations as schema
 from harness.build.builder import BuildStages, build_database
 from harness.build.datagen import DeferredKeys, run_on_sessions
 from harness.project.manifest import load_project
-from harness.server.provisioning import (
-    EmbeddedServer,
-    ServerInfo,
-    embedded_bin_dir,
-    harness_database,
-)
+from harness.server.embedded import EmbeddedServer, embedded_bin_dir
+from harness.server.provisioning import ServerInfo, harness_database
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = max(1, os.cpu_count() or 1)  # as many sessions as seed_database opens

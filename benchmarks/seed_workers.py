@@ -13,7 +13,8 @@ import psycopg
 
 from harness.build.builder import BuildStages, build_database
 from harness.project.manifest import load_project
-from harness.server.provisioning import EmbeddedServer, harness_database
+from harness.server.embedded import EmbeddedServer
+from harness.server.provisioning import harness_database
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,16 +7,22 @@ import configparser
 import math
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness.build.cache import default_cache_dir
+from harness.build.options import BuildOptions
 from harness.errors import ConfigError
-from harness.server.provisioning import DEFAULT_CONTAINER_IMAGE
+from harness.options import RunOptions
+from harness.server.providers import (
+    BUILT_IN,
+    DEFAULT_CONTAINER_IMAGE,
+    ServerOptions,
+    provider_class,
+)
 from harness.verdict.gate import Policy
 
-PROVIDERS = ("embedded", "dsn", "testcontainers")
 CACHE_MODES = ("on", "off", "refresh")
 ON_MISSING_DOCKER = ("error", "skip")
 ON_OFF = ("off", "on")
@@ -94,10 +100,17 @@ def _number_at_least(minimum: float) -> Callable[[str, str], float]:
     return parse
 
 
+def _known_provider(value: str, flag: str) -> str:
+    provider_class(value, flag)  # a registered name, a built-in one, or module:Class
+    return value
+
+
 _DEFAULT_POLICY = Policy()
 
 OPTIONS: tuple[Option, ...] = (
-    Option("provider", "embedded", "where PostgreSQL comes from", PROVIDERS),
+    Option("provider", "embedded", "where PostgreSQL comes from: "
+           f"{', '.join(BUILT_IN)}, or module:Class for a provider of your own",
+           parse=_known_provider),
     Option(
         "dsn",
         "",
@@ -230,7 +243,8 @@ class Config:
         values["baseline"] = base_dir / values["baseline"] if values["baseline"] else None
         values["stats"] = base_dir / values["stats"] if values["stats"] else None
         config = cls(**values)
-        if config.allow_existing_db and config.provider != "dsn":
+        provider = provider_class(config.provider)
+        if config.allow_existing_db and not provider.may_use_existing_database:
             raise ConfigError("--plans-allow-existing-db on needs --plans-provider dsn")
         if config.existing_db_budgets and not config.allow_existing_db:
             raise ConfigError("--plans-existing-db-budgets needs --plans-allow-existing-db on")
@@ -239,9 +253,24 @@ class Config:
                               "it cannot be used with --plans-allow-existing-db on")
         if config.update_baseline and config.baseline is None:
             raise ConfigError("--plans-update-baseline on needs --plans-baseline FILE")
-        if config.provider == "dsn" and not config.dsn:
-            raise ConfigError("--plans-provider dsn needs --plans-dsn or PLAN_HARNESS_DSN")
+        provider(config.server_options)  # refuses what the kind lacks (a DSN, say)
         return config
+
+    @property
+    def server_options(self) -> ServerOptions:
+        return ServerOptions(self.provider, self.dsn, self.image)
+
+    def run_options(self, **changes: Any) -> RunOptions:
+        """What one run reads of these settings; `changes` override fields of it (a
+        comparison's first run at another revision, a stamp's single timed execution)."""
+        build = BuildOptions(self.server_options, self.seed, self.cache, self.cache_dir)
+        options = RunOptions(
+            build=build, profile=self.profile, revision=self.revision, runs=self.runs,
+            warmup=self.warmup, allow_existing_db=self.allow_existing_db,
+            existing_db_budgets=self.existing_db_budgets, baseline=self.baseline,
+            update_baseline=self.update_baseline, migration_check=self.migration_check,
+            max_write_wait_ms=self.max_write_wait_ms, stats=self.stats, policy=self.policy)
+        return replace(options, **changes)
 
 
 def _pick(

@@ -15,17 +15,17 @@ import psycopg
 
 from harness.build import datagen
 from harness.build import migrations as schema
-from harness.build.builder import DatabaseBuilder, ServerNeeds, move_to_revision
+from harness.build.builder import DatabaseBuilder, move_to_revision
 from harness.build.datagen import Progress
 from harness.build.migration_watch import watch_migration
-from harness.config import Config
 from harness.errors import ConfigError
 from harness.measure.anchors import Anchors
 from harness.measure.capacity import index_sizes, table_sizes
 from harness.measure.catalog import Catalog, existing_row_counts, read_catalog
 from harness.measure.planner_settings import apply_planner_settings, server_version
+from harness.options import RunOptions
 from harness.project.manifest import Profile, Project
-from harness.server.provisioning import server_provider
+from harness.server.needs import ServerNeeds
 from harness.statistics.source import StatisticsSource, statistics_option, statistics_source
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 
 class RunDatabase:
-    def __init__(self, config: Config, project: Project, progress: Progress,
+    def __init__(self, config: RunOptions, project: Project, progress: Progress,
                  facts: RunFacts, stack: contextlib.ExitStack) -> None:
         self.config, self.project, self.progress = config, project, progress
         self.facts, self._stack = facts, stack
@@ -58,16 +58,18 @@ class RunDatabase:
         started = time.monotonic()
         profile = self.project.profile(self.config.profile)
         self.facts.revision, self.facts.head = self._target_revision()
-        needs = ServerNeeds(statistics_option(self.config, self.project), self.existing_db)
-        if self.config.provider == "dsn":
+        needs = ServerNeeds(statistics_option(self.config.stats, profile), self.existing_db)
+        builder = DatabaseBuilder(self.config.build, self.project, self.progress, self._stack,
+                                  needs)
+        if builder.provider.checks_role:
             # asked first, before anything is loaded, even a projected profile's source
-            needs.refuse_what_is_lacking(self.config.dsn)
-        builder = DatabaseBuilder(self.config, self.project, self.progress, self._stack, needs)
+            needs.refuse_what_is_lacking(self.config.server.dsn)
         if self.existing_db:
             self._attach_existing(builder, profile)
         else:
-            self.statistics = statistics_source(self.config, self.project, profile,
-                                                self.facts.revision, self.progress)
+            self.statistics = statistics_source(self.config.stats, self.config.build,
+                                                self.project, profile, self.facts.revision,
+                                                self.progress)
             projected = profile.projected
             self._provision(builder, self.project.profile(projected.onto) if projected
                             else profile, self.facts.revision)
@@ -104,9 +106,8 @@ class RunDatabase:
         """--plans-allow-existing-db: the DSN's own database, as it is. Nothing is created,
         migrated or loaded, and the session is read-only; a statement that would write is
         planned instead of run."""
-        self.facts.server = builder.start(server_provider("dsn", dsn=self.config.dsn,
-                                                          image="")).label
-        self._conninfo = self.config.dsn
+        self.facts.server = builder.start(builder.provider.server()).label
+        self._conninfo = self.config.server.dsn
         self.facts.revision = schema.current_revision(self._conninfo) or "(no alembic_version)"
         self._connect(profile, read_only=True)
         # No profile describes a database the harness did not load: its budgets apply only

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from harness import __version__
+from harness.version import __version__
 
 
 def git_commit(directory: Path) -> str:

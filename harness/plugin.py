@@ -8,7 +8,7 @@ import os
 import shutil
 import tomllib
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ def _preflight(settings: Config, project: Project) -> Mapping[str, Profile] | No
     if settings.base_revision:
         revisions.insert(0, ("--plans-base-revision", settings.base_revision))
     profiles, problems = preflight.project_problems(project, revisions)
-    problems += preflight.option_problems(settings, project, profiles)
+    problems += preflight.option_problems(settings.run_options(), project, profiles)
     problems += preflight.write_problems([(settings.report_dir, "the report")])
     missing = preflight.scenario_dir_problem(project.scenarios_dir)
     preflight.require([*problems, *([missing] if missing else [])])
@@ -285,9 +285,9 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
 
     _refuse_lost_config(session.config, plans.project)
     settings = plans.settings
-    if settings.base_revision:
-        settings = replace(settings, revision=settings.base_revision, migration_check=False)
-    run = PlanRun(settings, plans.project, progress)
+    options = (settings.run_options(revision=settings.base_revision, migration_check=False)
+               if settings.base_revision else settings.run_options())
+    run = PlanRun(options, plans.project, progress)
     try:
         run.open()
         if plans.settings.base_revision:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.build.migrations import Revisions
-from harness.config import Config
 from harness.errors import ConfigError, HarnessError
+from harness.options import RunOptions
 from harness.project.manifest import Profile, Project
 from harness.project.scenarios import (
     AnchorRef,
@@ -47,7 +47,7 @@ def require(problems: Sequence[str]) -> None:
         raise ConfigError(problems[0])
 
 
-def check_run(settings: Config, project: Project, revisions: Sequence[Given],
+def check_run(settings: RunOptions, project: Project, revisions: Sequence[Given],
               write_problems_found: Sequence[str]) -> list[Scenario]:
     """Before a run (CLI): the whole project, the options and the places the run writes
     (their problems given); the first problem stops it. Returns the scenarios."""
@@ -77,7 +77,7 @@ def project_problems(project: Project, revisions: Sequence[Given] = ()
     return profiles, problems + profile_problems
 
 
-def option_problems(settings: Config, project: Project,
+def option_problems(settings: RunOptions, project: Project,
                     profiles: Mapping[str, Profile] | None) -> list[str]:
     """Options that name something of the project: the profiles."""
     if profiles is None:
@@ -93,7 +93,7 @@ def option_problems(settings: Config, project: Project,
     return [*problems, *([baseline] if baseline else [])]
 
 
-def baseline_problem(settings: Config) -> str | None:
+def baseline_problem(settings: RunOptions) -> str | None:
     """A baseline to compare with is read before the run: missing, not TOML, of another
     format or profile. Whether its tables exist only the schema can tell, after loading."""
     path = settings.baseline

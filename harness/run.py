@@ -14,12 +14,12 @@ from typing import Any
 import psycopg
 
 from harness.build.datagen import Progress
-from harness.config import Config
 from harness.database import RunDatabase
 from harness.environment import run_environment
 from harness.errors import HarnessError, ScenarioError
 from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, bind_order, measure
+from harness.options import RunOptions
 from harness.project.manifest import Project
 from harness.project.scenarios import Case, Scenario, load_scenarios
 from harness.verdict.baseline import Baseline, load_baseline, write_baseline
@@ -45,7 +45,7 @@ class PlanRun:
     revision; `run_case()` measures a case and judges it once against its reference;
     `close()` releases everything. Use it as a context manager."""
 
-    def __init__(self, config: Config, project: Project, progress: Progress) -> None:
+    def __init__(self, config: RunOptions, project: Project, progress: Progress) -> None:
         self.config, self.project, self.progress = config, project, progress
         self.facts = RunFacts(profile=config.profile, seed=config.seed,
                               policy=asdict(config.policy))

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from harness.server.provisioning import EmbeddedServer
+from harness.server.embedded import EmbeddedServer
 from support import REPO
 
 TOOLS = REPO / "tools" / "ci-tools" / "node_modules" / ".bin"

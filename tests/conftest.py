@@ -11,12 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.server.provisioning import (
-    EmbeddedServer,
-    HarnessDatabase,
-    ServerInfo,
-    harness_database,
-)
+from harness.server.embedded import EmbeddedServer
+from harness.server.provisioning import HarnessDatabase, ServerInfo, harness_database
 
 # support.py's asserts (validate_results) explain themselves as they did in conftest.py
 pytest.register_assert_rewrite("support")

@@ -1,5 +1,6 @@
 """Build: the run's database on a server, in one recipe (schema at the data revision, load,
-migrate to the target, VACUUM ANALYZE), with embedded builds kept in the cache and reused."""
+migrate to the target, VACUUM ANALYZE), with builds kept in the cache and reused where the
+provider can start a server on a kept data directory."""
 
 from __future__ import annotations
 
@@ -15,23 +16,27 @@ import psycopg
 
 from harness.build import datagen
 from harness.build import migrations as schema
-from harness.build.cache import BuildCache, CacheEntry, files_digest, fingerprint, human_size
-from harness.build.datagen import Progress, SeedContext
-from harness.config import Config
-from harness.errors import ConfigError, HarnessError, ProvisioningError, SchemaError
-from harness.project.manifest import Profile, Project
-from harness.server.provisioning import (
-    EmbeddedServer,
-    HarnessDatabase,
-    ServerInfo,
-    ServerProvider,
-    assert_harness_owned,
-    embedded_server_version,
-    harness_database,
-    redact,
-    server_provider,
+from harness.build.cache import (
+    BuildCache,
+    CacheEntry,
+    files_digest,
+    fingerprint,
+    human_size,
 )
-from harness.statistics.load import version_refusal
+from harness.build.datagen import LoadContext, Progress
+from harness.build.options import BuildOptions
+from harness.errors import ConfigError, HarnessError, SchemaError
+from harness.project.manifest import Profile, Project
+from harness.server.needs import ServerNeeds
+from harness.server.providers import Provider, provider_for
+from harness.server.provisioning import (
+    HarnessDatabase,
+    KeepableHandle,
+    ServerHandle,
+    ServerInfo,
+    assert_harness_owned,
+    harness_database,
+)
 
 CACHE_FORMAT = 2  # bump when the way a database is built changes, to retire old entries
 # (2: keys and indexes are set aside during the load and rebuilt after it)
@@ -64,7 +69,7 @@ def load_data(conninfo: str, project: Project, profile: Profile, seed: int,
     workers = workers or max(1, os.cpu_count() or 1)
     with psycopg.connect(conninfo) as conn:
         deferred = datagen.DeferredKeys.drop(conn)
-        context = SeedContext(conn, profile.data, datagen.check_seed(seed), progress,
+        context = LoadContext(conn, profile.data, datagen.check_seed(seed), progress,
                               workers=workers, open_session=lambda: psycopg.connect(conninfo))
         try:
             generator.generate(context)
@@ -130,62 +135,29 @@ def migrate_and_analyze(conninfo: str, project: Project, current: str, target: s
         datagen.vacuum_analyze(conn, progress)
 
 
-@dataclass(frozen=True)
-class ServerNeeds:
-    """What the run asks of a server: checked right after connecting, before any loading."""
-
-    statistics: str | None = None  # the option that loads statistics, if any
-    existing_db: bool = False  # plans on the DSN's own database: creates nothing
-
-    def refuse_what_is_lacking(self, conninfo: str, name: str = "--plans-dsn") -> None:
-        """A feature the server's version lacks, or a role that may not create the harness's
-        database, is refused before anything is loaded."""
-        try:
-            with psycopg.connect(conninfo, connect_timeout=10) as conn:
-                row = conn.execute("SELECT current_user, rolcreatedb OR rolsuper FROM pg_roles "
-                                   "WHERE rolname = current_user").fetchone()
-                version = conn.info.server_version
-        except psycopg.Error as exc:
-            raise ProvisioningError(f"cannot connect to {name} {redact(conninfo)}: "
-                                    f"{str(exc).strip().splitlines()[0]}") from None
-        refusal = self.statistics and version_refusal(version, self.statistics)
-        if refusal:
-            raise ConfigError(refusal)
-        if not self.existing_db and version < datagen.MIN_SERVER_VERSION:
-            raise ConfigError(
-                f"loading data needs PostgreSQL {datagen.MIN_SERVER_VERSION // 10000} or later "
-                f"(its helper functions have SQL-standard bodies); this server is "
-                f"{version // 10000}.{version % 10000}")
-        if not self.existing_db and row is not None and not row[1]:
-            raise ProvisioningError(
-                f"role {row[0]} at {redact(conninfo)} lacks CREATEDB, and the harness creates "
-                f"its own database there: ALTER ROLE {row[0]} CREATEDB, or plan against the "
-                "DSN's own database with --plans-allow-existing-db on")
-
-
 class DatabaseBuilder:
     """Starts the configured server and gives a database at a revision: from the cache,
     from a kept database at an earlier revision plus the migrations after it, or built.
     Everything it starts is released when `stack` closes."""
 
-    def __init__(self, config: Config, project: Project, progress: Progress,
+    def __init__(self, options: BuildOptions, project: Project, progress: Progress,
                  stack: contextlib.ExitStack, needs: ServerNeeds) -> None:
-        self.config, self.project, self.progress = config, project, progress
+        self.options, self.project, self.progress = options, project, progress
+        self.provider: Provider = provider_for(options.server)
         self.needs = needs
         self._stack = stack
         self.server: ServerInfo | None = None
 
     def provide(self, profile: Profile, target: str) -> Built:
         """The database of `profile` at `target`, on the configured provider."""
-        if self.config.provider == "embedded" and self.config.cache != "off":
-            return self._embedded_with_cache(profile, target)
-        server = self.start(server_provider(self.config.provider, dsn=self.config.dsn,
-                                            image=self.config.image))
+        if self.provider.reusable_builds and self.options.cache != "off":
+            return self._with_cache(profile, target)
+        server = self.start(self.provider.server())
         database = self._stack.enter_context(harness_database(server))
         return self._build(database, profile, target)
 
-    def start(self, provider: ServerProvider) -> ServerInfo:
-        server: ServerInfo = self._stack.enter_context(provider)
+    def start(self, handle: ServerHandle) -> ServerInfo:
+        server: ServerInfo = self._stack.enter_context(handle)
         self.server = server
         self.progress(f"server: {server.label}")
         self.needs.refuse_what_is_lacking(server.admin_conninfo, "the server")
@@ -194,7 +166,7 @@ class DatabaseBuilder:
     def _build(self, database: HarnessDatabase, profile: Profile, target: str) -> Built:
         assert_harness_owned(database.conninfo)
         try:
-            rows = build_database(database.conninfo, self.project, profile, self.config.seed,
+            rows = build_database(database.conninfo, self.project, profile, self.options.seed,
                                   target, self.progress)
         except HarnessError as exc:
             cause = self.server.why_it_failed() if self.server else None
@@ -203,12 +175,12 @@ class DatabaseBuilder:
             raise
         return Built(database.conninfo, rows)
 
-    def _embedded_with_cache(self, profile: Profile, target: str) -> Built:
-        cache = BuildCache(self.config.cache_dir)
+    def _with_cache(self, profile: Profile, target: str) -> Built:
+        cache = BuildCache(self.options.cache_dir)
         inputs = self.cache_inputs(profile, target)
         key = fingerprint(inputs)
         with cache.building(key):
-            entry = cache.lookup(key) if self.config.cache == "on" else None
+            entry = cache.lookup(key) if self.options.cache == "on" else None
             if entry is not None:
                 return self._reuse(cache, entry, profile, target)
             embedded, built = self._migrated_copy(cache, profile, target)
@@ -222,14 +194,14 @@ class DatabaseBuilder:
 
     def _reuse(self, cache: BuildCache, entry: CacheEntry, profile: Profile,
                target: str) -> Built:
-        self.start(EmbeddedServer(data_from=entry.data_dir))
+        self.start(self.provider.keepable_server(entry.data_dir))
         self.progress(f"reusing the built database {entry.key} from {cache.root} "
-                      f"(profile {profile.name}, seed {self.config.seed}, revision {target})")
+                      f"(profile {profile.name}, seed {self.options.seed}, revision {target})")
         return Built(self._cached_conninfo(entry.database), dict(entry.row_counts),
                      f"reused {entry.key}")
 
     def _migrated_copy(self, cache: BuildCache, profile: Profile,
-                       target: str) -> tuple[EmbeddedServer, Built]:
+                       target: str) -> tuple[KeepableHandle, Built]:
         """A running server with the database at `target`: a copy of the kept database at the
         nearest earlier revision, migrated from there (a new migration costs only its own run,
         not a load), or, with none kept, loaded at the data revision (kept too) and
@@ -237,14 +209,14 @@ class DatabaseBuilder:
         nearest = self._nearest_kept(cache, profile, target)
         if nearest is not None:
             revision, entry = nearest
-            embedded = EmbeddedServer(data_from=entry.data_dir)
+            embedded = self.provider.keepable_server(entry.data_dir)
             self.start(embedded)
             self.progress(f"starting from kept database {entry.key} at revision {revision}, "
                           "without loading")
             conninfo = self._cached_conninfo(entry.database)
             migrate_and_analyze(conninfo, self.project, revision, target, self.progress)
             return embedded, Built(conninfo, dict(entry.row_counts))
-        embedded = EmbeddedServer()
+        embedded = self.provider.keepable_server()
         database = self._stack.enter_context(harness_database(self.start(embedded)))
         load_revision = self.project.load_revision
         built = self._build(database, profile, load_revision)
@@ -262,7 +234,7 @@ class DatabaseBuilder:
                       target: str) -> tuple[str, CacheEntry] | None:
         """The kept database at the revision nearest below `target`, down to the data
         revision (none with --plans-cache refresh: that rebuilds from the data)."""
-        if self.config.cache != "on":
+        if self.options.cache != "on":
             return None
         revisions = schema.Revisions(self.project.migrations_dir)
         for revision in revisions.chain_down(target, self.project.load_revision)[1:]:
@@ -282,7 +254,7 @@ class DatabaseBuilder:
         generator = self.project.generator()
         return {
             "format": CACHE_FORMAT,
-            "postgres": embedded_server_version(),
+            "postgres": self.provider.build_version(),
             "revision": target,
             "load_revision": self.project.load_revision,
             # env.py and the chain up to the target only: a new later migration keeps the
@@ -295,7 +267,7 @@ class DatabaseBuilder:
             "generator": f"{generator.VERSION}/{files_digest([self.project.generator_path])}",
             # the generator's vocabularies come from Faker: another release, other names
             "faker": importlib.metadata.version("faker"),
-            "seed": self.config.seed,
+            "seed": self.options.seed,
         }
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, HarnessError
-from harness.server.provisioning import copy_tree, process_alive
+from harness.server.datadirs import copy_tree, process_alive
 
 MANIFEST = "manifest.json"
 DATA = "data"

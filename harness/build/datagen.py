@@ -32,10 +32,6 @@ T = TypeVar("T")
 # the default 64MB does not hold. Set per transaction only.
 REBUILD_MAINTENANCE_WORK_MEM = "256MB"
 
-# The helpers below have SQL-standard function bodies (RETURN ...), new in PostgreSQL 14: an
-# older server is refused before anything is created on it.
-MIN_SERVER_VERSION = 140000
-
 # Deterministic "random" functions for generators, seeded by the run's seed. They hash a row
 # number (or key) with a salt instead of drawing from a stream, so a row's values do not
 # depend on the order or the chunk it is generated in: the same seed gives the same data.
@@ -91,10 +87,10 @@ class Generator(Protocol):
     PARAMETERS: Mapping[str, Bound]
     VERSION: str
 
-    def generate(self, ctx: SeedContext, /) -> None: ...
+    def generate(self, ctx: LoadContext, /) -> None: ...
 
 
-class SeedContext:
+class LoadContext:
     """What a generator's `generate(ctx)` gets: a connection, its profile data, the seed, a
     Faker seeded by it, and bulk-loading helpers that show progress.
 
@@ -223,6 +219,11 @@ class SeedContext:
             for index, job in enumerate(jobs):
                 finished(index, job(self.conn))
         return counts
+
+
+
+# The name before 0.2 (loading was called seeding); kept for one release.
+SeedContext = LoadContext
 
 
 def run_on_sessions(sessions: Sequence[Connection], jobs: Sequence[Callable[[Connection], T]],

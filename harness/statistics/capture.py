@@ -24,9 +24,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from harness import __version__
 from harness.errors import ConfigError
 from harness.files import write_atomically
+from harness.version import __version__
 
 FORMAT = 1
 

@@ -28,8 +28,7 @@ import psycopg
 from psycopg import sql
 
 from harness.errors import ConfigError
-
-MIN_SERVER_VERSION = 180000  # pg_restore_relation_stats() and pg_restore_attribute_stats()
+from harness.server.needs import version_refusal
 
 _RELATIONS = """
 SELECT c.relname, CASE c.relkind WHEN 'i' THEN 'index' ELSE 'table' END, t.relname,
@@ -171,16 +170,6 @@ def require_server(conn: psycopg.Connection[Any], what: str) -> None:
     refusal = version_refusal(conn.info.server_version, what)
     if refusal:
         raise ConfigError(refusal)
-
-
-def version_refusal(server_version: int, what: str) -> str | None:
-    """Why a server of `server_version` (server_version_num) cannot load statistics, or
-    None: pg_restore_relation_stats() came with PostgreSQL 18."""
-    if server_version >= MIN_SERVER_VERSION:
-        return None
-    return (f"{what} needs PostgreSQL {MIN_SERVER_VERSION // 10000} or later "
-            f"(pg_restore_relation_stats); this server is "
-            f"{server_version // 10000}.{server_version % 10000}")
 
 
 def _relations(conn: psycopg.Connection[Any]) -> list[Relation]:

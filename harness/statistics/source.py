@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from harness.build.builder import DatabaseBuilder, ServerNeeds
+from harness.build.builder import DatabaseBuilder
 from harness.build.datagen import Progress
-from harness.config import Config
+from harness.build.options import BuildOptions
 from harness.errors import ConfigError
 from harness.project.manifest import Profile, Project, Projected
+from harness.server.needs import ServerNeeds
 from harness.statistics.capture import capture, fidelity_note, gates, read_statistics, scaled
 from harness.statistics.load import StatisticsLoader
 
@@ -31,28 +32,29 @@ class StatisticsSource:
         return self.facts["preview"] == "yes"
 
 
-def statistics_option(config: Config, project: Project) -> str | None:
+def statistics_option(stats: Path | None, profile: Profile) -> str | None:
     """The option that loads statistics into this run's database, or None."""
-    if config.stats is not None:
+    if stats is not None:
         return "--plans-stats"
-    if project.profile(config.profile).projected is not None:
-        return f"--plans-profile {config.profile} (projected)"
+    if profile.projected is not None:
+        return f"--plans-profile {profile.name} (projected)"
     return None
 
 
-def statistics_source(config: Config, project: Project, profile: Profile, revision: str,
+def statistics_source(stats: Path | None, build: BuildOptions, project: Project,
+                      profile: Profile, revision: str,
                       progress: Progress) -> StatisticsSource | None:
     """--plans-stats FILE (read, and refused when corrupt, before anything is loaded), or a
     projected profile's statistics; None when the run plans on its own data."""
-    if profile.projected is not None and config.stats is not None:
+    if profile.projected is not None and stats is not None:
         raise ConfigError(f"--plans-profile {profile.name} is projected and brings its "
                           "own statistics: drop --plans-stats")
     if profile.projected is not None:
-        statistics = _projected(config, project, profile.projected, profile.name, revision,
+        statistics = _projected(build, project, profile.projected, profile.name, revision,
                                 progress)
         origin = f"{project.profiles_path}: {profile.name}"
-    elif config.stats is not None:
-        statistics, origin = read_statistics(config.stats), str(config.stats)
+    elif stats is not None:
+        statistics, origin = read_statistics(stats), str(stats)
     else:
         return None
     facts = {
@@ -64,25 +66,24 @@ def statistics_source(config: Config, project: Project, profile: Profile, revisi
     return StatisticsSource(StatisticsLoader(statistics, origin, progress), facts)
 
 
-def _projected(config: Config, project: Project, projected: Projected, name: str,
+def _projected(build: BuildOptions, project: Project, projected: Projected, name: str,
                revision: str, progress: Progress) -> dict[str, Any]:
     if projected.stats is not None:
         return _file_scaled(project, projected, name, projected.stats, revision, progress)
     source = project.profile(projected.source)
     progress(f"profile {name}: capturing the statistics of profile {source.name}, "
              f"to scale them by {projected.scale:g} and plan on {projected.onto}")
-    captured = _capture(config, project, source, revision, progress)
+    captured = _capture(build, project, source, revision, progress)
     _check_projected_tables(project, captured, projected, name, f"profile {source.name}")
     return scaled(captured, projected.scale, f"profile {source.name} x{projected.scale:g} "
                                              f"({captured['source']})", projected.tables)
 
 
-def _capture(config: Config, project: Project, source: Profile, revision: str,
+def _capture(build: BuildOptions, project: Project, source: Profile, revision: str,
              progress: Progress) -> dict[str, Any]:
     """The source profile's statistics, from its database built (or reused) for this."""
-    source_config = replace(config, profile=source.name, stats=None)
     with contextlib.ExitStack() as stack:
-        builder = DatabaseBuilder(source_config, project, progress, stack, ServerNeeds())
+        builder = DatabaseBuilder(build, project, progress, stack, ServerNeeds())
         built = builder.provide(source, revision)
         assert builder.server is not None
         with psycopg.connect(built.conninfo, autocommit=True) as conn:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
 from harness.errors import ConfigError
 from harness.files import write_atomically
 from harness.measure.explain import ModeMeasurement
 from harness.verdict.checks import ModeReference, Reference
+from harness.version import __version__
 
 FORMAT = 1
 

@@ -21,9 +21,9 @@ import psycopg
 from psycopg import sql
 
 from harness.build.datagen import Progress
-from harness.config import Config
 from harness.errors import ConfigError
 from harness.measure.capacity import IndexSize, index_sizes
+from harness.options import RunOptions
 from harness.project.manifest import CapacityWrites, Project, Projection
 from harness.project.scenarios import Case, Scenario
 from harness.run import PlanRun
@@ -53,7 +53,7 @@ def writes_of(project: Project) -> CapacityWrites:
     return project.capacity_writes
 
 
-def capacity_review(config: Config, project: Project, cases: Cases, before: str, head: str,
+def capacity_review(config: RunOptions, project: Project, cases: Cases, before: str, head: str,
                     command: str, progress: Progress, on_result: OnResult) -> Review:
     writes = writes_of(project)
     settings = replace(config, revision=before, migration_check=False, baseline=None,

@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from harness.build.datagen import Progress
-from harness.config import Config
 from harness.errors import ConfigError
 from harness.measure.capacity import IndexSize, duplicates_and_redundancy
+from harness.options import RunOptions
 from harness.project.manifest import Project
 from harness.project.scenarios import Case, Scenario, load_scenarios
 from harness.run import PlanRun
@@ -88,7 +88,7 @@ class MutationReport:
 Cases = Sequence[tuple[Scenario, Case]]
 
 
-def mutation_proof(config: Config, project: Project, indexes: Sequence[str] | None,
+def mutation_proof(config: RunOptions, project: Project, indexes: Sequence[str] | None,
                    progress: Progress) -> MutationReport:
     """Drops each of `indexes` in turn (None: every index the project lists under
     [mutation_proof], or else every non-primary-key index on a table the plans read)."""

@@ -12,7 +12,7 @@ import pytest
 
 from harness.build import migrations as schema
 from harness.build.builder import load_data
-from harness.build.datagen import SeedContext, table_checksums
+from harness.build.datagen import LoadContext, table_checksums
 from harness.errors import SchemaError
 from harness.project.manifest import Profile, load_project
 from harness.server.provisioning import HarnessDatabase, ServerInfo, harness_database
@@ -66,7 +66,7 @@ def test_the_data_changes_only_with_the_generator_version(server: ServerInfo) ->
 
 def test_ids_computed_in_python_are_the_ones_sql_computes(database: HarnessDatabase) -> None:
     with psycopg.connect(database.conninfo) as conn:
-        context = SeedContext(conn, {}, 7, lambda message: None)
+        context = LoadContext(conn, {}, 7, lambda message: None)
         in_sql = [r[0] for r in conn.execute(
             "SELECT pg_temp.ph_uuid('rep', n) FROM generate_series(1, 50) AS n ORDER BY n")]
         assert context.uuids("rep", 50) == in_sql
@@ -180,7 +180,7 @@ def test_chunk_statements_are_never_prepared(database: HarnessDatabase) -> None:
     prepared = "SELECT count(*) FROM pg_prepared_statements"
     with psycopg.connect(database.conninfo) as conn:
         conn.execute("CREATE TEMP TABLE numbers (n bigint)")
-        context = SeedContext(conn, {}, 1, lambda message: None, chunk_rows=10)
+        context = LoadContext(conn, {}, 1, lambda message: None, chunk_rows=10)
         assert context.insert_generated("numbers", statement, 150) == 150
         assert one(conn, prepared) == 0
         for _ in range(6):  # psycopg's own default, for contrast

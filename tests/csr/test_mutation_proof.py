@@ -16,7 +16,7 @@ def test_every_seed_index_is_caught_or_redundant() -> None:
     project = load_project(REPO / "fixtures", REPO / "scenarios")
     assert len(project.mutation_indexes) == 10
     config = Config.resolve({"profile": "ci", "runs": "1", "warmup": "0"}, {}, os.environ, REPO)
-    report = mutation_proof(config, project, None, lambda message: None)
+    report = mutation_proof(config.run_options(), project, None, lambda message: None)
     mutations = {m.index: m for m in report.mutations}
     assert set(mutations) == set(project.mutation_indexes)
     assert report.tally[MISSED] == 0, report.missed

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness.server.provisioning import EmbeddedServer
+from harness.server.embedded import EmbeddedServer
 from support import embedded_postgres_pids
 
 

@@ -95,8 +95,8 @@ def generator_syntax_error(project: Path) -> None:
 
 
 def generator_import_error(project: Path) -> None:
-    edit(project / "fixtures" / "datagen.py", "from harness import Bound, SeedContext",
-         "from harness import Bound, SeedContext, Bund")
+    edit(project / "fixtures" / "datagen.py", "from harness import Bound, LoadContext",
+         "from harness import Bound, LoadContext, Bund")
 
 
 BAD_INPUTS = {

@@ -286,7 +286,7 @@ def test_a_server_older_than_the_statistics_functions_is_one_line(
         small_table: psycopg.Connection[Any], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     # No older server runs here: the same branch, with the bar raised above this one.
-    monkeypatch.setattr("harness.statistics.load.MIN_SERVER_VERSION", 990000)
+    monkeypatch.setattr("harness.server.needs.STATISTICS_MIN_VERSION", 990000)
     statistics = scaled(capture(small_table, "test"), SCALE, "x1000")
     with pytest.raises(ConfigError, match=r"^--plans-stats needs PostgreSQL 99 or later "
                                           r"\(pg_restore_relation_stats\); this server is 18\."):

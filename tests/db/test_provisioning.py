@@ -16,15 +16,11 @@ import psycopg
 import pytest
 
 from harness.errors import DockerUnavailable, ProvisioningError
-from harness.server.provisioning import (
-    ContainerServer,
-    EmbeddedServer,
-    ExternalServer,
-    assert_harness_owned,
-    harness_database,
-    runs_root,
-    sweep_abandoned_runs,
-)
+from harness.server.container import ContainerServer
+from harness.server.datadirs import runs_root, sweep_abandoned_runs
+from harness.server.dsn import ExternalServer
+from harness.server.embedded import EmbeddedServer
+from harness.server.provisioning import assert_harness_owned, harness_database
 from support import REPO, default_sigint, embedded_postgres_pids
 
 CLI = [sys.executable, "-m", "harness.cli"]

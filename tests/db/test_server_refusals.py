@@ -79,7 +79,7 @@ def test_a_server_without_the_statistics_functions_is_refused_before_seeding(
         server: ServerInfo, project: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     # No older server runs here: the same branch, with the bar raised above this server.
-    monkeypatch.setattr("harness.statistics.load.MIN_SERVER_VERSION", 990000)
+    monkeypatch.setattr("harness.server.needs.STATISTICS_MIN_VERSION", 990000)
     before = harness_databases(server.admin_conninfo)
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
@@ -158,7 +158,7 @@ def test_a_server_too_old_to_seed_is_refused_before_anything(
         server: ServerInfo, project: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     # the same branch as for PostgreSQL 13, with the bar raised above this server
-    monkeypatch.setattr("harness.build.datagen.MIN_SERVER_VERSION", 990000)
+    monkeypatch.setattr("harness.server.needs.LOAD_MIN_VERSION", 990000)
     before = harness_databases(server.admin_conninfo)
     sigterm = signal.getsignal(signal.SIGTERM)
     try:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.build.datagen import Progress
-from harness.config import Config
 from harness.errors import ConfigError
+from harness.options import RunOptions
 from harness.project.manifest import Project
 from harness.project.scenarios import Case, Scenario, load_scenarios
 from harness.report.document import Document, results_document
@@ -41,7 +41,7 @@ def check_profiles(project: Project, source: str, onto: str) -> None:
                               "compares a built profile with a built small one")
 
 
-def stamp(config: Config, project: Project, onto: str, progress: Progress) -> Stamped:
+def stamp(config: RunOptions, project: Project, onto: str, progress: Progress) -> Stamped:
     cases = [(s, c) for s in load_scenarios(project.scenarios_dir) for c in s.cases]
     # the plans are compared, not the timings: one timed run each
     settings = replace(config, runs=1, warmup=0, migration_check=False, baseline=None,
@@ -62,7 +62,7 @@ def stamp(config: Config, project: Project, onto: str, progress: Progress) -> St
     return Stamped(fidelity, statistics)
 
 
-def _captured_and_planned(settings: Config, project: Project, cases: Cases,
+def _captured_and_planned(settings: RunOptions, project: Project, cases: Cases,
                           progress: Progress) -> tuple[dict[str, Any], Document]:
     with PlanRun(settings, project, progress) as run:
         label = (f"{run.facts.server}, revision {run.facts.revision}, profile "
@@ -73,6 +73,6 @@ def _captured_and_planned(settings: Config, project: Project, cases: Cases,
         return statistics, results_document(run.facts, [run.run_case(s, c) for s, c in cases])
 
 
-def _planned(settings: Config, project: Project, cases: Cases, progress: Progress) -> Document:
+def _planned(settings: RunOptions, project: Project, cases: Cases, progress: Progress) -> Document:
     with PlanRun(settings, project, progress) as run:
         return results_document(run.facts, [run.run_case(s, c) for s, c in cases])

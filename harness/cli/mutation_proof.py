@@ -1,0 +1,27 @@
+"""`plan-harness mutation-proof`: whether the suite notices each index dropped."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.cli.common import (
+    progress,
+    settings_and_selection,
+)
+from harness.cli.exits import exit_code
+from harness.files import write_atomically
+from harness.workflows import mutation
+
+
+def command(args: argparse.Namespace) -> int:
+    settings, project, _ = settings_and_selection(args)
+    report = mutation.mutation_proof(settings.run_options(), project, args.index, progress)
+    settings.report_dir.mkdir(parents=True, exist_ok=True)
+    json_path = settings.report_dir / "mutation-proof.json"
+    markdown_path = settings.report_dir / "mutation-proof.md"
+    markdown = mutation.report_markdown(report)
+    write_atomically(json_path, mutation.report_json(report), "the mutation proof")
+    write_atomically(markdown_path, markdown, "the mutation proof")
+    print(markdown, end="")
+    print(f"json: {json_path}\nmarkdown: {markdown_path}")
+    return exit_code(regressed=bool(report.missed))

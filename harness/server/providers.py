@@ -1,0 +1,108 @@
+"""Providers: where PostgreSQL comes from. A server kind is one module with one Provider
+class, registered by name (`--plans-provider embedded`) or loaded by dotted path
+(`--plans-provider mypackage.servers:MyProvider`) for a kind the harness does not ship.
+The engine asks a provider what it can do; it never compares a provider's name."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.server.provisioning import KeepableHandle, ServerHandle
+
+DEFAULT_CONTAINER_IMAGE = "postgres:18"  # pinned major: plans change between majors
+
+# The kinds the harness ships, by the module that registers each: imported on first use, so
+# that naming a provider costs no import of a driver or of Docker's client.
+BUILT_IN = {
+    "embedded": "harness.server.embedded",
+    "dsn": "harness.server.dsn",
+    "testcontainers": "harness.server.container",
+}
+_REGISTERED: dict[str, type[Provider]] = {}
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """The settings a provider reads (built by the front end's config)."""
+
+    provider: str = "embedded"
+    dsn: str = ""
+    image: str = DEFAULT_CONTAINER_IMAGE
+
+
+class Provider:
+    """One server kind. Capabilities are class attributes, read by the builder and the run's
+    database instead of the kind's name; the defaults describe a plain server the harness
+    did not start but may create its own database on."""
+
+    name: ClassVar[str]
+    # A built database can be kept (the server stopped, its data directory copied) and a
+    # later run can start a server on a copy: the build cache works with this kind only.
+    reusable_builds: ClassVar[bool] = False
+    # The harness may plan on a database it did not build (--plans-allow-existing-db).
+    may_use_existing_database: ClassVar[bool] = False
+    # Someone else's server: the role's right to create the harness's database and the
+    # version's features are checked before any loading.
+    checks_role: ClassVar[bool] = False
+    # EXPLAIN's options for a measured plan and for a plan only (a distributed server may
+    # refuse some of them).
+    explain_analyze: ClassVar[str] = "ANALYZE, BUFFERS, SETTINGS, FORMAT JSON"
+    explain_plan_only: ClassVar[str] = "SETTINGS, FORMAT JSON"
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+
+    def server(self) -> ServerHandle:
+        """A context manager that starts (or reaches) the server and releases it."""
+        raise NotImplementedError
+
+    def keepable_server(self, data_from: Path | None = None) -> KeepableHandle:
+        """With `reusable_builds`: a server whose data directory can be kept, new or started
+        on a copy of a kept one (`data_from`)."""
+        raise NotImplementedError(f"the {self.name} provider keeps no built databases")
+
+    def build_version(self) -> str:
+        """The server's version as a kept build's key reads it (with `reusable_builds`)."""
+        raise NotImplementedError(f"the {self.name} provider keeps no built databases")
+
+    def migrations_dir(self, default: Path) -> Path:
+        """The migration chain that builds the schema on this kind (the project's own by
+        default; a distributed kind may declare another)."""
+        return default
+
+
+def register(cls: type[Provider]) -> type[Provider]:
+    """Class decorator: makes a provider known by its `name`."""
+    _REGISTERED[cls.name] = cls
+    return cls
+
+
+def provider_class(name: str, flag: str = "--plans-provider") -> type[Provider]:
+    """The provider registered as `name`, a built-in one, or `module:Class`; a name that
+    is none of them is refused in one line."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    if name in BUILT_IN:
+        importlib.import_module(BUILT_IN[name])
+        return _REGISTERED[name]
+    if ":" not in name:
+        raise ConfigError(f"{flag}: unknown value {name!r} (choose from "
+                          f"{', '.join(BUILT_IN)}, or give module:Class)")
+    module_name, _, class_name = name.partition(":")
+    try:
+        found = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{flag}: cannot load {name!r}: {exc}") from None
+    if not (isinstance(found, type) and issubclass(found, Provider)):
+        raise ConfigError(f"{flag}: {name!r} is not a harness.server.providers.Provider")
+    return found
+
+
+def provider_for(options: ServerOptions) -> Provider:
+    return provider_class(options.provider)(options)
