@@ -27,9 +27,10 @@ test: browser ci-tools setup ## the test suite (unit, database, plugin, browser,
 unit: setup ## the unit tests alone (tests/unit, pytest -m "not db": no server, seconds)
 	$(BIN)/pytest -m "not db"
 
-lint: setup ## ruff and mypy
+lint: setup ## ruff, mypy and the engine's layers contract (lint-imports)
 	$(BIN)/ruff check harness tests fixtures conftest.py benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup ## wall time and peak memory of pytest -m plans at ci
 	$(BIN)/python benchmarks/pytest_plans.py

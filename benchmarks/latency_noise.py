@@ -109,8 +109,8 @@ def pytest_round(report_dir: Path) -> dict[str, Any]:
 
 def compare_round(project: Path, base: str, head: str, report_dir: Path,
                   *extra: str) -> dict[str, Any]:
-    from harness.report import load_results
     from harness.report.analysis import compare
+    from harness.report.output import load_results
 
     started = time.monotonic()
     done = subprocess.run([*PLAN_HARNESS, "compare", "--base", base, "--head", head,

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser import Browser  # noqa: E402
-from harness.report import rerender  # noqa: E402
+from harness.report.output import rerender  # noqa: E402
 
 
 def main() -> None:

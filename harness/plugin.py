@@ -20,7 +20,9 @@ from harness.config import OPTIONS, Config, Option
 from harness.errors import DockerUnavailable, HarnessError
 from harness.project.manifest import Profile, Project, load_project
 from harness.project.scenarios import Case, Scenario, load_scenario
-from harness.report import (
+from harness.report.annotations import failure_annotations
+from harness.report.junit import junit_properties
+from harness.report.output import (
     WORKERS_DIR,
     Document,
     ReportPaths,
@@ -29,8 +31,6 @@ from harness.report import (
     write_report,
     write_worker_results,
 )
-from harness.report.annotations import failure_annotations
-from harness.report.junit import junit_properties
 from harness.report.render import counts_line, ordered_items
 from harness.run import PlanRun, all_item_ids, failure_text
 from harness.verdict.results import CaseResult, RunFacts

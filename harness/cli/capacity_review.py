@@ -12,12 +12,12 @@ from harness.cli.common import (
 )
 from harness.cli.exits import exit_code
 from harness.errors import HarnessError
-from harness.report import (
+from harness.report.analysis import compare
+from harness.report.output import (
     load_results,
     write_report,
     write_review_report,
 )
-from harness.report.analysis import compare
 from harness.verdict.results import CaseResult, item_id
 from harness.workflows.capacity_review import capacity_review, writes_of
 

@@ -13,10 +13,10 @@ from harness.config import OPTIONS, Config, find_config_file
 from harness.errors import HarnessError
 from harness.project.manifest import Project, load_project
 from harness.project.scenarios import Case, Scenario
-from harness.report import (
+from harness.report.annotations import failure_annotations
+from harness.report.output import (
     ReportPaths,
 )
-from harness.report.annotations import failure_annotations
 from harness.run import PlanRun, failure_text
 from harness.verdict.results import item_id
 

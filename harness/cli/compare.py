@@ -15,11 +15,11 @@ from harness.cli.common import (
     settings_and_selection,
 )
 from harness.cli.exits import exit_code
-from harness.report import (
+from harness.report.analysis import compare
+from harness.report.output import (
     load_results,
     write_report,
 )
-from harness.report.analysis import compare
 from harness.run import PlanRun
 
 

@@ -10,10 +10,10 @@ from harness.cli.common import (
 )
 from harness.cli.exits import EXIT_OK
 from harness.errors import HarnessError
-from harness.report import (
+from harness.report.history import load_history, write_history
+from harness.report.output import (
     rerender,
 )
-from harness.report.history import load_history, write_history
 
 
 def command(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from harness.cli.common import (
     settings_and_selection,
 )
 from harness.cli.exits import exit_code
-from harness.report import (
+from harness.report.output import (
     load_results,
     write_report,
 )

@@ -19,7 +19,6 @@ import psycopg
 import pytest
 
 from harness.measure.capacity import duplicates_and_redundancy
-from harness.report import load_results, rerender
 from harness.report.analysis import (
     compare,
     histogram,
@@ -27,6 +26,7 @@ from harness.report.analysis import (
     plan_tree,
     usage_matrix,
 )
+from harness.report.output import load_results, rerender
 from harness.report.render import SUMMARY_MAX_LINES, md_cell
 from harness.server.provisioning import HarnessDatabase
 from support import BEFORE_INDEXES, REPO, SAMPLE_PROJECT, CsrRun, plan_sample, validate_results

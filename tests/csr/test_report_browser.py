@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from browser import Browser
-from harness.report import rerender
 from harness.report.analysis import explain_text, inline_params
 from harness.report.history import load_history, write_history
+from harness.report.output import rerender
 from support import CsrRun
 
 pytestmark = pytest.mark.browser
