@@ -18,9 +18,9 @@ from harness import hookspec, preflight
 from harness.build import migrations as schema
 from harness.config import OPTIONS, Config, Option
 from harness.errors import DockerUnavailable, HarnessError
+from harness.lifecycle import Finished, Lifecycle
 from harness.project.manifest import Profile, Project, load_project
 from harness.project.scenarios import Case, Scenario, load_scenario
-from harness.report.annotations import failure_annotations
 from harness.report.junit import junit_properties
 from harness.report.output import (
     WORKERS_DIR,
@@ -32,7 +32,7 @@ from harness.report.output import (
     write_worker_results,
 )
 from harness.report.render import counts_line, ordered_items
-from harness.run import PlanRun, all_item_ids, failure_text
+from harness.run import PlanRun, failure_text
 from harness.verdict.results import CaseResult, RunFacts
 
 MARKER = "plans"
@@ -287,44 +287,54 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     settings = plans.settings
     options = (settings.run_options(revision=settings.base_revision, migration_check=False)
                if settings.base_revision else settings.run_options())
-    run = PlanRun(options, plans.project, progress)
+    life = Lifecycle(options, plans.project, progress, root=session.config.rootpath,
+                     report_dir=settings.report_dir, annotations=settings.annotations)
     try:
-        run.open()
-        if plans.settings.base_revision:
-            plans.before = _run_at_base(run, session, plans.settings)
-        plans.run = run
+        life.__enter__()
+        if settings.base_revision:
+            base = life.base_then_head(_selected_cases(session), settings.revision,
+                                       under_load=settings.migration_check)
+            plans.before = base.document
+        plans.run = life.run
     except DockerUnavailable as exc:
-        if plans.settings.on_missing_docker != "skip":
+        life.__exit__()
+        if settings.on_missing_docker != "skip":
             raise pytest.UsageError(f"plan-harness: {exc}") from None
         plans.skip_reason = str(exc)
     except HarnessError as exc:
+        life.__exit__()
         raise pytest.UsageError(f"plan-harness: {exc}") from None
     try:
-        outcome = yield
-        if run.baseline is not None and run.note_missing(all_item_ids(plans.project)):
-            session.testsfailed += len(run.facts.missing)  # each a regression: exit 1
-        if run.results:
-            run.save_baseline()
-        return outcome
+        return (yield)
     finally:
-        run.close()
-        _write_lines(terminal, failure_annotations(run.results, session.config.rootpath,
-                                                   plans.settings.annotations))
-        worker = _worker_id(session.config)
-        if run.results and worker is not None:
-            write_worker_results(plans.settings.report_dir, worker, run.facts, run.results,
-                                 session.config.rootpath)
-        elif run.results:
-            plans.report_paths = write_report(
-                plans.settings.report_dir, run.facts, run.results, session.config.rootpath,
-                before=plans.before,
-            )
-        elif worker is None:
-            # every item skipped, or the run stopped before them (-x, Ctrl-C)
-            why = (f": every selected item was skipped ({plans.skip_reason})"
-                   if plans.skip_reason else "")
-            plans.report_paths = _write_empty_report(
-                plans, session.config.rootpath, run.facts, f"No plan item ran{why}.")
+        try:
+            finished = _finish(life, plans, session.config)
+        finally:
+            life.__exit__()
+        _write_lines(terminal, finished.annotations)
+        session.testsfailed += len(finished.facts.missing)  # each a regression: exit 1
+
+
+def _selected_cases(session: pytest.Session) -> list[tuple[Scenario, Case]]:
+    return [(item.scenario, item.case) for item in session.items if isinstance(item, PlanItem)]
+
+
+def _finish(life: Lifecycle, plans: PlanSession, config: pytest.Config) -> Finished:
+    """The run's end: on an xdist worker its share of the results for the controller to
+    merge; otherwise the report, saying why when no item ran (every one skipped, or the run
+    stopped before them: -x, Ctrl-C)."""
+    worker = _worker_id(config)
+    if worker is not None:
+        finished = life.finish(report=False)
+        if finished.results:
+            write_worker_results(plans.settings.report_dir, worker, finished.facts,
+                                 finished.results, config.rootpath)
+        return finished
+    why = (f": every selected item was skipped ({plans.skip_reason})"
+           if plans.skip_reason else "")
+    finished = life.finish(note="" if life.run.results else f"No plan item ran{why}.")
+    plans.report_paths = finished.paths
+    return finished
 
 
 def _unrun_facts(plans: PlanSession) -> RunFacts:
@@ -402,21 +412,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     plans = session.config.stash.get(SESSION, None)
     if plans is not None and _distributed(session.config):
         plans.report_paths = merge_worker_results(plans.settings.report_dir)
-
-
-def _run_at_base(run: PlanRun, session: pytest.Session, settings: Config) -> Document:
-    """--plans-base-revision: every selected case at the base revision (recorded, not
-    reported as items), then the same database migrated to the items' revision, where each
-    item is judged against its base measurement too."""
-    for item in session.items:
-        if isinstance(item, PlanItem):
-            run.run_case(item.scenario, item.case)
-    base = write_report(settings.report_dir / "base", run.facts, run.results,
-                        session.config.rootpath)
-    base_revision, base_results = run.facts.revision, list(run.results)
-    run.migrate(settings.revision, under_load=settings.migration_check)
-    run.use_reference(base_results, f"at revision {base_revision}")
-    return load_results(base.results)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -6,28 +6,21 @@ import argparse
 import statistics
 from pathlib import Path
 
-from harness.cli.common import (
-    progress,
-    run_one,
-    settings_and_selection,
-)
+from harness.cli.common import lifecycle, settings_and_selection
 from harness.cli.exits import EXIT_OK
-from harness.run import PlanRun
 from harness.workflows import budgets
 
 
 def command(args: argparse.Namespace) -> int:
-    root = args.project_dir.resolve()
     settings, project, selected = settings_and_selection(args)
-    with PlanRun(settings.run_options(), project, progress) as run:
-        for scenario, case in selected:
-            run_one(run, scenario, case, root, details=False)
-    proposals = budgets.propose(run.results)
+    with lifecycle(args, settings, project, details=()) as life:
+        results = life.measure(selected)
+    proposals = budgets.propose(results)
     print(f"\n{'item':60} {'buffers':>9} {'p95 ms':>8}  ->  budget buffers, p95 ms")
     for p in proposals:
         print(f"{p.item:60} {p.shared_buffers:9,} {p.p95_ms:8.2f}  ->  {p.budget_buffers:,}, "
               f"{p.budget_p95_ms}")
-    canaries = [m.canary.median_ms for r in run.results for m in r.measurements if m.canary]
+    canaries = [m.canary.median_ms for r in results for m in r.measurements if m.canary]
     canary = statistics.median(canaries) if canaries else None
     if canary is not None:
         print(f"noise canary: median {canary:.3f} ms over {len(canaries)} plan modes")

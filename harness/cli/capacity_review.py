@@ -5,57 +5,42 @@ from __future__ import annotations
 import argparse
 
 from harness.cli.common import (
+    lifecycle,
+    print_lines,
     print_paths,
-    progress,
     project_of,
     settings_and_selection,
 )
 from harness.cli.exits import exit_code
 from harness.errors import HarnessError
-from harness.report.analysis import compare
-from harness.report.output import (
-    load_results,
-    write_report,
-    write_review_report,
-)
-from harness.verdict.results import CaseResult, item_id
+from harness.lifecycle import Lifecycle
+from harness.options import RunOptions
 from harness.workflows.capacity_review import capacity_review, writes_of
 
 
 def command(args: argparse.Namespace) -> int:
-    """Exit codes as compare's: 1 when the head regressed against the revision before (or
+    """Exit codes as compare's: 1 when the head regressed against the base revision (or
     the migration check failed), 2 when items error at both."""
-    root = args.project_dir.resolve()
     project = project_of(args)
     writes_of(project)  # refused before a server starts
-    before = args.before or project.load_revision
-    settings, project, selected = settings_and_selection(args, revision=before)
+    base = args.base or project.load_revision
+    settings, project, selected = settings_and_selection(args, revision=base)
     if settings.migration_check and not project.migration_writer:
-        # said now, not after every case has run at the revision before
+        # said now, not after every case has run at the base revision
         raise HarnessError(f"{project.manifest}: migration_check.writer: missing "
                            "(--plans-migration-check on needs the INSERT it repeats)")
-    command = f"plan-harness capacity-review --before {before} --head {args.head} " \
+    command = f"plan-harness capacity-review --base {base} --head {args.head} " \
               f"--plans-profile {settings.profile} --plans-seed {settings.seed}"
 
-    def show(result: CaseResult, phase: str) -> None:
-        verdict = result.verdict
-        line = f"{verdict.outcome.upper():5} {phase} {item_id(result.scenario, result.case)}"
-        print(f"{line}: {verdict.first_reason}" if verdict.first_reason else line, flush=True)
+    def life_of(options: RunOptions) -> Lifecycle:
+        return lifecycle(args, settings, project, details=(), options=options)
 
-    review = capacity_review(settings.run_options(), project, selected, before, args.head, command,
-                             progress, show)
-    base = write_report(settings.report_dir / "before", review.before_facts, review.before,
-                        root)
-    before_document = load_results(base.results)
-    paths = write_review_report(
-        settings.report_dir, review.head_facts, review.head, before_document,
-        {"before_revision": review.before_facts.revision,
-         "head_revision": review.head_facts.revision, "command": command}, root)
-    print(paths.summary.read_text(), end="", flush=True)
-    print_paths(paths)
-    print(f"before report: {base.html}")
-    for line in review.migration_failures:
-        print(f"FAIL  {line}", flush=True)
-    comparison = compare(load_results(paths.results), before_document)
-    return exit_code(regressed=bool(comparison.regressed or review.migration_failures),
-                     broken=bool(comparison.broken_everywhere))
+    finished = capacity_review(settings.run_options(), project, selected, base, args.head,
+                               command, life_of)
+    assert finished.paths is not None and finished.base is not None
+    assert finished.base.paths is not None
+    print(finished.paths.summary.read_text(), end="", flush=True)
+    print_paths(finished.paths)
+    print(f"base report: {finished.base.paths.html}")
+    print_lines([f"FAIL  {line}" for line in finished.migration_failures])
+    return exit_code(finished.decision)

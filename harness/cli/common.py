@@ -6,19 +6,22 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 from harness import preflight
 from harness.config import OPTIONS, Config, find_config_file
 from harness.errors import HarnessError
+from harness.lifecycle import HEAD, Lifecycle, OnResult
+from harness.options import RunOptions
 from harness.project.manifest import Project, load_project
 from harness.project.scenarios import Case, Scenario
-from harness.report.annotations import failure_annotations
 from harness.report.output import (
     ReportPaths,
 )
-from harness.run import PlanRun, failure_text
-from harness.verdict.results import item_id
+from harness.run import failure_text
+from harness.verdict.results import CaseResult, item_id
 
 
 def resolve_settings(root: Path, given: dict[str, object]) -> Config:
@@ -97,19 +100,32 @@ def write_problems(args: argparse.Namespace, settings: Config) -> list[str]:
     return preflight.write_problems([(settings.report_dir, "the report")])
 
 
-def print_annotations(run: PlanRun, settings: Config, root: Path) -> None:
-    for line in failure_annotations(run.results, root, settings.annotations):
+def print_lines(lines: Sequence[str]) -> None:
+    for line in lines:
         print(line, flush=True)
 
 
-def run_one(run: PlanRun, scenario: Scenario, case: Case, root: Path,
-             prefix: str = "", details: bool = True) -> bool:
-    """Runs one item and prints its verdict line: FAIL, ERROR and WARN with their first
-    reason, the whole failure below a FAIL when `details`."""
-    result = run.run_case(scenario, case)
-    verdict = result.verdict
-    line = f"{verdict.outcome.upper():5} {prefix}{item_id(scenario, case)}"
-    print(f"{line}: {verdict.first_reason}" if verdict.first_reason else line, flush=True)
-    if details and verdict.outcome == "fail":
-        print(failure_text(result, root), flush=True)
-    return verdict.passed
+def show_verdicts(root: Path, details: Collection[str] = ("", HEAD)) -> OnResult:
+    """Prints each item's verdict line as it is judged: FAIL, ERROR and WARN with their
+    first reason, and the whole failure below a FAIL in the phases named in `details`."""
+    def show(result: CaseResult, phase: str) -> None:
+        verdict = result.verdict
+        prefix = f"{phase} " if phase else ""
+        line = f"{verdict.outcome.upper():5} {prefix}{item_id(result.scenario, result.case)}"
+        print(f"{line}: {verdict.first_reason}" if verdict.first_reason else line, flush=True)
+        if phase in details and verdict.outcome == "fail":
+            print(failure_text(result, root), flush=True)
+
+    return show
+
+
+def lifecycle(args: argparse.Namespace, settings: Config, project: Project,
+              details: Collection[str] = ("", HEAD), options: RunOptions | None = None,
+              **changes: Any) -> Lifecycle:
+    """The command's run, with its verdict lines printed as the items are judged: on
+    `options` when given, else on the settings' with `changes` made."""
+    root = args.project_dir.resolve()
+    options = options or settings.run_options(**changes)
+    return Lifecycle(options, project, progress, root=root,
+                     report_dir=settings.report_dir, annotations=settings.annotations,
+                     on_result=show_verdicts(root, details))

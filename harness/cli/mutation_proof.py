@@ -10,6 +10,7 @@ from harness.cli.common import (
 )
 from harness.cli.exits import exit_code
 from harness.files import write_atomically
+from harness.lifecycle import Decision
 from harness.workflows import mutation
 
 
@@ -24,4 +25,4 @@ def command(args: argparse.Namespace) -> int:
     write_atomically(markdown_path, markdown, "the mutation proof")
     print(markdown, end="")
     print(f"json: {json_path}\nmarkdown: {markdown_path}")
-    return exit_code(regressed=bool(report.missed))
+    return exit_code(Decision(regressed=bool(report.missed)))

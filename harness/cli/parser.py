@@ -81,9 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         "reviewed migration and at head on one database, the endpoints' claimed and measured "
         "speed-ups, sizes, the write cost and index growth under the project's "
         "[capacity_review] writer, all measured in this run")
-    review_cmd.add_argument("--before", default=None, metavar="REV",
-                            help="the revision before the reviewed migration (default: the "
-                                 "project's data revision, schema.load_revision)")
+    review_cmd.add_argument("--base", "--before", dest="base", default=None, metavar="REV",
+                            help="the base revision, before the reviewed migration (default: "
+                                 "the project's data revision, schema.load_revision; --before "
+                                 "is its older name)")
     review_cmd.add_argument("--head", default="head", metavar="REV",
                             help="the revision reviewed (default: the newest)")
     stats_cmd = commands.add_parser(
@@ -168,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         for option in OPTIONS:
             if option.name == "base_revision" or (sub in (compare_cmd, review_cmd)
                                                   and option.name == "revision"):
-                continue  # compare's --base and --head say it, capacity-review's --before
+                continue  # compare's --base and --head say it, capacity-review's --base
             flags, settings = option.argument(option.name)
             group.add_argument(*flags, **settings)
     return parser

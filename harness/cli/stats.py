@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.common import (
-    progress,
-    settings_and_selection,
-)
+from harness.cli.common import lifecycle, progress, settings_and_selection
 from harness.cli.exits import EXIT_OK, exit_code
 from harness.errors import HarnessError
-from harness.run import PlanRun
+from harness.lifecycle import Decision
 from harness.statistics.capture import capture, write_statistics
 from harness.workflows import stamp as stats_stamp
 
@@ -22,7 +19,8 @@ def command(args: argparse.Namespace) -> int:
     if args.onto is not None:
         raise HarnessError("stats capture: --onto is for stats stamp")
     settings, project, _ = settings_and_selection(args)
-    with PlanRun(settings.run_options(), project, progress) as run:
+    with lifecycle(args, settings, project) as life:
+        run = life.run
         label = (f"{run.facts.server}, revision {run.facts.revision}"
                  + ("" if run.existing_db else f", profile {settings.profile}, "
                     f"seed {settings.seed}"))
@@ -58,4 +56,4 @@ def command_stats_stamp(args: argparse.Namespace) -> int:
              f"{costs['worst_factor']})" if costs else "")
           + f"; statistics with this check written to {args.out}")
     agreed = fidelity.agreed == fidelity.compared != 0 and not fidelity.missing
-    return exit_code(regressed=not agreed)
+    return exit_code(Decision(regressed=not agreed))

@@ -13,7 +13,7 @@ import datetime as dt
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +22,13 @@ from psycopg import sql
 
 from harness.build.datagen import Progress
 from harness.errors import ConfigError
+from harness.lifecycle import HEAD, Finished, Lifecycle
 from harness.measure.capacity import IndexSize, index_sizes
 from harness.options import RunOptions
 from harness.project.manifest import CapacityWrites, Project, Projection
 from harness.project.scenarios import Case, Scenario
-from harness.run import PlanRun
-from harness.verdict.results import CaseResult, RunFacts
 
 Cases = Sequence[tuple[Scenario, Case]]
-# Called with each result as it is measured and the phase ("before" or "head"), to print it.
-OnResult = Callable[[CaseResult, str], None]
-
-
-@dataclass(frozen=True)
-class Review:
-    before_facts: RunFacts
-    before: list[CaseResult]
-    head_facts: RunFacts  # with write_cost and index_growth
-    head: list[CaseResult]
-    migration_failures: list[str]  # with --plans-migration-check on
 
 
 def writes_of(project: Project) -> CapacityWrites:
@@ -53,37 +41,32 @@ def writes_of(project: Project) -> CapacityWrites:
     return project.capacity_writes
 
 
-def capacity_review(config: RunOptions, project: Project, cases: Cases, before: str, head: str,
-                    command: str, progress: Progress, on_result: OnResult) -> Review:
+def capacity_review(options: RunOptions, project: Project, cases: Cases, base: str, head: str,
+                    command: str, life_of: Callable[[RunOptions], Lifecycle]) -> Finished:
+    """The review, on the run `life_of` opens (its report goes where that run's does, the
+    base run's beside it): every case at `base`, the migration to `head` (under the
+    migration check's writer with --plans-migration-check on), every case again, then the
+    write cost and index growth there."""
     writes = writes_of(project)
-    settings = replace(config, revision=before, migration_check=False, baseline=None,
-                       update_baseline=False)
-    with PlanRun(settings, project, progress) as run:
-        before_results = [_measured(run, s, c, "before", on_result) for s, c in cases]
-        before_facts = replace(run.facts)
-        existing = {s.index for s in run.facts.index_sizes}
-        # with --plans-migration-check on, the reviewed migration runs under the writer too
-        run.migrate(head, under_load=config.migration_check)
-        migration_failures = list(run.migration_failures)
-        run.use_reference(before_results, f"at revision {before_facts.revision}")
-        head_results = [_measured(run, s, c, "head", on_result) for s, c in cases]
+    at_base = replace(options, revision=base, migration_check=False, baseline=None,
+                      update_baseline=False)
+    with life_of(at_base) as life:
+        before = life.base_then_head(cases, head, under_load=options.migration_check)
+        existing = {s.index for s in before.facts.index_sizes}
+        life.measure(cases, HEAD)
+        run = life.run
         added = [s for s in run.facts.index_sizes
                  if s.table == writes.table and s.index not in existing]
         # a period of inserts and a REINDEX of a big table take longer than any one query
         # the run's statement timeout is meant for
         run.connection.execute("SET statement_timeout = 0")
-        growth = measure_growth(run.connection, writes, project.manifest, command, progress)
+        growth = measure_growth(run.connection, writes, project.manifest, command, life.progress)
         cost = measure_write_cost(run.connection, writes, project.manifest, added, command,
-                                  progress)
-        head_facts = replace(run.facts, write_cost=cost, index_growth=growth)
-    return Review(before_facts, before_results, head_facts, head_results, migration_failures)
-
-
-def _measured(run: PlanRun, scenario: Scenario, case: Case, phase: str,
-              on_result: OnResult) -> CaseResult:
-    result = run.run_case(scenario, case)
-    on_result(result, phase)
-    return result
+                                  life.progress)
+        review = {"before_revision": before.facts.revision,
+                  "head_revision": run.facts.revision, "command": command}
+        return life.finish(review=review, measured={"write_cost": cost,
+                                                    "index_growth": growth})
 
 
 def _now() -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness.build.datagen import Progress
 from harness.errors import ConfigError
+from harness.lifecycle import Lifecycle
 from harness.measure.capacity import IndexSize, duplicates_and_redundancy
 from harness.options import RunOptions
 from harness.project.manifest import Project
@@ -100,9 +101,10 @@ def mutation_proof(config: RunOptions, project: Project, indexes: Sequence[str] 
         cases = [(s, c) for s in load_scenarios(project.scenarios_dir) for c in s.cases]
         settings = replace(config, migration_check=False, baseline=None,
                            update_baseline=False)
-        with PlanRun(settings, mutated, progress) as run:
+        with Lifecycle(settings, mutated, progress) as life:
+            run = life.run
             progress(f"mutation proof: every case at {run.facts.revision}, the reference")
-            head = [run.run_case(s, c) for s, c in cases]
+            head = life.measure(cases)
             names = _chosen(indexes, project, run.facts.index_sizes, head)
             mutations = [_mutate(run, migrations / "versions", n, name, cases, head)
                          for n, name in enumerate(names)]

@@ -16,11 +16,11 @@ from typing import Any
 
 from harness.build.datagen import Progress
 from harness.errors import ConfigError
+from harness.lifecycle import Lifecycle
 from harness.options import RunOptions
 from harness.project.manifest import Project
 from harness.project.scenarios import Case, Scenario, load_scenarios
 from harness.report.document import Document, results_document
-from harness.run import PlanRun
 from harness.statistics.capture import capture, write_statistics
 from harness.statistics.fidelity import Fidelity, compare_documents
 
@@ -64,15 +64,16 @@ def stamp(config: RunOptions, project: Project, onto: str, progress: Progress) -
 
 def _captured_and_planned(settings: RunOptions, project: Project, cases: Cases,
                           progress: Progress) -> tuple[dict[str, Any], Document]:
-    with PlanRun(settings, project, progress) as run:
+    with Lifecycle(settings, project, progress) as life:
+        run = life.run
         label = (f"{run.facts.server}, revision {run.facts.revision}, profile "
                  f"{settings.profile}, seed {settings.seed}")
         statistics = capture(run.connection, label, project.anchors,
                              project.profile(settings.profile).planner, project.manifest)
         progress(f"stats stamp: planning every case on {settings.profile} itself")
-        return statistics, results_document(run.facts, [run.run_case(s, c) for s, c in cases])
+        return statistics, results_document(run.facts, life.measure(cases))
 
 
 def _planned(settings: RunOptions, project: Project, cases: Cases, progress: Progress) -> Document:
-    with PlanRun(settings, project, progress) as run:
-        return results_document(run.facts, [run.run_case(s, c) for s, c in cases])
+    with Lifecycle(settings, project, progress) as life:
+        return results_document(life.run.facts, life.measure(cases))
