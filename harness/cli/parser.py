@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="instead of one run: every results.json under DIR, oldest first, "
                              "as history.html (per item, shared buffers and p50 over the runs)")
     report.add_argument("--compare", type=Path, metavar="OTHER.json", default=None,
-                        help="a run to compare with, as the 'before' (e.g. the revision "
-                             "before a migration): adds regressions and before/after tables")
+                        help="a run to compare with, as the base (e.g. the revision "
+                             "before a migration): adds regressions and base/head tables")
     report.add_argument("--out", type=Path, metavar="DIR", default=None,
                         help="where to write (default: the directory of RESULTS.json)")
     compare_cmd = commands.add_parser(
