@@ -1,5 +1,4 @@
-"""The plan model on hand-made documents: an EXPLAIN that does not parse is one line, node
-expanders open plans held inside a node, and such an error is an item's error verdict."""
+"""The plan model on hand-made documents: one-line PlanErrors, node expanders, its readers."""
 
 from __future__ import annotations
 
@@ -24,6 +23,8 @@ from harness.measure.plans import (
 )
 from harness.project.manifest import load_project
 from harness.project.scenarios import load_scenario
+from harness.report.analysis import estimate_factor, explain_text, plan_diff, plan_tree
+from harness.statistics.fidelity import plan_access
 from support import REPO, plan_sample
 
 
@@ -64,16 +65,7 @@ def test_a_malformed_document_is_a_plan_error_of_one_line(document: Any, expecte
 
 
 # A Citus coordinator's plan, cut down: the Custom Scan carries its workers' plans inside.
-CITUS = [{"Plan": {
-    "Node Type": "Custom Scan", "Custom Plan Provider": "Citus Adaptive", "Plan Rows": 100,
-    "Total Cost": 0.0,
-    "Distributed Query": {"Job": {"Task Count": 2, "Tasks Shown": "All", "Tasks": [
-        {"Node": "host=w1", "Remote Plan": [[{"Plan": {
-            "Node Type": "Index Scan", "Relation Name": "calls_102008",
-            "Index Name": "ix_calls_company_id_102008", "Plan Rows": 50}}]]},
-        {"Node": "host=w2", "Remote Plan": [[{"Plan": {
-            "Node Type": "Seq Scan", "Relation Name": "calls_102009", "Plan Rows": 50}}]]},
-    ]}}}}]
+CITUS = plan_sample("citus_adaptive.json")
 
 
 def citus_worker_plans(node: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
@@ -91,6 +83,10 @@ def _flat(value: Any) -> Iterator[Mapping[str, Any]]:
         yield value
 
 
+def citus(document: Any = CITUS) -> Plan:
+    return Plan.from_explain(copy.deepcopy(document), expanders=(plans_below, citus_worker_plans))
+
+
 def test_by_default_only_plans_are_followed() -> None:
     plan = Plan.from_explain(copy.deepcopy(CITUS))
     assert [n.node_type for n in plan.nodes()] == ["Custom Scan"]
@@ -98,11 +94,11 @@ def test_by_default_only_plans_are_followed() -> None:
 
 
 def test_an_expander_opens_the_plans_a_node_holds() -> None:
-    plan = Plan.from_explain(copy.deepcopy(CITUS), expanders=(plans_below, citus_worker_plans))
+    plan = citus()
     assert plan.shape() == ("Custom Scan", "Index Scan using ix_calls_company_id_102008 on "
                             "calls_102008", "Seq Scan on calls_102009")
     assert plan.indexes_used() == {"ix_calls_company_id_102008"}
-    # the node keeps its own fields for display, its opened plans are its children
+    # the node keeps its own fields for display; the plans it opened are its children
     assert plan.root.details["Custom Plan Provider"] == "Citus Adaptive"
 
 
@@ -112,9 +108,42 @@ def test_a_registered_expander_opens_every_plan_read_after() -> None:
         plan = Plan.from_explain(copy.deepcopy(CITUS))
         assert len(plan.root.children) == 2
         assert node_expanders() == (plans_below, citus_worker_plans)
+        # the report reads stored plans through the same model
+        assert len(plan_tree(copy.deepcopy(CITUS[0])).children) == 2
     finally:
         unregister_node_expander(citus_worker_plans)
     assert Plan.from_explain(copy.deepcopy(CITUS)).root.children == ()
+
+
+def test_the_report_and_fidelity_see_the_opened_plans() -> None:
+    plan = citus()
+    tree = plan_tree(plan)
+    assert [child.label for child in tree.children] == [
+        "Index Scan using ix_calls_company_id_102008 on calls_102008", "Seq Scan on calls_102009"]
+    lines = explain_text(plan).splitlines()
+    assert lines[0] == "Custom Scan  (cost=0.00..0.00 rows=100 width=16)"
+    assert "  ->  Seq Scan on calls_102009  (cost=0.00..35.50 rows=50 width=16)" in lines
+    assert "        Filter: (company_id = 7)" in lines
+    indexed = json.loads(json.dumps(CITUS).replace('"Seq Scan"', '"Index Scan", "Index Name": '
+                                                   '"ix_calls_company_id_102009"'))
+    diff = plan_diff(plan, citus(indexed))
+    assert diff.headline == ("Seq Scan on calls_102009 -> Index Scan using "
+                             "ix_calls_company_id_102009 on calls_102009")
+    assert plan_access(plan) == (
+        ("calls_102008", "Index Scan", "ix_calls_company_id_102008"),
+        ("calls_102009", "Seq Scan", ""))
+
+
+def test_a_node_never_executed_has_no_estimate_factor_and_says_so() -> None:
+    document = copy.deepcopy(plan_sample("join.json"))
+    inner = document[0]["Plan"]["Plans"][0]["Plans"][1]
+    inner.update({"Actual Loops": 0, "Actual Rows": 0})
+    for key in ("Actual Startup Time", "Actual Total Time"):
+        inner.pop(key, None)
+    plan = Plan.from_explain(document)
+    node = plan.root.children[0].children[1]
+    assert node.never_executed and estimate_factor(node) is None
+    assert any(line.endswith("(never executed)") for line in explain_text(plan).splitlines())
 
 
 def test_a_plan_the_harness_cannot_read_is_the_items_error_verdict(
