@@ -13,7 +13,7 @@ from typing import Any
 from harness import __version__
 from harness.errors import ReportError
 from harness.measure.explain import ModeMeasurement
-from harness.verdict.checks import SHOWN_INFO
+from harness.verdict.catalogue import PLANS_DIFFER, SHOWN_INFO
 from harness.verdict.gate import OUTCOMES, Noise, Policy, canary_noise
 from harness.verdict.results import CaseResult, RunFacts
 
@@ -120,7 +120,7 @@ def item_view(result: CaseResult, profile: str, base_dir: Path | None = None) ->
             for f in result.verdict.findings
             if f.severity != "info" or f.check in SHOWN_INFO
         ],
-        plans_differ=any(f.check == "plans_differ" for f in result.verdict.findings),
+        plans_differ=any(f.check == PLANS_DIFFER.name for f in result.verdict.findings),
     )
 
 
