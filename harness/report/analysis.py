@@ -1,6 +1,7 @@
 """What the report shows beyond the raw results: plan trees with their costliest node, timing
-histograms, the index usage matrix with duplicate and redundant indexes, and the comparison
-of two runs. Pure functions of results documents: no database, no HTML."""
+histograms, the index usage matrix with duplicate and redundant indexes, and beside the
+comparison of two runs (judged in harness.verdict.comparison) their plan diffs and endpoint
+speed-ups. Pure functions of results documents: no database, no HTML."""
 
 from __future__ import annotations
 
@@ -13,13 +14,8 @@ from typing import Any
 
 from harness.measure.capacity import duplicates_and_redundancy, enforces_constraint
 from harness.measure.plans import Plan, PlanNode
-from harness.verdict.gate import (
-    Noise,
-    Outcome,
-    Policy,
-    buffers_grew,
-    buffers_shrank,
-)
+from harness.verdict.comparison import ItemChange, RunComparison, judge_runs
+from harness.verdict.gate import Noise
 
 # Node fields worth a line under the node, in the order people read them.
 _NODE_DETAILS = (
@@ -241,113 +237,7 @@ def usage_matrix(document: Mapping[str, Any]) -> UsageMatrix:
     return UsageMatrix(scenarios, rows, known=all(ix.get("columns") for ix in indexes))
 
 
-# --- comparing two runs ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ItemChange:
-    """One item in two runs, and why it got worse or better (empty when neither)."""
-
-    id: str
-    endpoint: str
-    before_outcome: str
-    after_outcome: str
-    before_access: str
-    after_access: str
-    before_p50_ms: float | None
-    after_p50_ms: float | None
-    before_buffers: int
-    after_buffers: int
-    worse: tuple[str, ...] = ()
-    better: tuple[str, ...] = ()
-
-    @property
-    def regressed(self) -> bool:
-        return bool(self.worse)
-
-    @property
-    def improved(self) -> bool:
-        return bool(self.better) and not self.worse
-
-    @property
-    def plan_changed(self) -> bool:
-        return self.before_access != self.after_access
-
-    @property
-    def speedup(self) -> float | None:
-        if self.before_p50_ms is None or not self.after_p50_ms:
-            return None
-        return self.before_p50_ms / self.after_p50_ms
-
-
-def item_change(old: Mapping[str, Any], new: Mapping[str, Any], policy: Policy) -> ItemChange:
-    """An item that ran in both runs: worse when its outcome got worse (an error at head
-    included), when a plan left its accepted index, when a plan mode reads more shared
-    buffers beyond the tolerance (whatever index it uses), or when the head run found it
-    slower than the base beyond the noise; better on the reverse."""
-    first_old, first_new = _first_mode(old), _first_mode(new)
-    worse, better = _outcome_moves(old, new)
-    before_modes = {m["mode"]: m for m in old["modes"]}
-    for mode in new["modes"]:
-        then = before_modes.get(mode["mode"])
-        if then is not None:
-            _mode_moves(then, mode, policy, worse, better)
-    _latency_moves(new, worse, better)
-    worse += _left_accepted_index(old, new)
-    return ItemChange(
-        id=new["id"], endpoint=new["endpoint"],
-        before_outcome=old["outcome"], after_outcome=new["outcome"],
-        before_access=first_old.get("access", ""), after_access=first_new.get("access", ""),
-        before_p50_ms=first_old.get("p50_ms"), after_p50_ms=first_new.get("p50_ms"),
-        before_buffers=first_old.get("shared_buffers", 0),
-        after_buffers=first_new.get("shared_buffers", 0),
-        worse=tuple(worse), better=tuple(better),
-    )
-
-
-def _outcome_moves(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    before, after = Outcome.of(old["outcome"]), Outcome.of(new["outcome"])
-    move = f"{before.label} -> {after.label}"
-    if after > before:
-        return [f"{move}: {new.get('reason') or 'see the report'}"], []
-    if after < before:
-        return [], [move]
-    return [], []
-
-
-def _mode_moves(then: Mapping[str, Any], now: Mapping[str, Any], policy: Policy,
-                worse: list[str], better: list[str]) -> None:
-    mode = now["mode"]
-    old_buffers, new_buffers = then["shared_buffers"], now["shared_buffers"]
-    measured = now.get("actual_rows") is not None and then.get("actual_rows") is not None
-    figures = f"{mode}: {old_buffers:,} -> {new_buffers:,} shared buffers"
-    if measured and buffers_grew(old_buffers, new_buffers, policy):
-        worse.append(f"{figures} (beyond {policy.buffer_ratio:g}x and +{policy.buffer_slack})")
-    elif measured and buffers_shrank(old_buffers, new_buffers, policy):
-        better.append(figures)
-
-
-def _latency_moves(new: Mapping[str, Any], worse: list[str], better: list[str]) -> None:
-    """Latency as the head run judged it against the base in the same process (noise
-    canary, measured again when it looked slower). Two runs of different processes, as
-    `plan-harness report --compare` gets them, are not compared on latency: their timings
-    are of different moments on a possibly shared machine."""
-    for finding in new["findings"]:
-        if finding["check"] == "latency_slower" and finding["severity"] == "fail":
-            worse.append(finding["message"])
-        elif finding["check"] == "latency_faster":
-            better.append(finding["message"])
-
-
-def _left_accepted_index(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """A plan mode that used an accepted index at base and does not at head, when the
-    outcome alone does not show it (the item failed at base for another reason)."""
-    if Outcome.of(new["outcome"]) > Outcome.of(old["outcome"]):
-        return []
-    before = {(f["mode"], f["check"]) for f in old["findings"] if f["severity"] == "fail"}
-    return [f"{f['message']}" for f in new["findings"]
-            if f["severity"] == "fail" and f["check"] == "index"
-            and (f["mode"], "index") not in before]
-
+# --- two runs, as the report shows them ------------------------------------------------------
 
 @dataclass(frozen=True)
 class EndpointBenefit:
@@ -375,59 +265,27 @@ class EndpointBenefit:
 
 
 @dataclass(frozen=True)
-class Comparison:
-    before: Mapping[str, Any]
-    changes: list[ItemChange]
-    only_before: list[str]  # ran at base, missing at head: each a regression
-    only_after: list[str]
-    benefits: list[EndpointBenefit]
+class Comparison(RunComparison):
+    """The verdict's comparison of two runs with what the report shows beside it."""
+
+    benefits: list[EndpointBenefit] = field(default_factory=list)
     # per item and plan mode whose plan's nodes changed between the runs
     plan_diffs: list[ModeDiff] = field(default_factory=list)
-
-    @property
-    def regressions(self) -> list[ItemChange]:
-        return [c for c in self.changes if c.regressed]
-
-    @property
-    def improvements(self) -> list[ItemChange]:
-        return [c for c in self.changes if c.improved]
-
-    @property
-    def regressed(self) -> bool:
-        return bool(self.regressions or self.only_before)
-
-    @property
-    def broken_everywhere(self) -> list[str]:
-        """Items that error in both runs: the scenario or the project is broken, not the
-        change under review."""
-        return [c.id for c in self.changes
-                if c.before_outcome == "error" and c.after_outcome == "error"]
-
-
-def _first_mode(item: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The mode compared across runs: custom when measured (what most drivers get first)."""
-    modes = item["modes"]
-    return next((m for m in modes if m["mode"] == "custom"), modes[0]) if modes else {}
 
 
 def compare(after: Mapping[str, Any], before: Mapping[str, Any],
             claims: bool = False) -> Comparison:
-    """Two runs, `before` the earlier. With `claims` (a capacity review of a migration) the
-    endpoints' claimed speed-ups are set beside the measured ones; a pull request's compare
-    leaves them out, since one run of a change is no test of a design document's claims."""
-    before_items = {i["id"]: i for i in before["items"]}
-    after_items = {i["id"]: i for i in after["items"]}
-    policy = Policy(**after["run"].get("policy") or {})
-    changes = [item_change(before_items[item_id], item, policy)
-               for item_id, item in after_items.items() if item_id in before_items]
+    """Two runs, `before` the earlier, as harness.verdict.comparison judges them, with their
+    plan diffs. With `claims` (a capacity review of a migration) the endpoints' claimed
+    speed-ups are set beside the measured ones; a pull request's compare leaves them out,
+    since one run of a change is no test of a design document's claims."""
+    judged = judge_runs(after, before)
     claimed = after["run"].get("endpoint_claims") or before["run"].get("endpoint_claims") or {}
-    noise = _noise_of(after, before)
     return Comparison(
-        before=before,
-        changes=changes,
-        only_before=sorted(set(before_items) - set(after_items)),
-        only_after=sorted(set(after_items) - set(before_items)),
-        benefits=endpoint_benefits(changes, claimed, noise) if claims else [],
+        before=judged.before, changes=judged.changes, only_before=judged.only_before,
+        only_after=judged.only_after,
+        benefits=(endpoint_benefits(judged.changes, claimed, _noise_of(after, before))
+                  if claims else []),
         plan_diffs=run_plan_diffs(after, before),
     )
 
