@@ -17,7 +17,7 @@ from harness.verdict.catalogue import PLANS_DIFFER, SHOWN_INFO
 from harness.verdict.gate import OUTCOMES, Noise, Policy, canary_noise
 from harness.verdict.results import CaseResult, RunFacts
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 Document = dict[str, Any]
 
@@ -237,7 +237,16 @@ def _v2_reason(item: Mapping[str, Any]) -> str:
     return f"{own[0]['check']}: {own[0]['message']}" if own else ""
 
 
-MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _from_v1, 2: _from_v2}
+def _from_v3(document: Document) -> Document:
+    """Version 3 named the time until the database was ready seed_seconds, though a reused
+    or attached database is not seeded."""
+    for facts in (document["run"], *document["run"].get("workers", [])):
+        facts.setdefault("ready_seconds", facts.pop("seed_seconds", 0.0))
+    document["schema_version"] = 4
+    return document
+
+
+MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _from_v1, 2: _from_v2, 3: _from_v3}
 
 
 def load_results(path: Path) -> Document:
