@@ -28,6 +28,8 @@ def plans_below(node: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     return children
 
 
+# Process-wide, so that plans read anywhere (the run, a re-rendered report) open alike;
+# Plan.from_explain(expanders=...) chooses for one plan.
 _EXPANDERS: list[NodeExpander] = [plans_below]
 
 
@@ -75,13 +77,14 @@ class PlanNode:
         if not isinstance(node, Mapping) or not isinstance(node.get("Node Type"), str):
             raise PlanError(f"EXPLAIN output: {_where(above)} is not a plan node with a "
                             f"'Node Type': {_excerpt(node)}")
+        path = (*above, str(node["Node Type"]))
         try:
             own = cls._own_fields(node)
             below = [child for expand in opened for child in expand(node)]
         except (TypeError, ValueError, AttributeError, KeyError) as exc:
-            raise PlanError(f"EXPLAIN output: the node {' > '.join((*above, node['Node Type']))}"
-                            f": {_one_line(str(exc))}") from None
-        path = (*above, str(node["Node Type"]))
+            # an expander's own slip too: the item errors with where, never a traceback
+            raise PlanError(f"EXPLAIN output: the node {' > '.join(path)}: "
+                            f"{_one_line(str(exc))}") from None
         children = tuple(cls.from_json(child, opened, path) for child in below)
         return cls(**own, children=children)
 
