@@ -73,8 +73,8 @@ class RunDatabase:
             projected = profile.projected
             self._provision(builder, self.project.profile(projected.onto) if projected
                             else profile, self.facts.revision)
-        self.facts.seed_seconds = time.monotonic() - started
-        self.progress(f"ready in {self.facts.seed_seconds:.1f} s")
+        self.facts.ready_seconds = time.monotonic() - started
+        self.progress(f"ready in {self.facts.ready_seconds:.1f} s")
 
     def _target_revision(self) -> tuple[str, str]:
         revisions = schema.Revisions(self.project.migrations_dir)

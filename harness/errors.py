@@ -27,3 +27,8 @@ class SchemaError(HarnessError):
 
 class ReportError(HarnessError):
     """A results file cannot be read or rendered (missing, corrupt, unknown schema version)."""
+
+
+class PlanError(HarnessError):
+    """The server's EXPLAIN output is not a plan the harness can read (not JSON, no plan,
+    a node without a type)."""

@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 from pytest_benchmark.stats import Stats
 
+from harness.errors import PlanError
 from harness.measure.plans import Plan
 
 STATEMENT = "plan_harness_case"
@@ -103,7 +104,8 @@ def explain(
     options = "ANALYZE, BUFFERS, SETTINGS, FORMAT JSON" if analyze else "SETTINGS, FORMAT JSON"
     statement = sql.SQL(f"EXPLAIN ({options}) ") + execute
     row = psycopg.ClientCursor(conn).execute(statement, values).fetchone()
-    assert row is not None
+    if not row:
+        raise PlanError("EXPLAIN returned no row")
     return Plan.from_explain(row[0])
 
 

@@ -1,24 +1,21 @@
 """What the report shows beyond the raw results: plan trees with their costliest node, timing
-histograms, the index usage matrix with duplicate and redundant indexes, and the comparison
-of two runs. Pure functions of results documents: no database, no HTML."""
+histograms, the index usage matrix with duplicate and redundant indexes, and beside the
+comparison of two runs (judged in harness.verdict.comparison) their plan diffs and endpoint
+speed-ups. Pure functions of results documents: no database, no HTML."""
 
 from __future__ import annotations
 
 import math
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.measure.capacity import duplicates_and_redundancy, enforces_constraint
-from harness.verdict.gate import (
-    Noise,
-    Outcome,
-    Policy,
-    buffers_grew,
-    buffers_shrank,
-)
+from harness.measure.plans import Plan, PlanNode
+from harness.verdict.comparison import ItemChange, RunComparison, judge_runs
+from harness.verdict.gate import Noise
 
 # Node fields worth a line under the node, in the order people read them.
 _NODE_DETAILS = (
@@ -62,57 +59,39 @@ class TreeNode:
             yield from child.walk()
 
 
-def _label(node: Mapping[str, Any]) -> str:
-    text = str(node.get("Node Type", "?"))
-    if node.get("Index Name") and text != "Bitmap Index Scan":
-        text += f" using {node['Index Name']}"
-    if node.get("Relation Name"):
-        text += f" on {node['Relation Name']}"
-    elif node.get("Index Name"):
-        text += f" on {node['Index Name']}"
-    return text
-
-
-def estimate_factor(node: Mapping[str, Any]) -> float | None:
+def estimate_factor(node: PlanNode) -> float | None:
     """Estimated against actual rows per loop, as a factor of at least 1 whichever way it is
     off (an empty side counts as one row); None without ANALYZE or for a node never run."""
-    actual = node.get("Actual Rows")
-    if actual is None or not node.get("Actual Loops"):
+    if node.actual_rows is None or node.never_executed:
         return None
-    low, high = sorted((float(node.get("Plan Rows", 0)), float(actual)))
+    low, high = sorted((node.plan_rows, node.actual_rows))
     return high / max(low, 1.0)
 
 
-def _tree(node: Mapping[str, Any]) -> TreeNode:
-    children = [_tree(child) for child in node.get("Plans", ())]
-    loops = int(node.get("Actual Loops", 1) or 1)
-    total_ms = node.get("Actual Total Time")
-    inclusive = None if total_ms is None else float(total_ms) * loops
-    below = sum(_inclusive_ms(child) for child in node.get("Plans", ()))
-    cost = float(node.get("Total Cost", 0.0))
-    below_cost = sum(float(child.get("Total Cost", 0.0)) for child in node.get("Plans", ()))
-    actual = node.get("Actual Rows")
-    details = [(key, _detail(node[key])) for key in _NODE_DETAILS if key in node]
+def _tree(node: PlanNode) -> TreeNode:
+    inclusive = node.inclusive_ms
+    below = sum(child.inclusive_ms or 0.0 for child in node.children)
+    below_cost = sum(child.total_cost for child in node.children)
     return TreeNode(
-        label=_label(node),
-        details=details,
-        estimated_rows=float(node.get("Plan Rows", 0)),
-        actual_rows=None if actual is None else float(actual) * loops,
-        loops=loops,
+        label=node.own_label,
+        details=_details(node),
+        estimated_rows=node.plan_rows,
+        actual_rows=node.total_actual_rows,
+        loops=node.loops,
         # parallel workers and InitPlans can make children look longer than the parent
         self_ms=None if inclusive is None else max(inclusive - below, 0.0),
-        self_cost=max(cost - below_cost, 0.0),
-        shared_buffers=_shared(node),
+        self_cost=max(node.total_cost - below_cost, 0.0),
+        shared_buffers=node.shared_buffers,
         inclusive_ms=inclusive,
-        buffers=[(name, int(node[key])) for name, key in _BUFFER_KINDS if node.get(key)],
+        buffers=[(name, int(node.details[key])) for name, key in _BUFFER_KINDS
+                 if node.details.get(key)],
         factor=estimate_factor(node),
-        children=children,
+        children=[_tree(child) for child in node.children],
     )
 
 
-def _inclusive_ms(node: Mapping[str, Any]) -> float:
-    loops = int(node.get("Actual Loops", 1) or 1)
-    return float(node.get("Actual Total Time", 0.0) or 0.0) * loops
+def _details(node: PlanNode) -> list[tuple[str, str]]:
+    return [(key, _detail(node.details[key])) for key in _NODE_DETAILS if key in node.details]
 
 
 def _detail(value: Any) -> str:
@@ -121,12 +100,17 @@ def _detail(value: Any) -> str:
     return str(value)
 
 
-def plan_tree(plan: Mapping[str, Any],
+def as_plan(plan: Mapping[str, Any] | Plan) -> Plan:
+    """A stored EXPLAIN (FORMAT JSON) object (a results document's) read into the model."""
+    return plan if isinstance(plan, Plan) else Plan.from_explain(plan)
+
+
+def plan_tree(plan: Mapping[str, Any] | Plan,
               misestimate_factor: float = DEFAULT_MISESTIMATE_FACTOR) -> TreeNode:
-    """The tree of one EXPLAIN (FORMAT JSON) object, each node's share of the plan's own time
-    (its cost without ANALYZE) and of its total time, the costliest node marked, and nodes
-    whose estimate is off beyond `misestimate_factor` flagged."""
-    root = _tree(plan["Plan"])
+    """The tree of one plan, each node's share of the plan's own time (its cost without
+    ANALYZE) and of its total time, the costliest node marked, and nodes whose estimate is
+    off beyond `misestimate_factor` flagged."""
+    root = _tree(as_plan(plan).root)
     nodes = list(root.walk())
     timed = all(n.self_ms is not None for n in nodes)
     weights = [(n.self_ms or 0.0) if timed else n.self_cost for n in nodes]
@@ -253,113 +237,7 @@ def usage_matrix(document: Mapping[str, Any]) -> UsageMatrix:
     return UsageMatrix(scenarios, rows, known=all(ix.get("columns") for ix in indexes))
 
 
-# --- comparing two runs ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ItemChange:
-    """One item in two runs, and why it got worse or better (empty when neither)."""
-
-    id: str
-    endpoint: str
-    before_outcome: str
-    after_outcome: str
-    before_access: str
-    after_access: str
-    before_p50_ms: float | None
-    after_p50_ms: float | None
-    before_buffers: int
-    after_buffers: int
-    worse: tuple[str, ...] = ()
-    better: tuple[str, ...] = ()
-
-    @property
-    def regressed(self) -> bool:
-        return bool(self.worse)
-
-    @property
-    def improved(self) -> bool:
-        return bool(self.better) and not self.worse
-
-    @property
-    def plan_changed(self) -> bool:
-        return self.before_access != self.after_access
-
-    @property
-    def speedup(self) -> float | None:
-        if self.before_p50_ms is None or not self.after_p50_ms:
-            return None
-        return self.before_p50_ms / self.after_p50_ms
-
-
-def item_change(old: Mapping[str, Any], new: Mapping[str, Any], policy: Policy) -> ItemChange:
-    """An item that ran in both runs: worse when its outcome got worse (an error at head
-    included), when a plan left its accepted index, when a plan mode reads more shared
-    buffers beyond the tolerance (whatever index it uses), or when the head run found it
-    slower than the base beyond the noise; better on the reverse."""
-    first_old, first_new = _first_mode(old), _first_mode(new)
-    worse, better = _outcome_moves(old, new)
-    before_modes = {m["mode"]: m for m in old["modes"]}
-    for mode in new["modes"]:
-        then = before_modes.get(mode["mode"])
-        if then is not None:
-            _mode_moves(then, mode, policy, worse, better)
-    _latency_moves(new, worse, better)
-    worse += _left_accepted_index(old, new)
-    return ItemChange(
-        id=new["id"], endpoint=new["endpoint"],
-        before_outcome=old["outcome"], after_outcome=new["outcome"],
-        before_access=first_old.get("access", ""), after_access=first_new.get("access", ""),
-        before_p50_ms=first_old.get("p50_ms"), after_p50_ms=first_new.get("p50_ms"),
-        before_buffers=first_old.get("shared_buffers", 0),
-        after_buffers=first_new.get("shared_buffers", 0),
-        worse=tuple(worse), better=tuple(better),
-    )
-
-
-def _outcome_moves(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    before, after = Outcome.of(old["outcome"]), Outcome.of(new["outcome"])
-    move = f"{before.label} -> {after.label}"
-    if after > before:
-        return [f"{move}: {new.get('reason') or 'see the report'}"], []
-    if after < before:
-        return [], [move]
-    return [], []
-
-
-def _mode_moves(then: Mapping[str, Any], now: Mapping[str, Any], policy: Policy,
-                worse: list[str], better: list[str]) -> None:
-    mode = now["mode"]
-    old_buffers, new_buffers = then["shared_buffers"], now["shared_buffers"]
-    measured = now.get("actual_rows") is not None and then.get("actual_rows") is not None
-    figures = f"{mode}: {old_buffers:,} -> {new_buffers:,} shared buffers"
-    if measured and buffers_grew(old_buffers, new_buffers, policy):
-        worse.append(f"{figures} (beyond {policy.buffer_ratio:g}x and +{policy.buffer_slack})")
-    elif measured and buffers_shrank(old_buffers, new_buffers, policy):
-        better.append(figures)
-
-
-def _latency_moves(new: Mapping[str, Any], worse: list[str], better: list[str]) -> None:
-    """Latency as the head run judged it against the base in the same process (noise
-    canary, measured again when it looked slower). Two runs of different processes, as
-    `plan-harness report --compare` gets them, are not compared on latency: their timings
-    are of different moments on a possibly shared machine."""
-    for finding in new["findings"]:
-        if finding["check"] == "latency_slower" and finding["severity"] == "fail":
-            worse.append(finding["message"])
-        elif finding["check"] == "latency_faster":
-            better.append(finding["message"])
-
-
-def _left_accepted_index(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """A plan mode that used an accepted index at base and does not at head, when the
-    outcome alone does not show it (the item failed at base for another reason)."""
-    if Outcome.of(new["outcome"]) > Outcome.of(old["outcome"]):
-        return []
-    before = {(f["mode"], f["check"]) for f in old["findings"] if f["severity"] == "fail"}
-    return [f"{f['message']}" for f in new["findings"]
-            if f["severity"] == "fail" and f["check"] == "index"
-            and (f["mode"], "index") not in before]
-
+# --- two runs, as the report shows them ------------------------------------------------------
 
 @dataclass(frozen=True)
 class EndpointBenefit:
@@ -387,59 +265,27 @@ class EndpointBenefit:
 
 
 @dataclass(frozen=True)
-class Comparison:
-    before: Mapping[str, Any]
-    changes: list[ItemChange]
-    only_before: list[str]  # ran at base, missing at head: each a regression
-    only_after: list[str]
-    benefits: list[EndpointBenefit]
+class Comparison(RunComparison):
+    """The verdict's comparison of two runs with what the report shows beside it."""
+
+    benefits: list[EndpointBenefit] = field(default_factory=list)
     # per item and plan mode whose plan's nodes changed between the runs
     plan_diffs: list[ModeDiff] = field(default_factory=list)
-
-    @property
-    def regressions(self) -> list[ItemChange]:
-        return [c for c in self.changes if c.regressed]
-
-    @property
-    def improvements(self) -> list[ItemChange]:
-        return [c for c in self.changes if c.improved]
-
-    @property
-    def regressed(self) -> bool:
-        return bool(self.regressions or self.only_before)
-
-    @property
-    def broken_everywhere(self) -> list[str]:
-        """Items that error in both runs: the scenario or the project is broken, not the
-        change under review."""
-        return [c.id for c in self.changes
-                if c.before_outcome == "error" and c.after_outcome == "error"]
-
-
-def _first_mode(item: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The mode compared across runs: custom when measured (what most drivers get first)."""
-    modes = item["modes"]
-    return next((m for m in modes if m["mode"] == "custom"), modes[0]) if modes else {}
 
 
 def compare(after: Mapping[str, Any], before: Mapping[str, Any],
             claims: bool = False) -> Comparison:
-    """Two runs, `before` the earlier. With `claims` (a capacity review of a migration) the
-    endpoints' claimed speed-ups are set beside the measured ones; a pull request's compare
-    leaves them out, since one run of a change is no test of a design document's claims."""
-    before_items = {i["id"]: i for i in before["items"]}
-    after_items = {i["id"]: i for i in after["items"]}
-    policy = Policy(**after["run"].get("policy") or {})
-    changes = [item_change(before_items[item_id], item, policy)
-               for item_id, item in after_items.items() if item_id in before_items]
+    """Two runs, `before` the earlier, as harness.verdict.comparison judges them, with their
+    plan diffs. With `claims` (a capacity review of a migration) the endpoints' claimed
+    speed-ups are set beside the measured ones; a pull request's compare leaves them out,
+    since one run of a change is no test of a design document's claims."""
+    judged = judge_runs(after, before)
     claimed = after["run"].get("endpoint_claims") or before["run"].get("endpoint_claims") or {}
-    noise = _noise_of(after, before)
     return Comparison(
-        before=before,
-        changes=changes,
-        only_before=sorted(set(before_items) - set(after_items)),
-        only_after=sorted(set(after_items) - set(before_items)),
-        benefits=endpoint_benefits(changes, claimed, noise) if claims else [],
+        before=judged.before, changes=judged.changes, only_before=judged.only_before,
+        only_after=judged.only_after,
+        benefits=(endpoint_benefits(judged.changes, claimed, _noise_of(after, before))
+                  if claims else []),
         plan_diffs=run_plan_diffs(after, before),
     )
 
@@ -517,15 +363,17 @@ def inline_params(sql: str, params: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(literal, sql)
 
 
-def _cost_text(node: Mapping[str, Any]) -> str:
-    startup, total = float(node.get("Startup Cost", 0)), float(node.get("Total Cost", 0))
-    text = (f"(cost={startup:.2f}..{total:.2f}"
-            f" rows={round(float(node.get('Plan Rows', 0)))} width={node.get('Plan Width', 0)})")
-    if "Actual Total Time" in node:
-        text += (f" (actual time={float(node.get('Actual Startup Time', 0)):.3f}.."
-                 f"{float(node['Actual Total Time']):.3f} rows={_rows(node.get('Actual Rows', 0))}"
-                 f" loops={node.get('Actual Loops', 1)})")
-    elif node.get("Actual Loops") == 0:
+def _cost_text(node: PlanNode) -> str:
+    figures = node.details
+    startup = float(figures.get("Startup Cost", 0))
+    text = (f"(cost={startup:.2f}..{node.total_cost:.2f}"
+            f" rows={round(node.plan_rows)} width={figures.get('Plan Width', 0)})")
+    if "Actual Total Time" in figures:
+        text += (f" (actual time={float(figures.get('Actual Startup Time', 0)):.3f}.."
+                 f"{float(figures['Actual Total Time']):.3f} "
+                 f"rows={_rows(figures.get('Actual Rows', 0))} "
+                 f"loops={figures.get('Actual Loops', 1)})")
+    elif node.never_executed:
         text += " (never executed)"
     return text
 
@@ -535,38 +383,39 @@ def _rows(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
-def _buffers_text(node: Mapping[str, Any]) -> str:
+def _buffers_text(figures: Mapping[str, Any]) -> str:
     parts = []
     for kind in ("Shared", "Local", "Temp"):
-        counts = [f"{what.lower()}={node[f'{kind} {what} Blocks']}"
+        counts = [f"{what.lower()}={figures[f'{kind} {what} Blocks']}"
                   for what in ("Hit", "Read", "Dirtied", "Written")
-                  if node.get(f"{kind} {what} Blocks")]
+                  if figures.get(f"{kind} {what} Blocks")]
         if counts:
             parts.append(f"{kind.lower()} {' '.join(counts)}")
     return "Buffers: " + ", ".join(parts) if parts else ""
 
 
-def _explain_lines(node: Mapping[str, Any], depth: int) -> list[str]:
+def _explain_lines(node: PlanNode, depth: int) -> list[str]:
     # PostgreSQL's layout: a child's arrow two spaces right of its parent's text, its
     # details six spaces right of the parent's details
     pad = " " * (6 * depth - 4) + "->  " if depth else ""
     detail_pad = " " * (6 * depth + 2)
-    lines = [f"{pad}{_label(node)}  {_cost_text(node)}"]
-    lines += [f"{detail_pad}{key}: {_detail(node[key])}" for key in _NODE_DETAILS if key in node]
-    if buffers := _buffers_text(node):
+    lines = [f"{pad}{node.own_label}  {_cost_text(node)}"]
+    lines += [f"{detail_pad}{key}: {text}" for key, text in _details(node)]
+    if buffers := _buffers_text(node.details):
         lines.append(detail_pad + buffers)
-    for child in node.get("Plans", ()):
+    for child in node.children:
         lines += _explain_lines(child, depth + 1)
     return lines
 
 
-def explain_text(plan: Mapping[str, Any]) -> str:
-    """An EXPLAIN (FORMAT JSON) object as PostgreSQL's text format draws it, close enough to
-    read and to paste where text plans are expected."""
-    lines = _explain_lines(plan["Plan"], 0)
-    for key in ("Planning Time", "Execution Time"):
-        if key in plan:
-            lines.append(f"{key}: {float(plan[key]):.3f} ms")
+def explain_text(plan: Mapping[str, Any] | Plan) -> str:
+    """A plan as PostgreSQL's text format draws it, close enough to read and to paste where
+    text plans are expected."""
+    model = as_plan(plan)
+    lines = _explain_lines(model.root, 0)
+    for key, ms in (("Planning Time", model.planning_ms), ("Execution Time", model.execution_ms)):
+        if ms is not None:
+            lines.append(f"{key}: {ms:.3f} ms")
     return "\n".join(lines)
 
 
@@ -624,35 +473,27 @@ def _relation(label: str) -> str:
     return label.rsplit(" on ", 1)[1] if " on " in label else ""
 
 
-def _shared(node: Mapping[str, Any]) -> int:
-    return int(node.get("Shared Hit Blocks", 0)) + int(node.get("Shared Read Blocks", 0))
-
-
-def _figures(node: Mapping[str, Any]) -> NodeFigures:
-    loops = int(node.get("Actual Loops", 1) or 1)
-    actual = node.get("Actual Rows")
-    total = node.get("Actual Total Time")
+def _figures(node: PlanNode) -> NodeFigures:
     return NodeFigures(
-        label=_label(node), index=str(node.get("Index Name", "")),
-        estimated_rows=float(node.get("Plan Rows", 0)),
-        actual_rows=None if actual is None else float(actual) * loops,
-        shared_buffers=_shared(node),
-        time_ms=None if total is None else float(total) * loops,
+        label=node.own_label, index=node.index or "",
+        estimated_rows=node.plan_rows,
+        actual_rows=node.total_actual_rows,
+        shared_buffers=node.shared_buffers,
+        time_ms=node.inclusive_ms,
     )
 
 
-Node = Mapping[str, Any]
 # How nodes of two plans correspond under matched parents, from strict to loose: same node
 # on the same relation with the same index; another access path to the same relation; the
 # same kind of node (a Sort under a Limit on both sides).
-_MATCH_KEYS = (
-    lambda n: (n.get("Node Type"), n.get("Relation Name"), n.get("Index Name")),
-    lambda n: n.get("Relation Name"),
-    lambda n: n.get("Node Type"),
+_MATCH_KEYS: tuple[Callable[[PlanNode], object], ...] = (
+    lambda n: (n.node_type, n.relation, n.index),
+    lambda n: n.relation,
+    lambda n: n.node_type,
 )
 
 
-def _match(before: Sequence[Node], after: Sequence[Node]) -> dict[int, int]:
+def _match(before: Sequence[PlanNode], after: Sequence[PlanNode]) -> dict[int, int]:
     """after position -> before position of the children that correspond."""
     pairs: dict[int, int] = {}
     for key in _MATCH_KEYS:
@@ -668,28 +509,26 @@ def _match(before: Sequence[Node], after: Sequence[Node]) -> dict[int, int]:
     return pairs
 
 
-def _subtree(node: Node, status: str, depth: int) -> list[DiffRow]:
+def _subtree(node: PlanNode, status: str, depth: int) -> list[DiffRow]:
     row = (DiffRow(status, None, _figures(node), after_depth=depth) if status == "added"
            else DiffRow(status, _figures(node), None, before_depth=depth))
-    return [row, *(r for child in node.get("Plans", ())
-                   for r in _subtree(child, status, depth + 1))]
+    return [row, *(r for child in node.children for r in _subtree(child, status, depth + 1))]
 
 
-def _is_wrapper(node: Node) -> bool:
+def _is_wrapper(node: PlanNode) -> bool:
     """A node that reads no relation itself (Sort, Gather, Materialize, ...): inserted or
     removed, it pushes the nodes below it one level down."""
-    return not node.get("Relation Name") and bool(node.get("Plans"))
+    return not node.relation and bool(node.children)
 
 
-def _pair(old: Node, new: Node, depth_before: int, depth_after: int) -> list[DiffRow]:
+def _pair(old: PlanNode, new: PlanNode, depth_before: int, depth_after: int) -> list[DiffRow]:
     same = _MATCH_KEYS[0](old) == _MATCH_KEYS[0](new)
     row = DiffRow("same" if same else "changed", _figures(old), _figures(new),
                   depth_before, depth_after)
-    return [row, *_align(old.get("Plans", ()), new.get("Plans", ()),
-                         depth_before + 1, depth_after + 1)]
+    return [row, *_align(old.children, new.children, depth_before + 1, depth_after + 1)]
 
 
-def _align(before: Sequence[Node], after: Sequence[Node], depth_before: int,
+def _align(before: Sequence[PlanNode], after: Sequence[PlanNode], depth_before: int,
            depth_after: int) -> list[DiffRow]:
     pairs = _match(before, after)
     rows = [r for a, new in enumerate(after) if a in pairs
@@ -700,22 +539,22 @@ def _align(before: Sequence[Node], after: Sequence[Node], depth_before: int,
     wrapper_removed = next((n for n in left if _is_wrapper(n)), None) if right else None
     if wrapper_added is not None:
         rows.append(DiffRow("added", None, _figures(wrapper_added), after_depth=depth_after))
-        rows += _align(left, wrapper_added["Plans"], depth_before, depth_after + 1)
+        rows += _align(left, wrapper_added.children, depth_before, depth_after + 1)
         left, right = [], [n for n in right if n is not wrapper_added]
     elif wrapper_removed is not None:
         rows.append(DiffRow("removed", _figures(wrapper_removed), None, before_depth=depth_before))
-        rows += _align(wrapper_removed["Plans"], right, depth_before + 1, depth_after)
+        rows += _align(wrapper_removed.children, right, depth_before + 1, depth_after)
         left, right = [n for n in left if n is not wrapper_removed], []
     rows += [r for old in left for r in _subtree(old, "removed", depth_before)]
     rows += [r for new in right for r in _subtree(new, "added", depth_after)]
     return rows
 
 
-def plan_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> PlanDiff:
-    """Two EXPLAIN (FORMAT JSON) objects side by side: the roots correspond, and below
-    corresponding nodes their children by node type, relation and index (strictest first);
-    an inserted or removed wrapper (a Sort, a Gather) keeps the nodes below it matched."""
-    return PlanDiff(_pair(before["Plan"], after["Plan"], 0, 0))
+def plan_diff(before: Mapping[str, Any] | Plan, after: Mapping[str, Any] | Plan) -> PlanDiff:
+    """Two plans side by side: the roots correspond, and below corresponding nodes their
+    children by node type, relation and index (strictest first); an inserted or removed
+    wrapper (a Sort, a Gather) keeps the nodes below it matched."""
+    return PlanDiff(_pair(as_plan(before).root, as_plan(after).root, 0, 0))
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from typing import Any
 from harness import __version__
 from harness.errors import ReportError
 from harness.measure.explain import ModeMeasurement
-from harness.verdict.checks import SHOWN_INFO
+from harness.verdict.catalogue import PLANS_DIFFER, SHOWN_INFO
 from harness.verdict.gate import OUTCOMES, Noise, Policy, canary_noise
 from harness.verdict.results import CaseResult, RunFacts
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 Document = dict[str, Any]
 
@@ -120,7 +120,7 @@ def item_view(result: CaseResult, profile: str, base_dir: Path | None = None) ->
             for f in result.verdict.findings
             if f.severity != "info" or f.check in SHOWN_INFO
         ],
-        plans_differ=any(f.check == "plans_differ" for f in result.verdict.findings),
+        plans_differ=any(f.check == PLANS_DIFFER.name for f in result.verdict.findings),
     )
 
 
@@ -237,7 +237,16 @@ def _v2_reason(item: Mapping[str, Any]) -> str:
     return f"{own[0]['check']}: {own[0]['message']}" if own else ""
 
 
-MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _from_v1, 2: _from_v2}
+def _from_v3(document: Document) -> Document:
+    """Version 3 named the time until the database was ready seed_seconds, though a reused
+    or attached database is not seeded."""
+    for facts in (document["run"], *document["run"].get("workers", [])):
+        facts.setdefault("ready_seconds", facts.pop("seed_seconds", 0.0))
+    document["schema_version"] = 4
+    return document
+
+
+MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _from_v1, 2: _from_v2, 3: _from_v3}
 
 
 def load_results(path: Path) -> Document:

@@ -70,7 +70,7 @@ def merge_worker_results(directory: Path) -> ReportPaths | None:
     documents = {path.stem: load_results(path) for path in parts}
     workers = [
         {"worker": worker, "items": len(d["items"]), "cache": d["run"]["cache"],
-         "seed_seconds": d["run"]["seed_seconds"]}
+         "ready_seconds": d["run"]["ready_seconds"]}
         for worker, d in documents.items()
     ]
     items = sorted((i for d in documents.values() for i in d["items"]), key=lambda i: i["id"])

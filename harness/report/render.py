@@ -20,6 +20,7 @@ from harness.report.analysis import (
     usage_matrix,
 )
 from harness.report.document import Document
+from harness.verdict.catalogue import title as check_title
 
 SUMMARY_MAX_LINES = 60
 _OUTCOME_ORDER = {"error": 0, "fail": 1, "warn": 2, "pass": 3}
@@ -66,7 +67,7 @@ def _environment() -> Environment:
     env.filters.update(ms=fmt_ms, int=fmt_int, bytes=fmt_bytes, ratio=fmt_ratio)
     env.globals.update(plan_tree=plan_tree, histogram=histogram, explain_text=explain_text,
                        inline_params=inline_params, custom_generic_diff=custom_generic_diff,
-                       outcome_rank=_OUTCOME_ORDER)
+                       check_title=check_title, outcome_rank=_OUTCOME_ORDER)
     return env
 
 

@@ -6,26 +6,21 @@ the scan node and the index of every node that reads a relation."""
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.measure.plans import Plan
 
 Access = tuple[tuple[str, str, str], ...]  # (relation, node type, index), sorted
 
 
-def plan_access(plan: Mapping[str, Any]) -> Access:
-    """How a plan (EXPLAIN FORMAT JSON's top object) reads its relations."""
-    found = {(str(node.get("Relation Name", "")), str(node["Node Type"]),
-              str(node.get("Index Name", "")))
-             for node in _walk(plan["Plan"])
-             if "Relation Name" in node or "Index Name" in node}
+def plan_access(plan: Plan) -> Access:
+    """How a plan reads its relations."""
+    found = {(node.relation or "", node.node_type, node.index or "")
+             for node in plan.nodes()
+             if node.relation is not None or node.index is not None}
     return tuple(sorted(found))
-
-
-def _walk(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    yield node
-    for child in node.get("Plans", []):
-        yield from _walk(child)
 
 
 def describe(access: Access) -> str:
@@ -78,13 +73,14 @@ def compare_documents(real: Mapping[str, Any], projected: Mapping[str, Any]) -> 
                 fidelity.missing.append(f"{item['id']} {mode['mode']}")
                 continue
             fidelity.compared += 1
-            mine, its = plan_access(mode["plan"]), plan_access(other["plan"])
+            real_plan, projected_plan = Plan.from_explain(mode["plan"]), Plan.from_explain(
+                other["plan"])
+            mine, its = plan_access(real_plan), plan_access(projected_plan)
             if mine == its:
                 fidelity.agreed += 1
-                real_cost = float(mode["plan"]["Plan"]["Total Cost"])
+                real_cost = real_plan.root.total_cost
                 if real_cost > 0:
-                    fidelity.cost_ratios.append(
-                        float(other["plan"]["Plan"]["Total Cost"]) / real_cost)
+                    fidelity.cost_ratios.append(projected_plan.root.total_cost / real_cost)
             else:
                 fidelity.disagreements.append(Disagreement(
                     item["id"], mode["mode"], describe(mine), describe(its),

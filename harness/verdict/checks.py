@@ -12,6 +12,7 @@ from harness.measure.explain import ModeMeasurement
 from harness.measure.plans import Plan, PlanNode
 from harness.project.manifest import CheckDefaults
 from harness.project.scenarios import Budget, Case, Scenario
+from harness.verdict import catalogue
 from harness.verdict.gate import (
     Noise,
     Outcome,
@@ -28,14 +29,13 @@ from harness.verdict.gate import (
 
 ERROR, FAIL, WARN, INFO = Severity.ERROR, Severity.FAIL, Severity.WARN, Severity.INFO
 # Information worth showing beside the item although it does not change the outcome.
-SHOWN_INFO = frozenset({"p95_remeasured", "latency_remeasured", "plan_shape", "buffers_shrank",
-                        "latency_faster", "baseline"})
+SHOWN_INFO = catalogue.SHOWN_INFO
 
 
 @dataclass(frozen=True)
 class Finding:
     severity: Severity
-    check: str  # index | seq_scan | forbidden_node | p95 | shared_buffers | misestimate | ...
+    check: str  # the name of a check of harness.verdict.catalogue
     mode: str | None
     message: str
 
@@ -70,7 +70,7 @@ class Verdict:
 def error_verdict(reason: str) -> Verdict:
     """An item that could not be measured (SQL rejected, a table or column gone, an anchor
     without a value) has outcome error, with its one-line reason."""
-    return Verdict((Finding(ERROR, "error", None, reason),))
+    return Verdict((Finding(ERROR, catalogue.ERROR.name, None, reason),))
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def evaluate(
     measurement that was repeated (`measurements` are the second): they are reported, and
     only the second decides."""
     catalog, defaults = context.catalog, context.defaults
-    min_rows = scenario.expect.seq_scan_min_rows or defaults.seq_scan_min_rows
+    min_rows = seq_scan_threshold(scenario, defaults)
     findings: list[Finding] = list(check_indexes_exist(scenario, case, catalog))
     for m in measurements:
         findings += check_index_used(scenario, case, m, catalog)
@@ -130,17 +130,24 @@ def evaluate(
         findings += check_budgets(case.budget, m, catalog.profile, context.canary_base_ms)
         findings += check_misestimates(m, defaults.misestimate_factor)
         if not m.plan_held:
-            findings.append(Finding(WARN, "plan_changed", m.mode, "the plan changed between "
-                                    "the checked EXPLAIN and the timed executions"))
+            findings.append(Finding(WARN, catalogue.PLAN_CHANGED.name, m.mode, "the plan "
+                                    "changed between the checked EXPLAIN and the timed "
+                                    "executions"))
         if reference is not None and m.mode in reference.modes:
             findings += check_reference(m, reference.modes[m.mode], reference, context.policy)
     findings += check_unchecked_tables(scenario, case, measurements, catalog, min_rows)
     findings += check_plan_modes_agree(scenario, case, measurements)
-    findings += [Finding(INFO, f"{f.check.split('_')[0]}_remeasured", f.mode,
+    findings += [Finding(INFO, catalogue.remeasured(f.check), f.mode,
                          f"first measurement: {f.message}; measured again") for f in first_misses]
     if not context.gating:
         findings = [_not_gating(f) for f in findings]
     return Verdict(tuple(findings))
+
+
+def seq_scan_threshold(scenario: Scenario, defaults: CheckDefaults) -> int:
+    """The scenario's own threshold when it sets one, 0 included (every Seq Scan fails)."""
+    own = scenario.expect.seq_scan_min_rows
+    return defaults.seq_scan_min_rows if own is None else own
 
 
 def _not_gating(finding: Finding) -> Finding:
@@ -182,7 +189,8 @@ def check_plan_modes_agree(
     detail = "; ".join(
         f"{m.mode} plan: " + ", ".join(m.plan.access_summary(t) for t in tables)
         for m in measurements)
-    return [Finding(WARN, "plans_differ", None, f"custom and generic plans differ ({detail})")]
+    return [Finding(WARN, catalogue.PLANS_DIFFER.name, None,
+                    f"custom and generic plans differ ({detail})")]
 
 
 def access_signature(plan: Plan, accepted: Mapping[str, Sequence[str]]
@@ -210,7 +218,7 @@ def check_indexes_exist(scenario: Scenario, case: Case, catalog: Catalog) -> lis
         if any(name in catalog.indexes for name in indexes):
             continue
         findings.append(Finding(
-            FAIL, "index_missing", None,
+            FAIL, catalogue.INDEX_MISSING.name, None,
             f"{scenario.path}: {_expect_field(scenario, case, table)}: {' or '.join(indexes)} "
             f"does not exist at revision {catalog.revision}"))
     return findings
@@ -235,7 +243,7 @@ def check_index_used(
         if m.plan.indexes_on(table) & set(indexes):
             continue
         findings.append(Finding(
-            FAIL, "index", m.mode,
+            FAIL, catalogue.INDEX.name, m.mode,
             f"{m.mode} plan did {m.plan.access_summary(table)} instead of using "
             f"{' or '.join(indexes)}"))
     return findings
@@ -259,7 +267,7 @@ def check_unchecked_tables(
             continue
         access = "; ".join(f"{m.mode}: {m.plan.access_summary(table)}" for m in measurements)
         findings.append(Finding(
-            WARN, "table_unchecked", None,
+            WARN, catalogue.TABLE_UNCHECKED.name, None,
             f"the plan reads {table} ({rows:,.0f} rows; {access}) but the scenario expects no "
             f"access path for it: add [expect.tables.{table}] index = ..."))
     return findings
@@ -275,7 +283,7 @@ def check_seq_scans(m: ModeMeasurement, catalog: Catalog, min_rows: int) -> list
             findings.append(
                 Finding(
                     FAIL,
-                    "seq_scan",
+                    catalogue.SEQ_SCAN.name,
                     m.mode,
                     f"{m.mode} plan has Seq Scan on {node.relation} "
                     f"({rows:,.0f} rows > threshold {min_rows:,})",
@@ -292,7 +300,7 @@ def check_forbidden_nodes(m: ModeMeasurement, forbidden: Sequence[str]) -> list[
             findings.append(
                 Finding(
                     FAIL,
-                    "forbidden_node",
+                    catalogue.FORBIDDEN_NODE.name,
                     m.mode,
                     f"{m.mode} plan has a {node.node_type}{detail}, which the "
                     f"scenario forbids (the index should give this order)",
@@ -311,8 +319,8 @@ def check_budgets(budget: Budget, m: ModeMeasurement, profile: str,
     """Shared buffers against the budget, and the p95 with the machine's slowdown at the time
     divided out (the noise canary measured beside the case, against the run's fastest)."""
     if m.plan.root.actual_rows is None:  # planned only (EXPLAIN without ANALYZE)
-        return [Finding(INFO, "budgets", m.mode, f"{m.mode} plan: latency and shared buffers "
-                        "not measured (the statement was planned, not run)")]
+        return [Finding(INFO, catalogue.BUDGETS.name, m.mode, f"{m.mode} plan: latency and "
+                        "shared buffers not measured (the statement was planned, not run)")]
     return [*_p95_budget(budget, m, profile, canary_base_ms),
             *_buffer_budget(budget, m, profile)]
 
@@ -321,7 +329,7 @@ def _p95_budget(budget: Budget, m: ModeMeasurement, profile: str,
                 canary_base_ms: float | None) -> list[Finding]:
     limit = budget.p95_ms.get(profile)
     if limit is None:
-        return [Finding(INFO, "p95", m.mode, f"no p95 budget at profile {profile}")]
+        return [Finding(INFO, catalogue.P95.name, m.mode, f"no p95 budget at profile {profile}")]
     if m.timing is None:
         return []
     canary = m.canary.median_ms if m.canary else None
@@ -331,7 +339,7 @@ def _p95_budget(budget: Budget, m: ModeMeasurement, profile: str,
     slowdown = "" if judged == m.timing.p95_ms else (
         f", {judged:.2f} ms with the machine's slowdown of x{m.timing.p95_ms / judged:.1f} "
         "divided out")
-    return [Finding(FAIL, "p95", m.mode,
+    return [Finding(FAIL, catalogue.P95.name, m.mode,
                     f"{m.mode} plan p95 {m.timing.p95_ms:.2f} ms{slowdown} > budget "
                     f"{limit:g} ms at profile {profile} (median {m.timing.median_ms:.2f} ms "
                     f"over {len(m.timing.samples_ms)} runs)")]
@@ -340,11 +348,11 @@ def _p95_budget(budget: Budget, m: ModeMeasurement, profile: str,
 def _buffer_budget(budget: Budget, m: ModeMeasurement, profile: str) -> list[Finding]:
     limit = budget.shared_buffers.get(profile)
     if limit is None:
-        return [Finding(INFO, "shared_buffers", m.mode,
+        return [Finding(INFO, catalogue.SHARED_BUFFERS.name, m.mode,
                         f"no shared-buffers budget at profile {profile}")]
     if m.plan.shared_buffers <= limit:
         return []
-    return [Finding(FAIL, "shared_buffers", m.mode,
+    return [Finding(FAIL, catalogue.SHARED_BUFFERS.name, m.mode,
                     f"{m.mode} plan touched {m.plan.shared_buffers:,} shared buffers > budget "
                     f"{limit:,} at profile {profile}")]
 
@@ -359,15 +367,15 @@ def check_reference(m: ModeMeasurement, before: ModeReference, reference: Refere
     shape = m.plan.shape()
     change = "" if shape == before.shape else f"; plan {_shape_change(before.shape, shape)}"
     if buffers_grew(before.shared_buffers, now, policy):
-        return [Finding(FAIL, "buffers_grew", m.mode,
+        return [Finding(FAIL, catalogue.BUFFERS_GREW.name, m.mode,
                         f"{m.mode} plan reads more: {figures}, beyond "
                         f"{policy.buffer_ratio:g}x and +{policy.buffer_slack}{change}")]
     findings = []
     if buffers_shrank(before.shared_buffers, now, policy):
-        findings.append(Finding(INFO, "buffers_shrank", m.mode,
+        findings.append(Finding(INFO, catalogue.BUFFERS_SHRANK.name, m.mode,
                                 f"{m.mode} plan reads less: {figures}{change}"))
     elif change:
-        findings.append(Finding(INFO, "plan_shape", m.mode,
+        findings.append(Finding(INFO, catalogue.PLAN_SHAPE.name, m.mode,
                                 f"{m.mode} plan changed, reading as much: {figures}{change}"))
     return findings + _latency_against(m, before, reference, policy)
 
@@ -384,8 +392,9 @@ def _latency_against(m: ModeMeasurement, before: ModeReference, reference: Refer
     text = (f"{m.mode} plan fastest run {then.ms:.2f} -> {now.ms:.2f} ms "
             f"({reference.source}): {latency_text(then, now, reference.noise, policy)}")
     if moved < 0:
-        return [Finding(INFO, "latency_faster", m.mode, text)]
-    return [Finding(FAIL if reference.latency_gates else WARN, "latency_slower", m.mode, text)]
+        return [Finding(INFO, catalogue.LATENCY_FASTER.name, m.mode, text)]
+    return [Finding(FAIL if reference.latency_gates else WARN, catalogue.LATENCY_SLOWER.name,
+                    m.mode, text)]
 
 
 def latency_text(before: Timed, after: Timed, noise: Noise, policy: Policy) -> str:
@@ -420,7 +429,7 @@ def check_misestimates(
             findings.append(
                 Finding(
                     WARN,
-                    "misestimate",
+                    catalogue.MISESTIMATE.name,
                     m.mode,
                     f"{m.mode} plan: {node.label} estimated "
                     f"{node.plan_rows:,.0f} rows, got {node.actual_rows:,.0f} "

@@ -33,7 +33,7 @@ class RunFacts:
     revision: str = ""
     head: str = ""
     started_at: str = ""
-    seed_seconds: float = 0.0
+    ready_seconds: float = 0.0  # until the database was ready: built, reused or attached
     row_counts: dict[str, int] = field(default_factory=dict)
     planner_settings: dict[str, str] = field(default_factory=dict)
     cache: str = ""  # "reused KEY", "stored KEY", or "" when the cache was not used

@@ -29,6 +29,7 @@ from harness.options import RunOptions
 from harness.project.manifest import Project
 from harness.project.scenarios import Case, Scenario, load_scenarios
 from harness.run import PlanRun
+from harness.verdict.catalogue import NOISY
 from harness.verdict.gate import Severity
 from harness.verdict.results import CaseResult, item_id
 
@@ -54,8 +55,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute({definition!r})
 '''
-# Checks a single short run cannot judge fairly: they never make a mutation caught.
-_NOISY_CHECKS = frozenset({"p95", "latency_slower"})
 
 
 @dataclass(frozen=True)
@@ -198,7 +197,8 @@ def _new_failures(before: CaseResult | None, after: CaseResult) -> list[str]:
         if result is None:
             return set()
         return {f"{f.mode or 'item'}: {f.check}" for f in result.verdict.findings
-                if f.severity >= Severity.FAIL and f.check not in _NOISY_CHECKS}
+                # a single short run cannot judge latency: it never makes a mutation caught
+                if f.severity >= Severity.FAIL and f.check not in NOISY}
 
     return sorted(failing(after) - failing(before))
 

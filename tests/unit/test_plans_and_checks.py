@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import PlanError
 from harness.measure.capacity import IndexSize
 from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, Timing, percentile
@@ -83,7 +84,7 @@ def test_index_names_come_from_index_and_bitmap_scans() -> None:
 
 
 def test_not_an_explain_document_is_refused() -> None:
-    with pytest.raises(ValueError, match="no 'Plan' key"):
+    with pytest.raises(PlanError, match="no 'Plan' key"):
         Plan.from_explain([{"Query": 1}])
 
 
