@@ -26,6 +26,7 @@ from harness.measure.planner_settings import apply_planner_settings, server_vers
 from harness.options import RunOptions
 from harness.project.manifest import Profile, Project
 from harness.server.needs import ServerNeeds
+from harness.server.providers import Provider, provider_for
 from harness.statistics.source import StatisticsSource, statistics_option, statistics_source
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class RunDatabase:
         self.statistics: StatisticsSource | None = None  # --plans-stats or projected
         self.anchors = Anchors(project.anchors, project.manifest, lambda: self.connection)
         self._conn: psycopg.Connection[Any] | None = None
+        self.provider: Provider = provider_for(config.server)
         self._conninfo = ""
 
     @property
@@ -61,6 +63,7 @@ class RunDatabase:
         needs = ServerNeeds(statistics_option(self.config.stats, profile), self.existing_db)
         builder = DatabaseBuilder(self.config.build, self.project, self.progress, self._stack,
                                   needs)
+        self.provider = builder.provider
         if builder.provider.checks_role:
             # asked first, before anything is loaded, even a projected profile's source
             needs.refuse_what_is_lacking(self.config.server.dsn)

@@ -16,7 +16,6 @@ from harness.build.datagen import Progress
 from harness.options import RunOptions
 from harness.project.manifest import Project
 from harness.project.scenarios import Case, Scenario
-from harness.report.analysis import compare
 from harness.report.annotations import failure_annotations
 from harness.report.output import (
     Document,
@@ -27,24 +26,14 @@ from harness.report.output import (
     write_review_report,
 )
 from harness.run import PlanRun, all_item_ids
+from harness.verdict.decision import Decision, decide_comparison, decide_run
 from harness.verdict.gate import Outcome
-from harness.verdict.results import CaseResult, RunFacts, item_id
+from harness.verdict.results import CaseResult, RunFacts
 
 Cases = Sequence[tuple[Scenario, Case]]
 # Told each result as it is judged, with its phase: "base", "head", or "" for a single run.
 OnResult = Callable[[CaseResult, str], None]
 BASE, HEAD = "base", "head"
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What a run or a comparison comes to, for its exit code: `regressed` (a check failed,
-    an item regressed, is missing or errors where it ran before, or the migration check
-    failed) outranks `broken` (an item could not be measured: a scenario or a project that
-    is broken, not a plan that got worse)."""
-
-    regressed: bool
-    broken: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,8 +135,7 @@ class Lifecycle:
         else:
             head = (load_results(paths.results) if paths is not None
                     else results_document(facts, run.results, self.root))
-            decision = decide_comparison(head, self._base_document(), run.migration_failures,
-                                         claims=review is not None)
+            decision = decide_comparison(head, self._base_document(), run.migration_failures)
         return Finished(facts, list(run.results), paths, annotations,
                         list(run.migration_failures), self.base, decision)
 
@@ -168,23 +156,3 @@ class Lifecycle:
         if self.base.document is not None:
             return self.base.document
         return results_document(self.base.facts, self.base.results, self.root)
-
-
-def decide_comparison(head: Document, base: Document, migration_failures: Sequence[str],
-                      *, claims: bool = False) -> Decision:
-    """Head against base: an item that regressed, or a failed migration check, regresses;
-    items that fail at both revisions with nothing regressed are a broken scenario."""
-    comparison = compare(head, base, claims)
-    return Decision(bool(comparison.regressed or migration_failures),
-                    bool(comparison.broken_everywhere))
-
-
-def decide_run(results: Sequence[CaseResult], missing: Sequence[str],
-               migration_failures: Sequence[str], referenced: set[str]) -> Decision:
-    """A single run: a failing item, an item gone from the baseline, a failed migration
-    check, or an error on an item an earlier run measured regresses; an error on a new item
-    is a broken scenario."""
-    errored = {item_id(r.scenario, r.case) for r in results if r.verdict.outcome == "error"}
-    failed = any(r.verdict.outcome == "fail" for r in results)
-    regressed = bool(failed or missing or migration_failures or errored & referenced)
-    return Decision(regressed, bool(errored))

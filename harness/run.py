@@ -194,7 +194,8 @@ class PlanRun:
             return measure(self.connection, scenario.positional_sql(),
                            bind_order(scenario.parameters, values), scenario.expect.plan_modes,
                            warmup=self.config.warmup, runs=self.config.runs,
-                           read_only=self.existing_db, plan_only=self.projected)
+                           read_only=self.existing_db, plan_only=self.projected,
+                           form=self.database.provider.explain)
         except psycopg.Error as exc:
             message = str(exc).strip().splitlines()[0]
             raise ScenarioError(f"{scenario.path}: sql: {message}") from None

@@ -10,7 +10,7 @@ from harness.cli.common import (
 )
 from harness.cli.exits import exit_code
 from harness.files import write_atomically
-from harness.lifecycle import Decision
+from harness.verdict.decision import Decision
 from harness.workflows import mutation
 
 

@@ -8,8 +8,8 @@ import argparse
 from harness.cli.common import lifecycle, progress, settings_and_selection
 from harness.cli.exits import EXIT_OK, exit_code
 from harness.errors import HarnessError
-from harness.lifecycle import Decision
 from harness.statistics.capture import capture, write_statistics
+from harness.verdict.decision import Decision
 from harness.workflows import stamp as stats_stamp
 
 

@@ -15,6 +15,7 @@ from pytest_benchmark.stats import Stats
 
 from harness.errors import PlanError
 from harness.measure.plans import Plan
+from harness.server.providers import PLAIN_EXPLAIN, ExplainForm
 
 STATEMENT = "plan_harness_case"
 # A driver's prepared statement gets custom plans for its first five executions, then the
@@ -99,9 +100,10 @@ def prepare(conn: psycopg.Connection[Any], positional_sql: str) -> sql.Composed:
 
 
 def explain(
-    conn: psycopg.Connection[Any], execute: sql.Composed, values: Sequence[Any], *, analyze: bool
+    conn: psycopg.Connection[Any], execute: sql.Composed, values: Sequence[Any], *, analyze: bool,
+    form: ExplainForm = PLAIN_EXPLAIN,
 ) -> Plan:
-    options = "ANALYZE, BUFFERS, SETTINGS, FORMAT JSON" if analyze else "SETTINGS, FORMAT JSON"
+    options = form.measured if analyze else form.planned
     statement = sql.SQL(f"EXPLAIN ({options}) ") + execute
     row = psycopg.ClientCursor(conn).execute(statement, values).fetchone()
     if not row:
@@ -130,14 +132,17 @@ def measure(
     runs: int,
     read_only: bool = False,
     plan_only: bool = False,
+    form: ExplainForm = PLAIN_EXPLAIN,
 ) -> list[ModeMeasurement]:
     """With `read_only`, a statement whose plan writes or locks rows is only planned; with
-    `plan_only`, every statement is."""
+    `plan_only`, every statement is. `form` is how the server kind takes EXPLAIN."""
     execute = prepare(conn, positional_sql)
     try:
-        if plan_only or (read_only and _writes(explain(conn, execute, values, analyze=False))):
-            return [_plan_mode(conn, execute, values, mode) for mode in modes]
-        return [_measure_mode(conn, execute, values, mode, warmup, runs) for mode in modes]
+        if plan_only or (read_only and _writes(explain(conn, execute, values, analyze=False,
+                                                       form=form))):
+            return [_plan_mode(conn, execute, values, mode, form) for mode in modes]
+        return [_measure_mode(conn, execute, values, mode, warmup, runs, form)
+                for mode in modes]
     finally:
         conn.execute("RESET plan_cache_mode")
         conn.execute("DEALLOCATE ALL")
@@ -150,9 +155,10 @@ def _measure_mode(
     mode: str,
     warmup: int,
     runs: int,
+    form: ExplainForm,
 ) -> ModeMeasurement:
     conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Literal(PLAN_CACHE_MODES[mode])))
-    plan = explain(conn, execute, values, analyze=True)
+    plan = explain(conn, execute, values, analyze=True, form=form)
     samples: list[float] = []
     canary: list[float] = []
     rows = 0
@@ -164,7 +170,7 @@ def _measure_mode(
         if i >= warmup:
             samples.append(elapsed_ms)
             canary.append(_timed(cursor, sql.SQL(CANARY), None)[0])
-    after = explain(conn, execute, values, analyze=False)
+    after = explain(conn, execute, values, analyze=False, form=form)
     return ModeMeasurement(
         mode=mode,
         plan=plan,
@@ -188,10 +194,11 @@ def _writes(plan: Plan) -> bool:
 
 
 def _plan_mode(
-    conn: psycopg.Connection[Any], execute: sql.Composed, values: Sequence[Any], mode: str
+    conn: psycopg.Connection[Any], execute: sql.Composed, values: Sequence[Any], mode: str,
+    form: ExplainForm,
 ) -> ModeMeasurement:
     conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Literal(PLAN_CACHE_MODES[mode])))
-    plan = explain(conn, execute, values, analyze=False)
+    plan = explain(conn, execute, values, analyze=False, form=form)
     return ModeMeasurement(mode=mode, plan=plan, timing=None, plan_held=True, rows_returned=0)
 
 

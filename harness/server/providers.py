@@ -28,6 +28,18 @@ _REGISTERED: dict[str, type[Provider]] = {}
 
 
 @dataclass(frozen=True)
+class ExplainForm:
+    """How EXPLAIN is issued on a server kind: the options of a measured plan, and of a plan
+    only (a distributed server may refuse some of them)."""
+
+    measured: str = "ANALYZE, BUFFERS, SETTINGS, FORMAT JSON"
+    planned: str = "SETTINGS, FORMAT JSON"
+
+
+PLAIN_EXPLAIN = ExplainForm()
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """The settings a provider reads (built by the front end's config)."""
 
@@ -50,10 +62,7 @@ class Provider:
     # Someone else's server: the role's right to create the harness's database and the
     # version's features are checked before any loading.
     checks_role: ClassVar[bool] = False
-    # EXPLAIN's options for a measured plan and for a plan only (a distributed server may
-    # refuse some of them).
-    explain_analyze: ClassVar[str] = "ANALYZE, BUFFERS, SETTINGS, FORMAT JSON"
-    explain_plan_only: ClassVar[str] = "SETTINGS, FORMAT JSON"
+    explain: ClassVar[ExplainForm] = PLAIN_EXPLAIN
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options

@@ -26,7 +26,7 @@ from harness.report.analysis import (
     plan_tree,
     usage_matrix,
 )
-from harness.report.output import load_results, rerender
+from harness.report.output import SCHEMA_VERSION, load_results, rerender
 from harness.report.render import SUMMARY_MAX_LINES, md_cell
 from harness.server.provisioning import HarnessDatabase
 from support import BEFORE_INDEXES, REPO, SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
@@ -42,7 +42,7 @@ def test_real_results_validate_against_the_published_schema(csr_head: CsrRun,
                             capture_output=True, text=True, check=True).stdout.strip()
     for run in (csr_head, csr_before):
         validate_results(run.document)
-        assert run.document["schema_version"] == 3
+        assert run.document["schema_version"] == SCHEMA_VERSION
         environment = run.document["run"]["environment"]
         assert environment["git_commit"] == commit
         assert environment["python"] == platform.python_version()
@@ -75,7 +75,7 @@ def test_a_version_1_file_is_migrated_on_read(csr_head: CsrRun, tmp_path: Path) 
     path = tmp_path / "v1.json"
     path.write_text(json.dumps(old))
     migrated = load_results(path)
-    assert migrated["schema_version"] == 3
+    assert migrated["schema_version"] == SCHEMA_VERSION
     validate_results(migrated)
     first = csr_head.document["items"][0]["modes"][0]
     assert migrated["items"][0]["modes"][0]["estimated_rows"] == first["estimated_rows"]

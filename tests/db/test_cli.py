@@ -343,9 +343,9 @@ def test_against_a_baseline_an_error_or_a_missing_item_is_a_regression(project: 
 
 
 def test_capacity_review_measures_everything_in_one_run(project: Path) -> None:
-    result = cli(project, "capacity-review")
+    result = cli(project, "capacity-review", "--before", "0001")  # --base's older name
     assert result.returncode == 0, result.stderr
-    assert "FAIL  before account_feed[account-7-fixed-date]" in result.stdout
+    assert "FAIL  base account_feed[account-7-fixed-date]" in result.stdout
     assert "PASS  head account_feed[account-7-fixed-date]" in result.stdout
     # plans and buffers lead; the claims table is there (no claims in this project: "-")
     assert result.stdout.index("### Plans that changed") < result.stdout.index(
@@ -354,7 +354,7 @@ def test_capacity_review_measures_everything_in_one_run(project: Path) -> None:
     validate_results(document)
     run = document["run"]
     assert run["capacity_review"]["before_revision"] == "0001"
-    assert json.loads((project / "reports" / "before" / "results.json").read_text()
+    assert json.loads((project / "reports" / "base" / "results.json").read_text()
                       )["run"]["revision"] == "0001"
     cost = run["write_cost"]
     # the migration adds one index on events, beside the primary key
@@ -365,7 +365,7 @@ def test_capacity_review_measures_everything_in_one_run(project: Path) -> None:
     assert {i["index"] for i in growth["indexes"]} == {"events_pkey",
                                                         "ix_events_account_id_created_at"}
     assert all(i["after_month_bytes"] >= i["fresh_bytes"] for i in growth["indexes"])
-    assert "plan-harness capacity-review --before 0001" in cost["command"]
+    assert "plan-harness capacity-review --base 0001" in cost["command"]
     html = (project / "reports" / "index.html").read_text()
     assert "Endpoint performance, claimed and measured" in html
     assert "Write cost</h3>" in html and "Index growth after a month of events" in html

@@ -161,7 +161,7 @@ def test_a_plan_the_harness_cannot_read_is_the_items_error_verdict(
     def unreadable_explain(*args: Any, **kwargs: Any) -> Any:
         return [Plan.from_explain("EXPLAIN is not available on this server")]
 
-    run = harness.run.PlanRun(config, project, lambda line: None)
+    run = harness.run.PlanRun(config.run_options(), project, lambda line: None)
     monkeypatch.setattr(run, "_measure", unreadable_explain)
     run.database.catalog = Catalog({"calls": 10.0}, frozenset({"ix"}), "head", "ci")
     result = run.run_case(scenario, scenario.cases[0])

@@ -6,8 +6,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from harness.report import merge_worker_results, write_worker_results
 from harness.report.document import SCHEMA_VERSION, load_results, results_document
+from harness.report.output import merge_worker_results, write_worker_results
 from harness.verdict.gate import Policy
 from harness.verdict.results import RunFacts
 from support import validate_results
