@@ -8,7 +8,7 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 class RunDatabase:
     def __init__(self, config: RunOptions, project: Project, progress: Progress,
                  facts: RunFacts, stack: contextlib.ExitStack) -> None:
-        self.config, self.project, self.progress = config, project, progress
+        self.config, self.progress = config, progress
         self.facts, self._stack = facts, stack
         self.migration_failures: list[str] = []  # with --plans-migration-check on
         self.catalog: Catalog | None = None
@@ -44,6 +44,9 @@ class RunDatabase:
         self.anchors = Anchors(project.anchors, project.manifest, lambda: self.connection)
         self._conn: psycopg.Connection[Any] | None = None
         self.provider: Provider = provider_for(config.server)
+        # the schema step: the migration chain this server kind builds with
+        self.project = replace(project, migrations_dir=self.provider.migrations_dir(
+            project.migrations_dir))
         self._conninfo = ""
 
     @property
@@ -62,9 +65,8 @@ class RunDatabase:
         self.facts.revision, self.facts.head = self._target_revision()
         needs = ServerNeeds(statistics_option(self.config.stats, profile), self.existing_db)
         builder = DatabaseBuilder(self.config.build, self.project, self.progress, self._stack,
-                                  needs)
-        self.provider = builder.provider
-        if builder.provider.checks_role:
+                                  needs, self.provider)
+        if self.provider.checks_role:
             # asked first, before anything is loaded, even a projected profile's source
             needs.refuse_what_is_lacking(self.config.server.dsn)
         if self.existing_db:
@@ -109,7 +111,7 @@ class RunDatabase:
         """--plans-allow-existing-db: the DSN's own database, as it is. Nothing is created,
         migrated or loaded, and the session is read-only; a statement that would write is
         planned instead of run."""
-        self.facts.server = builder.start(builder.provider.server()).label
+        self.facts.server = builder.start(self.provider.server()).label
         self._conninfo = self.config.server.dsn
         self.facts.revision = schema.current_revision(self._conninfo) or "(no alembic_version)"
         self._connect(profile, read_only=True)

@@ -9,7 +9,7 @@ import importlib.metadata
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -141,9 +141,13 @@ class DatabaseBuilder:
     Everything it starts is released when `stack` closes."""
 
     def __init__(self, options: BuildOptions, project: Project, progress: Progress,
-                 stack: contextlib.ExitStack, needs: ServerNeeds) -> None:
-        self.options, self.project, self.progress = options, project, progress
-        self.provider: Provider = provider_for(options.server)
+                 stack: contextlib.ExitStack, needs: ServerNeeds,
+                 provider: Provider | None = None) -> None:
+        self.options, self.progress = options, progress
+        self.provider: Provider = provider or provider_for(options.server)
+        # the schema step: the migration chain this server kind builds with
+        self.project = replace(project, migrations_dir=self.provider.migrations_dir(
+            project.migrations_dir))
         self.needs = needs
         self._stack = stack
         self.server: ServerInfo | None = None
