@@ -5,11 +5,10 @@ between revisions. Facts about it go into the run's RunFacts."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import psycopg
 
@@ -20,7 +19,7 @@ from harness.build.datagen import Progress
 from harness.build.migration_watch import watch_migration
 from harness.errors import ConfigError
 from harness.measure.anchors import Anchors
-from harness.measure.capacity import index_sizes, table_sizes
+from harness.measure.capacity import IndexSize, TableSize, index_sizes, table_sizes
 from harness.measure.catalog import Catalog, existing_row_counts, read_catalog
 from harness.measure.planner_settings import apply_planner_settings, server_version
 from harness.options import RunOptions
@@ -29,15 +28,38 @@ from harness.server.needs import ServerNeeds
 from harness.server.providers import Provider, provider_for
 from harness.statistics.source import StatisticsSource, statistics_option, statistics_source
 
-if TYPE_CHECKING:
-    from harness.verdict.results import RunFacts
+
+@dataclass
+class DatabaseFacts:
+    """What the run's database says of itself, for the report: named as in RunFacts, which
+    the run composes from these and its own."""
+
+    server: str = ""
+    server_version: str = ""
+    revision: str = ""
+    head: str = ""
+    ready_seconds: float = 0.0
+    row_counts: dict[str, int] = field(default_factory=dict)
+    planner_settings: dict[str, str] = field(default_factory=dict)
+    cache: str = ""  # "reused KEY", "stored KEY", or "" when the cache was not used
+    projection: str = ""
+    index_sizes: list[IndexSize] = field(default_factory=list)
+    table_sizes: list[TableSize] = field(default_factory=list)
+    statistics: dict[str, str] | None = None  # with loaded statistics: where they came from
+    migration: dict[str, Any] | None = None  # with --plans-migration-check on
+    # with --plans-allow-existing-db on: the DSN's own database, which the harness did not
+    # load, judged with the budgets of `budgets_profile` ("" for none)
+    existing_db: bool = False
+    budgets_profile: str = ""
 
 
 class RunDatabase:
+    """The run's database; `facts()` says what it is, a copy the caller keeps."""
+
     def __init__(self, config: RunOptions, project: Project, progress: Progress,
-                 facts: RunFacts, stack: contextlib.ExitStack) -> None:
+                 stack: contextlib.ExitStack) -> None:
         self.config, self.progress = config, progress
-        self.facts, self._stack = facts, stack
+        self._facts, self._stack = DatabaseFacts(), stack
         self.migration_failures: list[str] = []  # with --plans-migration-check on
         self.catalog: Catalog | None = None
         self.statistics: StatisticsSource | None = None  # --plans-stats or projected
@@ -48,6 +70,15 @@ class RunDatabase:
         self.project = replace(project, migrations_dir=self.provider.migrations_dir(
             project.migrations_dir))
         self._conninfo = ""
+
+    def facts(self) -> DatabaseFacts:
+        return replace(self._facts)
+
+    @property
+    def profile(self) -> str:
+        """The profile whose budgets apply: the run's, or on an existing database the one
+        asked for with --plans-existing-db-budgets (or none)."""
+        return self._facts.budgets_profile if self._facts.existing_db else self.config.profile
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -62,7 +93,7 @@ class RunDatabase:
     def open(self) -> None:
         started = time.monotonic()
         profile = self.project.profile(self.config.profile)
-        self.facts.revision, self.facts.head = self._target_revision()
+        self._facts.revision, self._facts.head = self._target_revision()
         needs = ServerNeeds(statistics_option(self.config.stats, profile), self.existing_db)
         builder = DatabaseBuilder(self.config.build, self.project, self.progress, self._stack,
                                   needs, self.provider)
@@ -73,13 +104,13 @@ class RunDatabase:
             self._attach_existing(builder, profile)
         else:
             self.statistics = statistics_source(self.config.stats, self.config.build,
-                                                self.project, profile, self.facts.revision,
+                                                self.project, profile, self._facts.revision,
                                                 self.progress)
             projected = profile.projected
             self._provision(builder, self.project.profile(projected.onto) if projected
-                            else profile, self.facts.revision)
-        self.facts.ready_seconds = time.monotonic() - started
-        self.progress(f"ready in {self.facts.ready_seconds:.1f} s")
+                            else profile, self._facts.revision)
+        self._facts.ready_seconds = time.monotonic() - started
+        self.progress(f"ready in {self._facts.ready_seconds:.1f} s")
 
     def _target_revision(self) -> tuple[str, str]:
         revisions = schema.Revisions(self.project.migrations_dir)
@@ -95,35 +126,35 @@ class RunDatabase:
         watched = self.config.migration_check
         built = builder.provide(profile, self.project.load_revision if watched else target)
         assert builder.server is not None
-        self.facts.server, self.facts.cache = builder.server.label, built.cache
-        self.facts.row_counts, self._conninfo = built.row_counts, built.conninfo
+        self._facts.server, self._facts.cache = builder.server.label, built.cache
+        self._facts.row_counts, self._conninfo = built.row_counts, built.conninfo
         if self.statistics is not None:
-            self.facts.statistics = self.statistics.facts
+            self._facts.statistics = self.statistics.facts
             self.anchors = Anchors(self.project.anchors, self.project.manifest,
                                    lambda: self.connection, self.statistics.loader)
         if watched:
             self._migrate_under_load(self.project.load_revision, target)
             self._after_migration()
         self._connect(profile)
-        self.read_catalog(target, self.facts.profile)
+        self.read_catalog(target, self.config.profile)
 
     def _attach_existing(self, builder: DatabaseBuilder, profile: Profile) -> None:
         """--plans-allow-existing-db: the DSN's own database, as it is. Nothing is created,
         migrated or loaded, and the session is read-only; a statement that would write is
         planned instead of run."""
-        self.facts.server = builder.start(self.provider.server()).label
+        self._facts.server = builder.start(self.provider.server()).label
         self._conninfo = self.config.server.dsn
-        self.facts.revision = schema.current_revision(self._conninfo) or "(no alembic_version)"
+        self._facts.revision = schema.current_revision(self._conninfo) or "(no alembic_version)"
         self._connect(profile, read_only=True)
         # No profile describes a database the harness did not load: its budgets apply only
         # when asked for (--plans-existing-db-budgets).
         budgets = self.config.existing_db_budgets
-        self.facts.existing_db, self.facts.profile = True, budgets
-        self.facts.row_counts = existing_row_counts(self.connection)
-        self.read_catalog(self.facts.revision, budgets)
-        rows = ", ".join(f"{table} {count:,}" for table, count in self.facts.row_counts.items())
+        self._facts.existing_db, self._facts.budgets_profile = True, budgets
+        self._facts.row_counts = existing_row_counts(self.connection)
+        self.read_catalog(self._facts.revision, budgets)
+        rows = ", ".join(f"{table} {count:,}" for table, count in self._facts.row_counts.items())
         self.progress(f"planning against the existing database, read-only, at revision "
-                      f"{self.facts.revision}: existing database, not loaded "
+                      f"{self._facts.revision}: existing database, not loaded "
                       f"(rows: {rows or 'no tables'}); "
                       + (f"budgets of profile {budgets}" if budgets else
                          "no profile budgets (--plans-existing-db-budgets=PROFILE for one's)"))
@@ -140,8 +171,8 @@ class RunDatabase:
             self.statistics.loader.load(conn)
             # loaded statistics bring the planner settings they were captured with
             captured = self.statistics.loader.statistics["planner"]
-        self.facts.planner_settings = apply_planner_settings(conn, profile.planner, captured)
-        self.facts.server_version = server_version(conn)
+        self._facts.planner_settings = apply_planner_settings(conn, profile.planner, captured)
+        self._facts.server_version = server_version(conn)
         self._conn = conn
 
     def read_catalog(self, revision: str, profile: str) -> Catalog:
@@ -149,24 +180,23 @@ class RunDatabase:
         catalog = self.catalog = read_catalog(self.connection, revision, profile)
         if self.statistics is not None:
             # the scale the plans are made at, not the small database's own row counts
-            self.facts.row_counts = {table: round(rows) for table, rows
+            self._facts.row_counts = {table: round(rows) for table, rows
                                      in sorted(catalog.table_rows.items())
-                                     if table in self.facts.row_counts}
-        self.facts.projection = self.project.projection.label
-        self.facts.index_sizes = index_sizes(self.connection, self.project.projection)
-        self.facts.table_sizes = table_sizes(self.connection, self.project.projection)
+                                     if table in self._facts.row_counts}
+        self._facts.projection = self.project.projection.label
+        self._facts.index_sizes = index_sizes(self.connection, self.project.projection)
+        self._facts.table_sizes = table_sizes(self.connection, self.project.projection)
         return catalog
 
     def migrate(self, target: str, *, under_load: bool, allow_downgrade: bool) -> str:
         """Moves to `target` (see PlanRun.migrate); returns the revision it resolved to."""
-        current = self.facts.revision
+        current = self._facts.revision
         target = schema.Revisions(self.project.migrations_dir).resolve(target)
         move_to_revision(self._conninfo, self.project, current, target,
                          allow_downgrade=allow_downgrade, progress=self.progress,
                          upgrade=self._migrate_under_load if under_load else None)
         self._after_migration()
-        self.facts.revision = target
-        self.facts.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self._facts.revision = target
         self.anchors.forget()  # the writer may have added rows
         return target
 
@@ -177,7 +207,7 @@ class RunDatabase:
                                target, self.project.migration_writer,
                                self.config.max_write_wait_ms, self.progress)
         self.migration_failures = cost.failures()
-        self.facts.migration = {**asdict(cost), "failures": self.migration_failures}
+        self._facts.migration = {**asdict(cost), "failures": self.migration_failures}
 
     def _after_migration(self) -> None:
         """New indexes need statistics: ANALYZE them, or with loaded statistics load them

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +47,15 @@ class PlanRun:
 
     def __init__(self, config: RunOptions, project: Project, progress: Progress) -> None:
         self.config, self.project, self.progress = config, project, progress
-        self.facts = RunFacts(profile=config.profile, seed=config.seed,
-                              policy=asdict(config.policy))
+        # what the run knows of itself; the database's own facts are added when asked
+        self._facts = RunFacts(profile=config.profile, seed=config.seed,
+                               policy=asdict(config.policy))
         self.results: list[CaseResult] = []
         self.baseline: Baseline | None = None  # with --plans-baseline
         # item id -> what an earlier run measured of it (a baseline, or the base revision)
         self.references: dict[str, Reference] = {}
         self._stack = contextlib.ExitStack()
-        self.database = RunDatabase(config, project, progress, self.facts, self._stack)
+        self.database = RunDatabase(config, project, progress, self._stack)
         self._canary_base_ms: float | None = None
 
     def __enter__(self) -> PlanRun:
@@ -64,12 +65,20 @@ class PlanRun:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def facts(self) -> RunFacts:
+        """The run's facts with its database's, as they are now (a copy)."""
+        database = self.database.facts()
+        shared = {f.name: getattr(database, f.name) for f in fields(database)
+                  if f.name != "budgets_profile"}
+        return replace(self._facts, **shared, profile=self.database.profile)
+
     def open(self) -> None:
-        self.facts.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        self.facts.environment = run_environment(self.project.fixtures_dir,
-                                                 self.project.checks.misestimate_factor)
-        self.facts.endpoint_claims = {endpoint: asdict(claim) for endpoint, claim
-                                      in self.project.projection.endpoints.items()}
+        self._facts.started_at = _now()
+        self._facts.environment = run_environment(self.project.fixtures_dir,
+                                                  self.project.checks.misestimate_factor)
+        self._facts.endpoint_claims = {endpoint: asdict(claim) for endpoint, claim
+                                       in self.project.projection.endpoints.items()}
         try:
             self.database.open()
             self._load_baseline()
@@ -115,10 +124,10 @@ class PlanRun:
         migration check's writer (compare: run at the base revision, migrate, run at the
         head), or back with `allow_downgrade` (the mutation proof undoes each mutation). The
         results and facts so far are the caller's to keep: the run goes on with new ones."""
-        self.facts = self.database.facts = replace(self.facts)
         target = self.database.migrate(target, under_load=under_load,
                                        allow_downgrade=allow_downgrade)
-        self.database.read_catalog(target, self.facts.profile)
+        self._facts = replace(self._facts, started_at=_now())
+        self.database.read_catalog(target, self.database.profile)
         self._load_baseline()
         self.results = []
 
@@ -181,8 +190,8 @@ class PlanRun:
 
     def note_missing(self, existing: Sequence[str]) -> list[str]:
         """Items of the baseline that the project no longer has (each a regression)."""
-        self.facts.missing = self.baseline.missing(existing) if self.baseline else []
-        return self.facts.missing
+        self._facts.missing = self.baseline.missing(existing) if self.baseline else []
+        return self._facts.missing
 
     def use_reference(self, results: Sequence[CaseResult], source: str) -> None:
         """Judge the coming items against these earlier results of the same process and
@@ -266,3 +275,7 @@ def failure_text(result: CaseResult, root: Path) -> str:
     lines += [f"  info {f.check}: {f.message}" for f in result.verdict.of(INFO)
               if f.check in SHOWN_INFO]
     return "\n".join(lines)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
