@@ -122,7 +122,7 @@ class RunDatabase:
 
     def _provision(self, builder: DatabaseBuilder, profile: Profile, target: str) -> None:
         # The migration check builds (or reuses) the database at the data revision and
-        # migrates it under load on every run; a migrated copy is never kept.
+        # migrates it under the writer on every run; a migrated copy is never kept.
         watched = self.config.migration_check
         built = builder.provide(profile, self.project.load_revision if watched else target)
         assert builder.server is not None
@@ -133,7 +133,7 @@ class RunDatabase:
             self.anchors = Anchors(self.project.anchors, self.project.manifest,
                                    lambda: self.connection, self.statistics.loader)
         if watched:
-            self._migrate_under_load(self.project.load_revision, target)
+            self._migrate_under_writer(self.project.load_revision, target)
             self._after_migration()
         self._connect(profile)
         self.read_catalog(target, self.config.profile)
@@ -188,19 +188,19 @@ class RunDatabase:
         self._facts.table_sizes = table_sizes(self.connection, self.project.projection)
         return catalog
 
-    def migrate(self, target: str, *, under_load: bool, allow_downgrade: bool) -> str:
+    def migrate(self, target: str, *, under_writer: bool, allow_downgrade: bool) -> str:
         """Moves to `target` (see PlanRun.migrate); returns the revision it resolved to."""
         current = self._facts.revision
         target = schema.Revisions(self.project.migrations_dir).resolve(target)
         move_to_revision(self._conninfo, self.project, current, target,
                          allow_downgrade=allow_downgrade, progress=self.progress,
-                         upgrade=self._migrate_under_load if under_load else None)
+                         upgrade=self._migrate_under_writer if under_writer else None)
         self._after_migration()
         self._facts.revision = target
         self.anchors.forget()  # the writer may have added rows
         return target
 
-    def _migrate_under_load(self, current: str, target: str) -> None:
+    def _migrate_under_writer(self, current: str, target: str) -> None:
         self.progress(f"migration check: {current} -> {target} while "
                       f"inserting (budget {self.config.max_write_wait_ms} ms per write)")
         cost = watch_migration(self._conninfo, self.project.migrations_dir, current,

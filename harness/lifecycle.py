@@ -98,16 +98,16 @@ class Lifecycle:
             self.on_result(results[-1], phase)
         return results
 
-    def base_then_head(self, cases: Cases, head: str, *, under_load: bool = False,
+    def base_then_head(self, cases: Cases, head: str, *, under_writer: bool = False,
                        report: bool = True) -> Base:
         """Every case at the open (base) revision, then the database migrated to `head`
-        (`under_load`: under the migration check's writer), where each item will be judged
+        (`under_writer`: under the migration check's writer), where each item will be judged
         against its base measurement."""
         results = self.measure(cases, BASE)
         paths = (write_report(self.report_dir / BASE, self.run.facts, results, self.root)
                  if report and self.report_dir is not None else None)
         facts = replace(self.run.facts)
-        self.run.migrate(head, under_load=under_load)
+        self.run.migrate(head, under_writer=under_writer)
         self.run.use_reference(results, f"at revision {facts.revision}")
         document = load_results(paths.results) if paths is not None else None
         self.base = Base(results, facts, paths, document)

@@ -217,7 +217,7 @@ class MigrationFailure(Exception):
 
 
 class MigrationCheckItem(pytest.Item):
-    """With --plans-migration-check on: the migrations applied under load (the run does it
+    """With --plans-migration-check on: the migrations applied under a writer (the run does it
     while provisioning) kept every write within its budget and left no INVALID index."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -235,7 +235,7 @@ class MigrationCheckItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.config.rootpath, 0, "migration check under load"
+        return self.config.rootpath, 0, "migration check under a writer"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -293,7 +293,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         life.__enter__()
         if settings.base_revision:
             base = life.base_then_head(_selected_cases(session), settings.revision,
-                                       under_load=settings.migration_check)
+                                       under_writer=settings.migration_check)
             plans.before = base.document
         plans.run = life.run
     except DockerUnavailable as exc:

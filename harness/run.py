@@ -118,13 +118,13 @@ class PlanRun:
                                       frozenset(catalog.table_rows))
         self.references = dict(self.baseline.items)
 
-    def migrate(self, target: str, *, under_load: bool = False,
+    def migrate(self, target: str, *, under_writer: bool = False,
                 allow_downgrade: bool = False) -> None:
-        """Moves the open database to another revision: on to a later one, `under_load` of the
+        """Moves the open database to another revision: on to a later one, `under_writer` of the
         migration check's writer (compare: run at the base revision, migrate, run at the
         head), or back with `allow_downgrade` (the mutation proof undoes each mutation). The
         results and facts so far are the caller's to keep: the run goes on with new ones."""
-        target = self.database.migrate(target, under_load=under_load,
+        target = self.database.migrate(target, under_writer=under_writer,
                                        allow_downgrade=allow_downgrade)
         self._facts = replace(self._facts, started_at=_now())
         self.database.read_catalog(target, self.database.profile)

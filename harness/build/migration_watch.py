@@ -1,4 +1,4 @@
-"""Migration cost under load: applies a project's migrations one revision at a time to a
+"""Migration cost under a writer: applies a project's migrations one revision at a time to a
 loaded database while a writer keeps inserting rows, and records how long each step and
 each statement took and the longest time a write waited for a lock meanwhile (sampled from
 pg_stat_activity, so a slow machine is not mistaken for a blocking migration). A non-concurrent

@@ -22,7 +22,7 @@ def command(args: argparse.Namespace) -> int:
              else contextlib.nullcontext(sys.stdout))
     with aside, lifecycle(args, settings, project, details=(HEAD,),
                           migration_check=False) as life:
-        base = life.base_then_head(selected, args.head, under_load=settings.migration_check)
+        base = life.base_then_head(selected, args.head, under_writer=settings.migration_check)
         print_lines([f"FAIL  {line}" for line in life.run.migration_failures])
         life.measure(selected, HEAD)
         finished = life.finish()

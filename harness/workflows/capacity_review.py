@@ -51,7 +51,7 @@ def capacity_review(options: RunOptions, project: Project, cases: Cases, base: s
     at_base = replace(options, revision=base, migration_check=False, baseline=None,
                       update_baseline=False)
     with life_of(at_base) as life:
-        before = life.base_then_head(cases, head, under_load=options.migration_check)
+        before = life.base_then_head(cases, head, under_writer=options.migration_check)
         existing = {s.index for s in before.facts.index_sizes}
         life.measure(cases, HEAD)
         run = life.run
