@@ -153,6 +153,15 @@ def csr_head(request: pytest.FixtureRequest,
 
 
 @pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The pip settings under which the CI examples' jobs install the project from one
+    wheelhouse, built once for the session (ci_examples.build_wheelhouse)."""
+    from ci_examples import build_wheelhouse
+
+    return build_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+
+
+@pytest.fixture(scope="session")
 def csr_before(tmp_path_factory: pytest.TempPathFactory) -> CsrRun:
     """The same data at the revision before the index migration."""
     return run_csr_plans(tmp_path_factory.mktemp("csr-before"), "--plans-revision",
