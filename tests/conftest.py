@@ -3,6 +3,7 @@ mark the tests by folder; plain helpers are in support.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -11,13 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from harness.plugin import SESSION
+from harness.report.output import write_report
+from harness.run import all_item_ids
 from harness.server.embedded import EmbeddedServer
 from harness.server.provisioning import HarnessDatabase, ServerInfo, harness_database
 
 # support.py's asserts (validate_results) explain themselves as they did in conftest.py
 pytest.register_assert_rewrite("support")
 
-from support import BEFORE_INDEXES, RUNS_DIR, CsrRun, run_csr_plans  # noqa: E402
+from support import BEFORE_INDEXES, REPO, RUNS_DIR, CsrRun, run_csr_plans  # noqa: E402
 
 pytest_plugins = ["pytester"]
 
@@ -26,9 +30,11 @@ TESTS = Path(__file__).parent
 FOLDER_MARKERS = {"db": ("db",), "plugin": ("db", "plugin"), "csr": ("db", "csr")}
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks the tests by folder, and the plan items (scenarios/, marked `plans` by the
-    plugin) `db` too: they plan on a server."""
+    plugin) `db` too: they plan on a server. The plan items run first (in their own order),
+    so that their results are there for the tests that read a CSR run at head (csr_head)."""
     for item in items:
         path = item.path
         folder = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else None
@@ -37,20 +43,43 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             names = ("db",)
         for name in names:
             item.add_marker(name)
+    items.sort(key=lambda item: item.get_closest_marker("plans") is None)  # stable
+
+
+_PREVIOUS_CACHE_DIR = pytest.StashKey[str | None]()
+_CACHE_DIR = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every harness run of this test session, in this process or in one it starts, keeps
+    its built databases in one temporary directory, never in the user's cache: each database
+    is built once per session and reused by the runs after. Set here, before the session
+    starts, so that the plan items collected at the root (whose run opens before any
+    fixture) share it too."""
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker inherits the controller's
+    path = Path(tempfile.mkdtemp(prefix="plan-harness-tests-cache-"))
+    config.stash[_CACHE_DIR] = path
+    config.stash[_PREVIOUS_CACHE_DIR] = os.environ.get("PLAN_HARNESS_CACHE_DIR")
+    os.environ["PLAN_HARNESS_CACHE_DIR"] = str(path)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    path = config.stash.get(_CACHE_DIR, None)
+    if path is None:
+        return
+    previous = config.stash[_PREVIOUS_CACHE_DIR]
+    if previous is None:
+        os.environ.pop("PLAN_HARNESS_CACHE_DIR", None)
+    else:
+        os.environ["PLAN_HARNESS_CACHE_DIR"] = previous
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Harness runs started by the tests (as subprocesses) keep seeded databases in a
-    temporary directory, never in the user's cache."""
-    path = tmp_path_factory.mktemp("seed-cache")
-    previous = os.environ.get("PLAN_HARNESS_CACHE_DIR")
-    os.environ["PLAN_HARNESS_CACHE_DIR"] = str(path)
-    yield path
-    if previous is None:
-        del os.environ["PLAN_HARNESS_CACHE_DIR"]
-    else:
-        os.environ["PLAN_HARNESS_CACHE_DIR"] = previous
+def private_cache_dir() -> Path:
+    """The session's directory of built databases (set up by pytest_configure)."""
+    return Path(os.environ["PLAN_HARNESS_CACHE_DIR"])
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -83,10 +112,49 @@ def database(server: ServerInfo) -> Iterator[HarnessDatabase]:
         yield db
 
 
+def plan_items_of_this_session(session: pytest.Session, report_dir: Path) -> CsrRun | None:
+    """The CSR scenarios at head as the plan items of this very session ran them (the test
+    command at the root collects scenarios/): their report written to `report_dir`. None
+    when this session did not run every one of them at the head revision (`pytest tests`,
+    -k, another revision or profile): then they are run on their own."""
+    plans = session.config.stash.get(SESSION, None)
+    if plans is None or plans.run is None:
+        return None
+    settings, run = plans.settings, plans.run
+    if (plans.project.scenarios_dir.resolve() != (REPO / "scenarios").resolve()
+            or settings.profile != "ci" or settings.revision != "head" or settings.base_revision
+            or settings.baseline is not None or settings.stats is not None
+            or plans.deselected or run.existing_db):
+        return None
+    results = list(run.results)
+    if len(results) != len(all_item_ids(plans.project)):
+        return None  # not all of them ran (yet)
+    write_report(report_dir, run.facts, results, session.config.rootpath)
+    document = json.loads((report_dir / "results.json").read_text())
+    failed = [i["id"] for i in document["items"] if i["outcome"] in ("fail", "error")]
+    return CsrRun(1 if failed else 0, report_dir, document,
+                  f"the plan items of this session: {len(results)} results; "
+                  f"failed or errors: {failed}")
+
+
 @pytest.fixture(scope="session")
-def csr_head(tmp_path_factory: pytest.TempPathFactory) -> CsrRun:
-    """The CSR scenarios at head: shared by the regression proof and the report tests."""
-    return run_csr_plans(tmp_path_factory.mktemp("csr-head"))
+def csr_head(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> CsrRun:
+    """The CSR scenarios at head: shared by the regression proof and the report tests. The
+    test command runs them once, as the plan items at the root; a session without them runs
+    them here."""
+    report_dir = tmp_path_factory.mktemp("csr-head")
+    shared = plan_items_of_this_session(request.session, report_dir)
+    return shared if shared is not None else run_csr_plans(report_dir)
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The pip settings under which the CI examples' jobs install the project from one
+    wheelhouse, built once for the session (ci_examples.build_wheelhouse)."""
+    from ci_examples import build_wheelhouse
+
+    return build_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
 
 
 @pytest.fixture(scope="session")

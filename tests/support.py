@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import jsonschema
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from harness import cli
 from harness.report.document import SCHEMA_FILE
 from harness.server.provisioning import ServerInfo
 
@@ -86,6 +88,42 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute({downgrade!r})
 '''
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What `plan-harness ARGS` did: its exit code and what it wrote (the attributes of a
+    subprocess.CompletedProcess, so a test reads one like the other)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path | None = None,
+            env: Mapping[str, str] | None = None) -> CliResult:
+    """`plan-harness ARGS` in this process (harness.cli.main), with what it prints to
+    sys.stdout and sys.stderr captured: a command that stops before any server costs no
+    interpreter start and no imports. `cwd` is the working directory for the call, `env`
+    the environment (os.environ is restored afterwards). Tests about the process itself
+    (signals, the console script) start one."""
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = dict(os.environ)
+    try:
+        with contextlib.ExitStack() as stack:
+            if cwd is not None:
+                stack.enter_context(contextlib.chdir(cwd))
+            if env is not None:
+                os.environ.clear()
+                os.environ.update(env)
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(err))
+            code = cli.main(list(args))
+    finally:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(saved_env)
+    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 def plan_sample(name: str) -> object:

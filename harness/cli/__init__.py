@@ -8,10 +8,11 @@ starts without the database driver, Alembic or Jinja2."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import cast
 
@@ -37,22 +38,33 @@ def resolve_settings(*args: object, **kwargs: object) -> object:
     return resolve(*args, **kwargs)  # type: ignore[arg-type]
 
 
-def _interrupt_on_sigterm() -> None:
-    # SIGTERM (a CI job cancelled, `kill`) unwinds like Ctrl-C, so the server stops and the
-    # harness database is dropped instead of the process vanishing mid-build.
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, `kill`) unwinds like Ctrl-C while a command runs, so the
+    server stops and the harness database is dropped instead of the process vanishing
+    mid-build; the caller's own handler is back afterwards."""
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _interrupt_on_sigterm()
+    """The exit code of one command (also for a bad command line, --help and --version:
+    argparse's own exit is returned, not raised)."""
     try:
-        module = importlib.import_module(f"harness.cli.{COMMANDS[args.command]}")
-        command = cast(Callable[..., int], module.command)
-        return command(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        with _interrupt_on_sigterm():
+            module = importlib.import_module(f"harness.cli.{COMMANDS[args.command]}")
+            command = cast(Callable[..., int], module.command)
+            return command(args)
     except HarnessError as exc:
         print(f"plan-harness: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -85,12 +85,13 @@ def output(job: Job) -> str:
 
 
 def test_a_push_warms_the_cache_and_the_pull_request_reuses_it(
-        repo: ExampleRepo, workflow: Any) -> None:
+        repo: ExampleRepo, workflow: Any, wheelhouse: dict[str, str]) -> None:
     store, artifacts = repo.path.parent / "actions-cache", repo.path.parent / "artifacts"
     store.mkdir()
     repo.checkout("main")
+    # the install steps take the packages from the session's wheelhouse
     warm = Job(workflow, "warm-cache", repo.path, github("push", "refs/heads/main"), store,
-               artifacts)
+               artifacts, env_overrides=wheelhouse)
     warm.run()
     assert not warm.failed, output(warm)[-4000:]
     saved = [p.name for p in store.iterdir()]
@@ -98,7 +99,8 @@ def test_a_push_warms_the_cache_and_the_pull_request_reuses_it(
     repo.checkout("feature")
     with fake_forge() as forge:
         compare = Job(workflow, "compare-embedded", repo.path,
-                      github("pull_request", "refs/pull/7/merge", forge.url), store, artifacts)
+                      github("pull_request", "refs/pull/7/merge", forge.url), store, artifacts,
+                      env_overrides=wheelhouse)
         compare.run()
     assert not compare.failed, output(compare)[-4000:]
     comment = the_comment(forge, "compare-embedded")
@@ -115,12 +117,12 @@ def test_a_push_warms_the_cache_and_the_pull_request_reuses_it(
 
 
 def test_the_service_container_job_runs_the_plans_by_dsn(
-        repo: ExampleRepo, workflow: Any, tmp_path: Path) -> None:
+        repo: ExampleRepo, workflow: Any, tmp_path: Path, wheelhouse: dict[str, str]) -> None:
     repo.checkout("feature")
     with service_postgres() as dsn, fake_forge() as forge:
         job = Job(workflow, "plans-service-container", repo.path,
                   github("pull_request", "refs/pull/7/merge", forge.url), tmp_path / "cache",
-                  tmp_path / "artifacts", env_overrides={"PLAN_HARNESS_DSN": dsn})
+                  tmp_path / "artifacts", env_overrides={**wheelhouse, "PLAN_HARNESS_DSN": dsn})
         job.run()
         with psycopg.connect(dsn) as conn:
             left = conn.execute("SELECT count(*) FROM pg_database "

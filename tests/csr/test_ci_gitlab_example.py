@@ -39,7 +39,10 @@ def note_variables(forge: Forge) -> tuple[str, ...]:
             "PLAN_HARNESS_GITLAB_TOKEN=glpat-test")
 
 
-def run_job(repo: ExampleRepo, job: str, *variables: str) -> subprocess.CompletedProcess[str]:
+def run_job(repo: ExampleRepo, pip: dict[str, str], job: str,
+            *variables: str) -> subprocess.CompletedProcess[str]:
+    """gitlab-ci-local runs `job`; its install step takes the packages from the session's
+    wheelhouse (`pip`: the settings of ci_examples.build_wheelhouse)."""
     command = [str(ci_tool("gitlab-ci-local")), "--force-shell-executor",
                "--ignore-predefined-vars", PREDEFINED_SET_HERE,
                "--variable", f"PLAN_HARNESS_ARGS={FEW_CASES}"]
@@ -47,7 +50,7 @@ def run_job(repo: ExampleRepo, job: str, *variables: str) -> subprocess.Complete
         command += ["--variable", variable]
     return subprocess.run([*command, job], cwd=repo.path, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600,
-                          env=job_environment(), check=False)
+                          env=job_environment(pip), check=False)
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +69,15 @@ def artifacts(repo: ExampleRepo, job: str) -> Path:
 
 
 def test_the_default_branch_warms_the_cache_and_the_merge_request_reuses_it(
-        repo: ExampleRepo) -> None:
+        repo: ExampleRepo, wheelhouse: dict[str, str]) -> None:
     repo.checkout("main")
-    warm = run_job(repo, "warm-cache")
+    warm = run_job(repo, wheelhouse, "warm-cache")
     assert warm.returncode == 0, warm.stdout[-3000:]
     assert "kept the built database" in warm.stdout
     repo.checkout("feature")
     with fake_forge() as forge:
-        compare = run_job(repo, "compare-embedded", *MERGE_REQUEST, *note_variables(forge))
+        compare = run_job(repo, wheelhouse, "compare-embedded", *MERGE_REQUEST,
+                          *note_variables(forge))
     assert compare.returncode == 0, compare.stdout[-3000:]
     notes = [c["body"] for c in forge.comments]
     assert len(notes) == 1 and notes[0].startswith("## plan-harness")
@@ -90,10 +94,12 @@ def test_the_default_branch_warms_the_cache_and_the_merge_request_reuses_it(
     assert (reports / "base" / "results.json").exists()
 
 
-def test_the_service_container_job_runs_the_plans_by_dsn(repo: ExampleRepo) -> None:
+def test_the_service_container_job_runs_the_plans_by_dsn(repo: ExampleRepo,
+                                                         wheelhouse: dict[str, str]) -> None:
     repo.checkout("feature")
     with service_postgres() as dsn:
-        job = run_job(repo, "plans-service-container", *MERGE_REQUEST, f"PLAN_HARNESS_DSN={dsn}")
+        job = run_job(repo, wheelhouse, "plans-service-container", *MERGE_REQUEST,
+                      f"PLAN_HARNESS_DSN={dsn}")
         with psycopg.connect(dsn) as conn:
             left = conn.execute("SELECT count(*) FROM pg_database "
                                 "WHERE datname LIKE 'plan_harness_%'").fetchone()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.project.scenarios import load_scenario
 from harness.report.annotations import case_line
-from support import BEFORE_INDEXES, REPO
+from support import BEFORE_INDEXES, REPO, run_cli
 
 SCENARIO = REPO / "scenarios" / "booking_rate_appointments.toml"
 SELECT = ["-k", "booking_rate_appointments", "--plans-runs", "3", "--plans-warmup", "1"]
@@ -60,10 +60,9 @@ def test_junit_carries_each_items_figures(tmp_path: Path) -> None:
 
 def test_compare_markdown_only_prints_the_summary_alone(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "compare", "--base", BEFORE_INDEXES,
-         "--markdown-only", "--plans-annotations", "github", "--plans-report-dir", str(reports),
-         *COMPARE_SELECT], cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    result = run_cli("compare", "--base", BEFORE_INDEXES, "--markdown-only",
+                     "--plans-annotations", "github", "--plans-report-dir", str(reports),
+                     *COMPARE_SELECT, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout == (reports / "summary.md").read_text()
     assert "PASS  head rep_calls" in result.stderr

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import REPO, validate_results
+from support import REPO, CliResult, run_cli, validate_results
 
-CLI = [sys.executable, "-m", "harness.cli"]
 BUDGET_MS = 50  # at ci a plain index build on calls blocks inserts for about 270 ms; CONCURRENTLY for 0
 EXTRA_MIGRATION = '''"""A careless follow-up migration: a plain CREATE INDEX on calls (a SHARE lock: inserts
 wait for the whole build), and a concurrent unique build that fails and is swallowed, which
@@ -60,11 +57,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_check(project: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    result = subprocess.run(
-        [*CLI, "run", "--project-dir", str(project), "--plans-migration-check", "on",
-         "--plans-max-write-wait-ms", str(BUDGET_MS), "-k", "largest-tenant-7-days"],
-        capture_output=True, text=True, timeout=600)
+def run_check(project: Path) -> tuple[CliResult, dict[str, Any]]:
+    result = run_cli("run", "--project-dir", str(project), "--plans-migration-check", "on",
+                     "--plans-max-write-wait-ms", str(BUDGET_MS), "-k", "largest-tenant-7-days")
     document = json.loads((project / "reports" / "results.json").read_text())
     return result, document
 

@@ -10,7 +10,6 @@ import json
 import platform
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,15 @@ from harness.report.analysis import (
 from harness.report.output import SCHEMA_VERSION, load_results, rerender
 from harness.report.render import SUMMARY_MAX_LINES, md_cell
 from harness.server.provisioning import HarnessDatabase
-from support import BEFORE_INDEXES, REPO, SAMPLE_PROJECT, CsrRun, plan_sample, validate_results
-
-CLI = [sys.executable, "-m", "harness.cli"]
-
+from support import (
+    BEFORE_INDEXES,
+    REPO,
+    SAMPLE_PROJECT,
+    CsrRun,
+    plan_sample,
+    run_cli,
+    validate_results,
+)
 
 # --- the results document --------------------------------------------------------------------
 
@@ -101,7 +105,7 @@ def test_a_bad_results_file_is_one_line_naming_it(tmp_path: Path, content: str |
     path = tmp_path / "results.json"
     if content is not None:
         path.write_text(content)
-    result = subprocess.run([*CLI, "report", str(path)], capture_output=True, text=True)
+    result = run_cli("report", str(path))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -246,10 +250,9 @@ def test_a_run_writes_the_html_and_a_short_markdown_summary(csr_head: CsrRun,
 
 def test_report_command_rerenders_and_compares_without_a_database(
         csr_head: CsrRun, csr_before: CsrRun, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*CLI, "report", str(csr_head.report_dir / "results.json"), "--compare",
-         str(csr_before.report_dir / "results.json"), "--out", str(tmp_path)],
-        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})  # no DSN, no server
+    result = run_cli("report", str(csr_head.report_dir / "results.json"), "--compare",
+                     str(csr_before.report_dir / "results.json"), "--out", str(tmp_path),
+                     env={"PATH": "/usr/bin:/bin"})  # no DSN, no server
     assert result.returncode == 0, result.stderr
     assert f"report: {tmp_path / 'index.html'}" in result.stdout
     html = (tmp_path / "index.html").read_text()
@@ -311,8 +314,7 @@ def hostile_project(tmp_path: Path) -> Path:
 
 
 def test_scenario_names_and_parameters_are_escaped_in_the_html(hostile_project: Path) -> None:
-    result = subprocess.run([*CLI, "run", "--plans-revision", "0001", "--project-dir",
-                             str(hostile_project)], capture_output=True, text=True, timeout=300)
+    result = run_cli("run", "--plans-revision", "0001", "--project-dir", str(hostile_project))
     assert result.returncode == 1, result.stderr  # no index at 0001: the summary lists them
     html = (hostile_project / "reports" / "index.html").read_text()
     assert html.count("<script>") == 1

@@ -79,16 +79,23 @@ def test_a_collapsed_plan_opens_on_click(page: tuple[Browser, Path]) -> None:
     browser.screenshot(out / "plan.png")
 
 
-def test_the_verdict_filter_hides_other_rows(page: tuple[Browser, Path]) -> None:
+def test_the_verdict_filter_hides_other_rows(page: tuple[Browser, Path],
+                                            csr_head: CsrRun) -> None:
     browser, _ = page
-    browser.click(".filters button[data-outcome='fail']")
-    shown = browser.evaluate(
-        "[...document.querySelectorAll('#items tbody tr')].filter(r => !r.hidden)"
-        ".map(r => r.dataset.outcome)")
-    assert set(shown) <= {"fail"}
+    rows = "[...document.querySelectorAll('#items tbody tr')]"
+    shown = f"{rows}.filter(r => !r.hidden).map(r => r.dataset.outcome)"
+    every = browser.evaluate(f"{rows}.map(r => r.dataset.outcome)")
+    # the page is the head's report: one row per plan mode of each item, by its verdict
+    expected = {outcome: sum(len(i["modes"]) for i in csr_head.document["items"]
+                             if i["outcome"] == outcome)
+                for outcome in ("error", "fail", "warn", "pass")}
+    assert {o: every.count(o) for o in expected} == expected
+    assert sum(1 for n in expected.values() if n) >= 2  # a filter here hides some rows
+    for outcome, rows_of_it in expected.items():
+        browser.click(f".filters button[data-outcome='{outcome}']")
+        assert browser.evaluate(shown) == [outcome] * rows_of_it, outcome
     browser.click(".filters button[data-outcome='all']")
-    assert browser.evaluate("[...document.querySelectorAll('#items tbody tr')]"
-                            ".every(r => !r.hidden)")
+    assert browser.evaluate(shown) == every
 
 
 def test_plan_diffs_render_side_by_side(page: tuple[Browser, Path]) -> None:

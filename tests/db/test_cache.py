@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.build.cache import BuildCache
-from support import copy_sample_project, default_sigint
+from support import CliResult, copy_sample_project, default_sigint, run_cli
 
 CLI = [sys.executable, "-m", "harness.cli"]
 
@@ -28,14 +28,16 @@ def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
 
 
-def run(project: Path, cache_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, "run", "--project-dir", str(project), "--plans-cache-dir",
-                           str(cache_dir), *args], capture_output=True, text=True, timeout=300)
+def run(project: Path, cache_dir: Path, *args: str) -> CliResult:
+    """`plan-harness run` with a cache of the test's own (the test is about that cache), in
+    this process."""
+    return run_cli("run", "--project-dir", str(project), "--plans-cache-dir", str(cache_dir),
+                   *args)
 
 
 def cache_cli(cache_dir: Path, *args: str) -> str:
-    result = subprocess.run([*CLI, "cache", *args, "--plans-cache-dir", str(cache_dir)],
-                            capture_output=True, text=True, timeout=60, check=True)
+    result = run_cli("cache", *args, "--plans-cache-dir", str(cache_dir))
+    assert result.returncode == 0, result.stderr
     return result.stdout
 
 

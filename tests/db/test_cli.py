@@ -5,38 +5,39 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from support import (
     TESTS,
+    CliResult,
     copy_sample_project,
     embedded_postgres_pids,
     migration,
+    run_cli,
     validate_results,
 )
 
-CLI = [sys.executable, "-m", "harness.cli"]
 JOIN_SCENARIO = TESTS / "data" / "join_scenarios" / "account_activity.toml"
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    return copy_sample_project(
-        tmp_path, 'plans_profile = "small"\nplans_runs = 3\nplans_cache = "off"\n')
+    """The sample project at profile small. Its built database is kept in the session's
+    cache (PLAN_HARNESS_CACHE_DIR, set by conftest.py): seeded once, reused by every test."""
+    return copy_sample_project(tmp_path, 'plans_profile = "small"\nplans_runs = 3\n')
 
 
-def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args, "--project-dir", str(project)], capture_output=True,
-                          text=True, timeout=300)
+def cli(project: Path, *args: str) -> CliResult:
+    """`plan-harness ARGS --project-dir PROJECT`, in this process."""
+    return run_cli(*args, "--project-dir", str(project))
 
 
 def test_run_seeds_checks_and_writes_the_report(project: Path) -> None:
     before = set(embedded_postgres_pids())
-    result = cli(project, "run")
+    # the cache off: this run seeds (and says so), whatever ran before it
+    result = cli(project, "run", "--plans-cache", "off")
     assert result.returncode == 0, result.stderr
     assert "PASS  account_feed[busiest-account-30-days]" in result.stdout
     assert "0 failed, 0 errors, 0 warnings, 2 passed" in result.stdout
@@ -419,8 +420,7 @@ def test_report_history_draws_each_item_over_the_runs(project: Path, tmp_path: P
         result = cli(project, "run", "--plans-revision", revision,
                      "--plans-report-dir", str(report_dir))
         assert result.returncode in (0, 1), result.stderr
-    result = subprocess.run([*CLI, "report", "--history", str(history)],
-                            capture_output=True, text=True)
+    result = run_cli("report", "--history", str(history))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (f"history of 4 item plan modes over 2 runs: "
                                      f"{history / 'history.html'}")
@@ -429,14 +429,12 @@ def test_report_history_draws_each_item_over_the_runs(project: Path, tmp_path: P
     # the index cut each item's buffers: shown as drift below 1
     assert html.count('class="better">x0.') >= 4
     (history / "run1" / "results.json").write_text("{}")
-    result = subprocess.run([*CLI, "report", "--history", str(history)],
-                            capture_output=True, text=True)
+    result = run_cli("report", "--history", str(history))
     assert result.returncode == 2
     assert result.stderr.strip() == (f"plan-harness: error: {history / 'run1' / 'results.json'}"
                                      ": not a plan-harness results file (no schema_version)")
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = subprocess.run([*CLI, "report", "--history", str(empty)], capture_output=True,
-                            text=True)
+    result = run_cli("report", "--history", str(empty))
     assert (result.returncode, result.stderr.strip()) == (
         2, f"plan-harness: error: {empty}: no results.json under it")

@@ -5,8 +5,6 @@ created, migrated or seeded; the session is read-only, a statement that writes i
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +12,8 @@ import psycopg
 import pytest
 
 from harness.server.provisioning import ServerInfo
-from support import application_database, copy_sample_project
+from support import application_database, copy_sample_project, run_cli
 
-CLI = [sys.executable, "-m", "harness.cli"]
 UPDATE_SCENARIO = '''
 name = "mark_seen"
 endpoint = "POST /feed/seen"
@@ -58,10 +55,8 @@ def state(conninfo: str) -> tuple[object, ...]:
 
 def test_existing_database_is_planned_read_only(app_database: str, project: Path) -> None:
     before = state(app_database)
-    result = subprocess.run(
-        [*CLI, "run", "--project-dir", str(project), "--plans-provider", "dsn",
-         "--plans-dsn", app_database, "--plans-allow-existing-db", "on"],
-        capture_output=True, text=True, timeout=300)
+    result = run_cli("run", "--project-dir", str(project), "--plans-provider", "dsn",
+                     "--plans-dsn", app_database, "--plans-allow-existing-db", "on")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "planning against the existing database, read-only" in result.stderr
     assert "0 failed, 0 errors, 0 warnings, 3 passed" in result.stdout
@@ -79,8 +74,7 @@ def test_existing_database_is_planned_read_only(app_database: str, project: Path
 
 
 def test_allow_existing_db_needs_the_dsn_provider(project: Path) -> None:
-    result = subprocess.run([*CLI, "run", "--project-dir", str(project),
-                             "--plans-allow-existing-db", "on"], capture_output=True, text=True)
+    result = run_cli("run", "--project-dir", str(project), "--plans-allow-existing-db", "on")
     assert result.returncode == 2
     assert result.stderr.strip() == ("plan-harness: error: --plans-allow-existing-db on needs "
                                      "--plans-provider dsn")
@@ -90,10 +84,9 @@ def test_stats_capture_from_an_existing_database_changes_nothing(app_database: s
                                                                 project: Path) -> None:
     before = state(app_database)
     out = project / "app-stats.json"
-    result = subprocess.run(
-        [*CLI, "stats", "capture", "--out", str(out), "--project-dir", str(project),
-         "--plans-provider", "dsn", "--plans-dsn", app_database,
-         "--plans-allow-existing-db", "on"], capture_output=True, text=True, timeout=120)
+    result = run_cli("stats", "capture", "--out", str(out), "--project-dir", str(project),
+                     "--plans-provider", "dsn", "--plans-dsn", app_database,
+                     "--plans-allow-existing-db", "on")
     assert result.returncode == 0, result.stderr
     assert state(app_database) == before
     statistics = json.loads(out.read_text())

@@ -15,13 +15,12 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from harness.server.provisioning import ServerInfo
-from support import SAMPLE_PROJECT
-
-CLI = [sys.executable, "-m", "harness.cli"]
+from support import SAMPLE_PROJECT, CliResult, run_cli
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+def cli(*args: str, cwd: Path | None = None) -> CliResult:
+    """`plan-harness ARGS`, in this process (in `cwd` for the call)."""
+    return run_cli(*args, cwd=cwd)
 
 
 def tree(root: Path) -> dict[str, bytes]:

@@ -5,8 +5,6 @@ a usage error, 4, or a collection error, 2), and nothing is started or left behi
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,9 +12,8 @@ import pytest
 
 from harness.errors import ScenarioError
 from harness.project.scenarios import load_scenario
-from support import copy_sample_project, embedded_postgres_pids
+from support import CliResult, copy_sample_project, embedded_postgres_pids, run_cli
 
-CLI = [sys.executable, "-m", "harness.cli"]
 CONFTEST = '''from pathlib import Path
 
 ROOT = Path(__file__).parent
@@ -29,13 +26,13 @@ def pytest_plans_locations(config):
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    return copy_sample_project(
-        tmp_path / "project", 'plans_profile = "small"\nplans_runs = 3\nplans_cache = "off"\n')
+    return copy_sample_project(tmp_path / "project", 'plans_profile = "small"\nplans_runs = 3\n')
 
 
-def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args, "--project-dir", str(project)], capture_output=True,
-                          text=True, timeout=300)
+def cli(project: Path, *args: str) -> CliResult:
+    """`plan-harness ARGS --project-dir PROJECT`, in this process: each refusal here comes
+    before any server, so a process of its own would only add its start-up."""
+    return run_cli(*args, "--project-dir", str(project))
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -44,7 +41,7 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+def errors(result: CliResult) -> list[str]:
     return result.stderr.strip().splitlines()
 
 
@@ -132,7 +129,7 @@ BAD_INPUTS = {
 }
 
 
-def one_error(result: subprocess.CompletedProcess[str], where: str, problem: str) -> str:
+def one_error(result: CliResult, where: str, problem: str) -> str:
     """The result is exit 2 with exactly one line, naming the file and field."""
     assert result.returncode == 2, result.stdout + result.stderr
     (line,) = errors(result)
@@ -250,12 +247,22 @@ def write_conftest(project: Path) -> None:
     (project / "conftest.py").write_text(CONFTEST)
 
 
-def pytest_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          cwd=project, capture_output=True, text=True, timeout=300)
+PytestIn = Callable[..., CliResult]
 
 
-def test_pytest_refuses_an_unknown_anchor_at_collection(project: Path) -> None:
+@pytest.fixture
+def pytest_in(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> PytestIn:
+    """`pytest ARGS` started in a project's directory, in this process (pytester's in-process
+    run): its exit code and output, read like plan-harness's."""
+    def run(project: Path, *args: str) -> CliResult:
+        monkeypatch.chdir(project)
+        result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+        return CliResult(int(result.ret), result.stdout.str(), result.stderr.str())
+    return run
+
+
+def test_pytest_refuses_an_unknown_anchor_at_collection(project: Path,
+                                                        pytest_in: PytestIn) -> None:
     write_conftest(project)
     unknown_anchor(project)
     result = pytest_in(project, "-m", "plans")
@@ -265,7 +272,8 @@ def test_pytest_refuses_an_unknown_anchor_at_collection(project: Path) -> None:
     assert "plan-harness: server" not in result.stdout
 
 
-def test_pytest_refuses_a_bad_report_directory_at_start(project: Path, tmp_path: Path) -> None:
+def test_pytest_refuses_a_bad_report_directory_at_start(project: Path, tmp_path: Path,
+                                                        pytest_in: PytestIn) -> None:
     write_conftest(project)
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
@@ -276,7 +284,7 @@ def test_pytest_refuses_a_bad_report_directory_at_start(project: Path, tmp_path:
 
 
 def test_pytest_without_its_config_file_stops_instead_of_ignoring_it(
-        project: Path, tmp_path: Path) -> None:
+        project: Path, tmp_path: Path, pytest_in: PytestIn) -> None:
     write_conftest(project)
     outside = tmp_path / "elsewhere"
     outside.mkdir()

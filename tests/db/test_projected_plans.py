@@ -5,10 +5,7 @@ pages so the planner's row estimates and costs see the captured size."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +18,7 @@ from harness.server.provisioning import HarnessDatabase
 from harness.statistics.capture import capture, read_statistics, scaled
 from harness.statistics.fidelity import compare_documents
 from harness.statistics.load import StatisticsLoader
-from support import REPO, embedded_postgres_pids, validate_results
+from support import REPO, embedded_postgres_pids, run_cli, validate_results
 
 SCALE = 1000
 
@@ -197,11 +194,9 @@ def test_a_statistics_file_with_an_unknown_table_is_one_line_and_leaves_nothing(
 
 
 def test_the_stats_option_is_refused_with_an_existing_database(project: Path) -> None:  # noqa: F811
-    result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", "--project-dir", str(project),
-         "--plans-stats", "x.json", "--plans-provider", "dsn", "--plans-dsn", "host=/nowhere",
-         "--plans-allow-existing-db", "on"], capture_output=True, text=True,
-        env={**os.environ}, timeout=60)
+    result = run_cli("run", "--project-dir", str(project), "--plans-stats", "x.json",
+                     "--plans-provider", "dsn", "--plans-dsn", "host=/nowhere",
+                     "--plans-allow-existing-db", "on")
     assert result.returncode == 2
     assert "cannot be used with --plans-allow-existing-db on" in result.stderr
 
@@ -264,10 +259,8 @@ def test_the_committed_capacity_statistics_plan_the_ci_database_as_capacity(
     """fixtures/stats/capacity.json: captured from the real capacity database and verified
     there (plan-harness stats stamp), so it gates. At ci alone the largest tenant's
     custom plan walks the date-only index; at capacity it does not."""
-    result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", "--plans-stats",
-         "fixtures/stats/capacity.json", "--plans-report-dir", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = run_cli("run", "--plans-stats", "fixtures/stats/capacity.json",
+                     "--plans-report-dir", str(tmp_path), cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     document = json.loads((tmp_path / "results.json").read_text())
     validate_results(document)

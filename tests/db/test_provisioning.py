@@ -21,7 +21,7 @@ from harness.server.datadirs import runs_root, sweep_abandoned_runs
 from harness.server.dsn import ExternalServer
 from harness.server.embedded import EmbeddedServer
 from harness.server.provisioning import assert_harness_owned, harness_database
-from support import REPO, default_sigint, embedded_postgres_pids
+from support import REPO, default_sigint, embedded_postgres_pids, run_cli
 
 CLI = [sys.executable, "-m", "harness.cli"]
 
@@ -150,8 +150,7 @@ def test_docker_is_found_through_the_current_docker_context(
 def test_cli_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
     env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     before = set(embedded_postgres_pids())
-    result = subprocess.run([*CLI, "run", *args], cwd=REPO, capture_output=True, text=True,
-                            env=env, timeout=120)
+    result = run_cli("run", *args, cwd=REPO, env=env)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if not line.startswith(
         "plan-harness: server")]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +15,8 @@ from psycopg.conninfo import make_conninfo
 
 from harness import cli
 from harness.server.provisioning import ServerInfo
-from support import application_database, copy_sample_project
+from support import CliResult, application_database, copy_sample_project, run_cli
 
-CLI = [sys.executable, "-m", "harness.cli"]
 # A literal % in a string is text: LIKE '%vie%' matches 'view'.
 SEARCH_SCENARIO = '''
 name = "kind_search"
@@ -63,9 +60,8 @@ def role_without_createdb(server: ServerInfo) -> Iterator[str]:
 def test_a_role_without_createdb_is_refused_before_anything(
         server: ServerInfo, role_without_createdb: str, project: Path) -> None:
     before = harness_databases(server.admin_conninfo)
-    result = subprocess.run(
-        [*CLI, "run", "--project-dir", str(project), "--plans-provider", "dsn",
-         "--plans-dsn", role_without_createdb], capture_output=True, text=True, timeout=120)
+    result = run_cli("run", "--project-dir", str(project), "--plans-provider", "dsn",
+                     "--plans-dsn", role_without_createdb)
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("plan-harness: error: role ph_no_createdb at ")
@@ -103,11 +99,9 @@ def app_database(server: ServerInfo) -> Iterator[str]:
         yield conninfo
 
 
-def run_existing(project: Path, conninfo: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, "run", "--project-dir", str(project), "--plans-provider", "dsn",
-         "--plans-dsn", conninfo, "--plans-allow-existing-db", "on", *args],
-        capture_output=True, text=True, timeout=300)
+def run_existing(project: Path, conninfo: str, *args: str) -> CliResult:
+    return run_cli("run", "--project-dir", str(project), "--plans-provider", "dsn",
+                   "--plans-dsn", conninfo, "--plans-allow-existing-db", "on", *args)
 
 
 def test_an_existing_database_is_labelled_and_not_budgeted(app_database: str,
@@ -146,9 +140,8 @@ def test_an_existing_database_is_labelled_and_not_budgeted(app_database: str,
 ])
 def test_existing_db_budgets_must_name_a_profile_of_an_existing_run(
         project: Path, args: tuple[str, ...], message: str) -> None:
-    result = subprocess.run([*CLI, "run", "--project-dir", str(project), "--plans-provider",
-                             "dsn", "--plans-dsn", "host=/nonexistent", *args],
-                            capture_output=True, text=True, timeout=120)
+    result = run_cli("run", "--project-dir", str(project), "--plans-provider", "dsn",
+                     "--plans-dsn", "host=/nonexistent", *args)
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"plan-harness: error: {message}")

@@ -1,5 +1,5 @@
 """The plugin and the CLI resolve the same settings from every pytest config file, and name
-a bad value alike (pytest runs in a subprocess, through pytester)."""
+a bad value alike (pytest runs in this process, through pytester)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_the_cli_reads_the_settings_pytest_reads(pytester: pytest.Pytester, name
     copy_sample_project(pytester.path)
     pytester.makeconftest(RECORDING_CONFTEST)
     (pytester.path / name).write_text(text)
-    result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider")
     assert result.ret == 0, result.stderr.str()
     by_pytest = json.loads((pytester.path / "settings.json").read_text())
     by_cli = resolve_settings(pytester.path, {})
@@ -72,7 +72,7 @@ def test_a_bad_value_in_a_config_file_is_named_alike(pytester: pytest.Pytester) 
     pytester.makeconftest(RECORDING_CONFTEST)
     (pytester.path / "pytest.ini").write_text("[pytest]\nplans_runs = many\n")
     message = "plans_runs (pytest.ini): 'many' is not a whole number"
-    result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: plan-harness: {message}"])
     with pytest.raises(ConfigError, match=re.escape(message)):
