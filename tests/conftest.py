@@ -30,11 +30,13 @@ TESTS = Path(__file__).parent
 FOLDER_MARKERS = {"db": ("db",), "plugin": ("db", "plugin"), "csr": ("db", "csr")}
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     """Marks the tests by folder, and the plan items (scenarios/, marked `plans` by the
-    plugin) `db` too: they plan on a server. The plan items run first (in their own order),
-    so that their results are there for the tests that read a CSR run at head (csr_head)."""
+    plugin) `db` too: they plan on a server. Marked before -m selects (so `-m "not db"`
+    leaves them out); after every other hook, the plan items are put first (in their own
+    order), so that their results are there for the tests that read a CSR run at head
+    (csr_head)."""
     for item in items:
         path = item.path
         folder = path.relative_to(TESTS).parts[0] if path.is_relative_to(TESTS) else None
@@ -43,6 +45,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             names = ("db",)
         for name in names:
             item.add_marker(name)
+    yield
     items.sort(key=lambda item: item.get_closest_marker("plans") is None)  # stable
 
 
