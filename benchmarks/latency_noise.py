@@ -110,14 +110,14 @@ def pytest_round(report_dir: Path) -> dict[str, Any]:
 def compare_round(project: Path, base: str, head: str, report_dir: Path,
                   *extra: str) -> dict[str, Any]:
     from harness.report.analysis import compare
-    from harness.report.output import load_results
+    from harness.report.output import read_results
 
     started = time.monotonic()
     done = subprocess.run([*PLAN_HARNESS, "compare", "--base", base, "--head", head,
                            "--project-dir", str(project), f"--plans-report-dir={report_dir}",
                            *extra], cwd=ROOT, capture_output=True, text=True)
-    after, before = (load_results(report_dir / "results.json"),
-                     load_results(report_dir / "base" / "results.json"))
+    after, before = (read_results(report_dir / "results.json"),
+                     read_results(report_dir / "base" / "results.json"))
     comparison = compare(after, before)
     latency = [(c.id, reason) for c in comparison.changes for reason in c.worse
                if "fastest run" in reason]

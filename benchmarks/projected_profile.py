@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fidelity import ROOT, plan_harness  # the sibling benchmark's CLI runner
 
-from harness.project.manifest import load_project
+from harness.project.manifest import read_project
 from harness.statistics.fidelity import compare_documents
 
 
@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="design-100m")
     args = parser.parse_args()
-    projected = load_project(ROOT / "fixtures", ROOT / "scenarios").profile(args.profile)
+    projected = read_project(ROOT / "fixtures", ROOT / "scenarios").profile(args.profile)
     if projected.projected is None:
         parser.error(f"{args.profile} is not a projected profile")
     source = projected.projected.source

@@ -24,7 +24,7 @@ import psycopg
 from harness.build import datagen
 from harness.build import migrations as schema
 from harness.build.datagen import LoadContext
-from harness.project.manifest import load_project
+from harness.project.manifest import read_project
 from harness.server.embedded import EmbeddedServer
 from harness.server.provisioning import harness_database
 
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    project = load_project(ROOT / "fixtures", ROOT / "scenarios")
+    project = read_project(ROOT / "fixtures", ROOT / "scenarios")
     runs: dict[str, list[list[float]]] = {"prepared": [], "never_prepared": []}
     with EmbeddedServer() as server, harness_database(server) as db:
         schema.upgrade(db.conninfo, project.migrations_dir, project.load_revision)

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 
 from harness.build.builder import BuildStages, build_database
-from harness.project.manifest import Project, load_project
+from harness.project.manifest import Project, read_project
 from harness.server.embedded import EmbeddedServer
 from harness.server.provisioning import harness_database
 
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     settings = dict(item.split("=", 1) for item in args.server_setting)
-    project = load_project(ROOT / "fixtures", ROOT / "scenarios")
+    project = read_project(ROOT / "fixtures", ROOT / "scenarios")
     builds = [build(project, args.profile, args.seed, settings) for _ in range(args.runs)]
     totals = [b["stages"]["total_s"] for b in builds]
     document = {

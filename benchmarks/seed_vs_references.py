@@ -41,13 +41,13 @@ from harness.build import datagen
 from harness.build import migrations as schema
 from harness.build.builder import BuildStages, build_database
 from harness.build.datagen import DeferredKeys, run_on_sessions
-from harness.project.manifest import load_project
+from harness.project.manifest import read_project
 from harness.server.embedded import EmbeddedServer, embedded_bin_dir
 from harness.server.provisioning import ServerInfo, harness_database
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = max(1, os.cpu_count() or 1)  # as many sessions as seed_database opens
-PROJECT = load_project(ROOT / "fixtures", ROOT / "scenarios")
+PROJECT = read_project(ROOT / "fixtures", ROOT / "scenarios")
 
 
 # seconds, rows, and where tables are left behind "bytes" (tables and their indexes) and

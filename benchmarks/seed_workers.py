@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from harness.build.builder import BuildStages, build_database
-from harness.project.manifest import load_project
+from harness.project.manifest import read_project
 from harness.server.embedded import EmbeddedServer
 from harness.server.provisioning import harness_database
 
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--profile", default="dev")
     parser.add_argument("--workers", default="1,2")
     args = parser.parse_args()
-    project = load_project(ROOT / "fixtures", ROOT / "scenarios")
+    project = read_project(ROOT / "fixtures", ROOT / "scenarios")
     profile = project.profile(args.profile)
     for workers in (int(w) for w in args.workers.split(",")):
         lines: list[str] = []

@@ -20,7 +20,7 @@ from harness.report.annotations import failure_annotations
 from harness.report.output import (
     Document,
     ReportPaths,
-    load_results,
+    read_results,
     results_document,
     write_report,
     write_review_report,
@@ -109,7 +109,7 @@ class Lifecycle:
         facts = replace(self.run.facts)
         self.run.migrate(head, under_writer=under_writer)
         self.run.use_reference(results, f"at revision {facts.revision}")
-        document = load_results(paths.results) if paths is not None else None
+        document = read_results(paths.results) if paths is not None else None
         self.base = Base(results, facts, paths, document)
         return self.base
 
@@ -133,7 +133,7 @@ class Lifecycle:
             decision = decide_run(run.results, facts.missing, run.migration_failures,
                                   set(run.references))
         else:
-            head = (load_results(paths.results) if paths is not None
+            head = (read_results(paths.results) if paths is not None
                     else results_document(facts, run.results, self.root))
             decision = decide_comparison(head, self._base_document(), run.migration_failures)
         return Finished(facts, list(run.results), paths, annotations,

@@ -19,15 +19,15 @@ from harness.build import migrations as schema
 from harness.config import OPTIONS, Config, Option
 from harness.errors import DockerUnavailable, HarnessError
 from harness.lifecycle import Finished, Lifecycle
-from harness.project.manifest import Profile, Project, load_project
-from harness.project.scenarios import Case, Scenario, load_scenario
+from harness.project.manifest import Profile, Project, read_project
+from harness.project.scenarios import Case, Scenario, read_scenario
 from harness.report.junit import junit_properties
 from harness.report.output import (
     WORKERS_DIR,
     Document,
     ReportPaths,
-    load_results,
     merge_worker_results,
+    read_results,
     write_report,
     write_worker_results,
 )
@@ -96,7 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
     ini = {o.name: config.getini(o.ini) for o in OPTIONS}
     try:
         settings = Config.resolve(given, ini, os.environ, config.rootpath, config.inipath)
-        project = load_project(Path(locations["fixtures"]), Path(locations["scenarios"]))
+        project = read_project(Path(locations["fixtures"]), Path(locations["scenarios"]))
     except HarnessError as exc:
         raise pytest.UsageError(f"plan-harness: {exc}") from None
     try:
@@ -145,7 +145,7 @@ class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[PlanItem]:
         plans = self.config.stash[SESSION]
         try:
-            scenario = load_scenario(self.path)
+            scenario = read_scenario(self.path)
             preflight.require(preflight.scenario_problems(scenario, plans.project,
                                                           plans.profiles))
         except HarnessError as exc:
@@ -421,7 +421,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if plans is None or plans.report_paths is None:
         return
     paths = plans.report_paths
-    document = load_results(paths.results)
+    document = read_results(paths.results)
     terminalreporter.write_sep("-", f"plan-harness: {counts_line(document['counts'])}")
     if document["run"].get("note"):
         terminalreporter.write_line(document["run"]["note"])

@@ -23,10 +23,10 @@ from harness.project.scenarios import (
     AnchorRef,
     Scenario,
     budget_profile_problems,
-    load_scenario,
+    read_scenario,
     scenario_files,
 )
-from harness.verdict.baseline import load_baseline
+from harness.verdict.baseline import read_baseline
 
 # (where it was given, revision): "--plans-revision", "20250115000000"
 Given = tuple[str, str]
@@ -61,7 +61,7 @@ def check_inputs(project: Project, revisions: Sequence[Given] = ()) -> Inputs:
     """The whole project: migrations and the revisions asked for, the generator and its
     profiles, every scenario file and what it refers to."""
     profiles, problems = project_problems(project, revisions)
-    scenarios, scenario_problems_found = load_all_scenarios(project.scenarios_dir)
+    scenarios, scenario_problems_found = read_all_scenarios(project.scenarios_dir)
     problems += scenario_problems_found
     for scenario in scenarios:
         problems += scenario_problems(scenario, project, profiles)
@@ -104,7 +104,7 @@ def baseline_problem(settings: RunOptions) -> str | None:
     profile = settings.existing_db_budgets if settings.allow_existing_db else (
         settings.profile)  # the profile the run records, as the session does
     try:
-        load_baseline(path, profile, _recorded_tables(path))
+        read_baseline(path, profile, _recorded_tables(path))
     except HarnessError as exc:
         return str(exc)
     return None
@@ -116,7 +116,7 @@ def _recorded_tables(path: Path) -> frozenset[str]:
         head = tomllib.loads(path.read_text()).get("baseline", {})
         return frozenset(str(t) for t in head.get("tables", ()))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError, TypeError):
-        return frozenset()  # load_baseline says what is wrong
+        return frozenset()  # read_baseline says what is wrong
 
 
 def write_problems(writes: Sequence[tuple[Path, str]]) -> list[str]:
@@ -184,7 +184,7 @@ def _profiles(project: Project) -> tuple[Mapping[str, Profile] | None, list[str]
         return None, [str(exc)]
 
 
-def load_all_scenarios(directory: Path) -> tuple[list[Scenario], list[str]]:
+def read_all_scenarios(directory: Path) -> tuple[list[Scenario], list[str]]:
     """Every scenario file, each broken one a problem of its own; a directory without one
     is a problem too, and so are two files with the same scenario name."""
     missing = scenario_dir_problem(directory)
@@ -195,7 +195,7 @@ def load_all_scenarios(directory: Path) -> tuple[list[Scenario], list[str]]:
     names: dict[str, Path] = {}
     for path in files:
         try:
-            scenario = load_scenario(path)
+            scenario = read_scenario(path)
         except HarnessError as exc:
             problems.append(str(exc))
             continue

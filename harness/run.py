@@ -21,8 +21,8 @@ from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, bind_order, measure
 from harness.options import RunOptions
 from harness.project.manifest import Project
-from harness.project.scenarios import Case, Scenario, load_scenarios
-from harness.verdict.baseline import Baseline, load_baseline, write_baseline
+from harness.project.scenarios import Case, Scenario, read_scenarios
+from harness.verdict.baseline import Baseline, read_baseline, write_baseline
 from harness.verdict.checks import (
     FAIL,
     INFO,
@@ -114,7 +114,7 @@ class PlanRun:
         catalog = self.database.catalog
         if self.config.baseline is None or self.config.update_baseline or not catalog:
             return
-        self.baseline = load_baseline(self.config.baseline, self.facts.profile,
+        self.baseline = read_baseline(self.config.baseline, self.facts.profile,
                                       frozenset(catalog.table_rows))
         self.references = dict(self.baseline.items)
 
@@ -235,7 +235,7 @@ def canary_base(recorded_ms: float | None, fastest_ms: float | None,
 
 def all_item_ids(project: Project) -> list[str]:
     """Every item the project's scenario files define, selected or not."""
-    return [item_id(s, c) for s in load_scenarios(project.scenarios_dir) for c in s.cases]
+    return [item_id(s, c) for s in read_scenarios(project.scenarios_dir) for c in s.cases]
 
 
 def references_from(results: Sequence[CaseResult], source: str) -> dict[str, Reference]:

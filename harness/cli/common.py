@@ -15,7 +15,7 @@ from harness.config import OPTIONS, Config, find_config_file
 from harness.errors import HarnessError
 from harness.lifecycle import HEAD, Lifecycle, OnResult
 from harness.options import RunOptions
-from harness.project.manifest import Project, load_project
+from harness.project.manifest import Project, read_project
 from harness.project.scenarios import Case, Scenario
 from harness.report.output import (
     ReportPaths,
@@ -47,7 +47,7 @@ def project_of(args: argparse.Namespace) -> Project:
                 f"--project-dir: {root} has no {default}/ directory (plan-harness init DIR "
                 f"writes a project; {flag} names another directory)")
         found[flag] = path
-    return load_project(found["--fixtures"], found["--scenarios"])
+    return read_project(found["--fixtures"], found["--scenarios"])
 
 
 def progress(message: str) -> None:

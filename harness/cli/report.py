@@ -10,7 +10,7 @@ from harness.cli.common import (
 )
 from harness.cli.exits import EXIT_OK
 from harness.errors import HarnessError
-from harness.report.history import load_history, write_history
+from harness.report.history import read_history, write_history
 from harness.report.output import (
     rerender,
 )
@@ -22,7 +22,7 @@ def command(args: argparse.Namespace) -> int:
     if args.history is not None:
         if args.compare is not None:
             raise HarnessError("report: --compare compares two runs; --history draws a series")
-        history = load_history(args.history)
+        history = read_history(args.history)
         path = write_history(history, args.out or args.history)
         print(f"history of {len(history.rows)} item plan modes over {len(history.runs)} runs: "
               f"{path}")

@@ -141,13 +141,13 @@ class Project:
 
     def generator(self) -> Generator:
         if "generator" not in self._loaded:
-            self._loaded["generator"] = load_generator(self.generator_path)
+            self._loaded["generator"] = import_generator(self.generator_path)
         module: Generator = self._loaded["generator"]
         return module
 
     def profiles(self) -> dict[str, Profile]:
         if "profiles" not in self._loaded:
-            self._loaded["profiles"] = load_profiles(self.profiles_path,
+            self._loaded["profiles"] = read_profiles(self.profiles_path,
                                                      generator_bounds(self.generator()))
         profiles: dict[str, Profile] = self._loaded["profiles"]
         return profiles
@@ -162,7 +162,7 @@ class Project:
         return profiles[name]
 
 
-def load_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
+def read_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
     path = fixtures_dir / MANIFEST
     reader = FieldReader.load(path, ConfigError)
     doc = reader.data
@@ -296,7 +296,7 @@ def _mutation_indexes(reader: FieldReader, doc: Mapping[str, Any]) -> tuple[str,
     return tuple(names)
 
 
-def load_generator(path: Path) -> ModuleType:
+def import_generator(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"plan_harness_generator_{path.stem}", path)
     if spec is None or spec.loader is None:
         raise ConfigError(f"{path}: cannot load the data generator")
@@ -323,7 +323,7 @@ def generator_bounds(module: ModuleType | Generator) -> Mapping[str, Bound]:
     return bounds
 
 
-def load_profiles(path: Path, bounds: Mapping[str, Bound]) -> dict[str, Profile]:
+def read_profiles(path: Path, bounds: Mapping[str, Bound]) -> dict[str, Profile]:
     reader = FieldReader.load(path, ConfigError)
     profiles = {name: _profile(reader, name, raw, bounds) for name, raw in reader.data.items()}
     for profile in profiles.values():

@@ -150,7 +150,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "case"
 
 
-def load_scenario(path: Path) -> Scenario:
+def read_scenario(path: Path) -> Scenario:
     reader = FieldReader.load(path, ScenarioError)
     doc = reader.data
     reader.reject_unknown(doc, _TOP_KEYS, "")
@@ -340,10 +340,10 @@ def scenario_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.toml") if not p.name.startswith("_"))
 
 
-def load_scenarios(directory: Path) -> list[Scenario]:
+def read_scenarios(directory: Path) -> list[Scenario]:
     if not directory.is_dir():
         raise ScenarioError(f"{directory}: scenario directory not found")
-    scenarios = [load_scenario(path) for path in scenario_files(directory)]
+    scenarios = [read_scenario(path) for path in scenario_files(directory)]
     names: dict[str, Path] = {}
     for scenario in scenarios:
         if scenario.name in names:

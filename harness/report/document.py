@@ -249,7 +249,7 @@ def _from_v3(document: Document) -> Document:
 MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _from_v1, 2: _from_v2, 3: _from_v3}
 
 
-def load_results(path: Path) -> Document:
+def read_results(path: Path) -> Document:
     """Reads a results file of this or an older schema version (migrated on read)."""
     try:
         document = json.loads(path.read_text())

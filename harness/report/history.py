@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.errors import ReportError
 from harness.files import write_atomically
-from harness.report.document import Document, load_results
+from harness.report.document import Document, read_results
 from harness.report.render import render_template
 
 _WIDTH, _HEIGHT, _PAD = 180.0, 30.0, 3.0
@@ -64,7 +64,7 @@ class History:
         return sorted({r.profile for r in self.runs})
 
 
-def load_history(directory: Path) -> History:
+def read_history(directory: Path) -> History:
     """Every results.json under `directory`, oldest run first; one line naming the file
     and field for anything unreadable."""
     if not directory.is_dir():
@@ -73,7 +73,7 @@ def load_history(directory: Path) -> History:
     paths = sorted(directory.rglob("results.json"))
     if not paths:
         raise ReportError(f"{directory}: no results.json under it")
-    runs = sorted(((_started(p, d), p, d) for p in paths for d in [load_results(p)]),
+    runs = sorted(((_started(p, d), p, d) for p in paths for d in [read_results(p)]),
                   key=lambda run: run[0])
     documents = [d for _, _, d in runs]
     labels = [RunLabel(d["run"]["started_at"], d["run"]["revision"], d["run"]["profile"],

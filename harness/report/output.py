@@ -16,15 +16,25 @@ from harness.report.document import (
     SCHEMA_VERSION,
     Document,
     count_outcomes,
-    load_results,
+    read_results,
     results_document,
 )
 from harness.report.render import render_html, render_summary
 from harness.verdict.results import CaseResult, RunFacts
 
-__all__ = ["SCHEMA_VERSION", "WORKERS_DIR", "Document", "ReportPaths", "load_results",
-           "merge_worker_results", "rerender", "results_document", "write_report",
-           "write_review_report", "write_worker_results"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "WORKERS_DIR",
+    "Document",
+    "ReportPaths",
+    "merge_worker_results",
+    "read_results",
+    "rerender",
+    "results_document",
+    "write_report",
+    "write_review_report",
+    "write_worker_results",
+]
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,7 @@ def merge_worker_results(directory: Path) -> ReportPaths | None:
     parts = sorted((directory / WORKERS_DIR).glob("*.json"))
     if not parts:
         return None
-    documents = {path.stem: load_results(path) for path in parts}
+    documents = {path.stem: read_results(path) for path in parts}
     workers = [
         {"worker": worker, "items": len(d["items"]), "cache": d["run"]["cache"],
          "ready_seconds": d["run"]["ready_seconds"]}
@@ -98,9 +108,9 @@ def rerender(results_path: Path, directory: Path | None = None,
              compare_with: Path | None = None) -> ReportPaths:
     """Renders index.html and summary.md from a saved results file (its directory by default),
     comparing with a second one when given (the second is the "before")."""
-    document = load_results(results_path)
+    document = read_results(results_path)
     claims = bool(document["run"].get("capacity_review"))
-    comparison = (compare(document, load_results(compare_with), claims) if compare_with
+    comparison = (compare(document, read_results(compare_with), claims) if compare_with
                   else None)
     return _write(directory or results_path.parent, document, comparison, with_results=False,
                   results_path=results_path)

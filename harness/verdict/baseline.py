@@ -35,7 +35,7 @@ class Baseline:
         return sorted(set(self.items) - set(existing))
 
 
-def load_baseline(path: Path, profile: str, tables: frozenset[str]) -> Baseline:
+def read_baseline(path: Path, profile: str, tables: frozenset[str]) -> Baseline:
     """Reads a baseline written by --plans-update-baseline for this profile and schema."""
     try:
         document = tomllib.loads(path.read_text())

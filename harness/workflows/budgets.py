@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.errors import ScenarioError
 from harness.files import write_atomically
-from harness.project.scenarios import load_scenario
+from harness.project.scenarios import read_scenario
 from harness.verdict.results import CaseResult, item_id
 
 BUFFER_MARGIN, P95_MARGIN, P95_FLOOR_MS = 1.25, 5.0, 25
@@ -67,7 +67,7 @@ def write_case_budgets(path: Path, profile: str, proposals: Sequence[Proposal]) 
     """Sets `profile`'s budgets in each proposed case of one scenario file, keeping the
     case's other profiles; the file is read back and must say what was written."""
     original = path.read_text()
-    scenario = load_scenario(path)
+    scenario = read_scenario(path)
     text = original
     for proposal in sorted(proposals, key=lambda p: p.case_index, reverse=True):
         own = scenario.cases[proposal.case_index].own_budget

@@ -27,7 +27,7 @@ from harness.lifecycle import Lifecycle
 from harness.measure.capacity import IndexSize, duplicates_and_redundancy
 from harness.options import RunOptions
 from harness.project.manifest import Project
-from harness.project.scenarios import Case, Scenario, load_scenarios
+from harness.project.scenarios import Case, Scenario, read_scenarios
 from harness.run import PlanRun
 from harness.verdict.catalogue import NOISY
 from harness.verdict.gate import Severity
@@ -97,7 +97,7 @@ def mutation_proof(config: RunOptions, project: Project, indexes: Sequence[str] 
         shutil.copytree(project.migrations_dir, migrations,
                         ignore=shutil.ignore_patterns("__pycache__"))
         mutated = replace(project, migrations_dir=migrations)
-        cases = [(s, c) for s in load_scenarios(project.scenarios_dir) for c in s.cases]
+        cases = [(s, c) for s in read_scenarios(project.scenarios_dir) for c in s.cases]
         settings = replace(config, migration_check=False, baseline=None,
                            update_baseline=False)
         with Lifecycle(settings, mutated, progress) as life:

@@ -19,7 +19,7 @@ from harness.errors import ConfigError
 from harness.lifecycle import Lifecycle
 from harness.options import RunOptions
 from harness.project.manifest import Project
-from harness.project.scenarios import Case, Scenario, load_scenarios
+from harness.project.scenarios import Case, Scenario, read_scenarios
 from harness.report.document import Document, results_document
 from harness.statistics.capture import capture, write_statistics
 from harness.statistics.fidelity import Fidelity, compare_documents
@@ -42,7 +42,7 @@ def check_profiles(project: Project, source: str, onto: str) -> None:
 
 
 def stamp(config: RunOptions, project: Project, onto: str, progress: Progress) -> Stamped:
-    cases = [(s, c) for s in load_scenarios(project.scenarios_dir) for c in s.cases]
+    cases = [(s, c) for s in read_scenarios(project.scenarios_dir) for c in s.cases]
     # the plans are compared, not the timings: one timed run each
     settings = replace(config, runs=1, warmup=0, migration_check=False, baseline=None,
                        update_baseline=False, stats=None)

@@ -8,7 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.project.scenarios import load_scenario
+from harness.project.scenarios import read_scenario
 from harness.report.annotations import case_line
 from support import BEFORE_INDEXES, REPO, run_cli
 
@@ -32,7 +32,7 @@ def test_failed_items_are_annotated_on_their_case(tmp_path: Path) -> None:
                           "--plans-annotations", "github")
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
     annotations = [line for line in result.stdout.splitlines() if line.startswith("::error ")]
-    scenario = load_scenario(SCENARIO)
+    scenario = read_scenario(SCENARIO)
     expected = {f"line={case_line(scenario, case)},title={scenario.name}[{case.id}]"
                 for case in scenario.cases}
     assert {a.split(",", 1)[1].split("::")[0] for a in annotations} == expected

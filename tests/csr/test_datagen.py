@@ -14,11 +14,11 @@ from harness.build import migrations as schema
 from harness.build.builder import load_data
 from harness.build.datagen import LoadContext, table_checksums
 from harness.errors import SchemaError
-from harness.project.manifest import Profile, load_project
+from harness.project.manifest import Profile, read_project
 from harness.server.provisioning import HarnessDatabase, ServerInfo, harness_database
 from support import REPO
 
-PROJECT = load_project(REPO / "fixtures", REPO / "scenarios")
+PROJECT = read_project(REPO / "fixtures", REPO / "scenarios")
 TINY = PROJECT.profile("tiny")
 
 
@@ -164,7 +164,7 @@ def generate(ctx):
     ctx.conn.execute("UPDATE calls SET lead_id = 'no-such-lead' WHERE id = "
                      "(SELECT min(id) FROM calls)")
 """)
-    project = load_project(fixtures, REPO / "scenarios")
+    project = read_project(fixtures, REPO / "scenarios")
     with harness_database(server) as db:
         schema.upgrade(db.conninfo, project.migrations_dir, project.load_revision)
         with pytest.raises(SchemaError) as failure:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 
 from harness.config import Config
-from harness.project.manifest import load_project
+from harness.project.manifest import read_project
 from harness.workflows.mutation import CAUGHT, MISSED, REDUNDANT, UNUSED, mutation_proof
 from support import REPO
 
 
 def test_every_seed_index_is_caught_or_redundant() -> None:
-    project = load_project(REPO / "fixtures", REPO / "scenarios")
+    project = read_project(REPO / "fixtures", REPO / "scenarios")
     assert len(project.mutation_indexes) == 10
     config = Config.resolve({"profile": "ci", "runs": "1", "warmup": "0"}, {}, os.environ, REPO)
     report = mutation_proof(config.run_options(), project, None, lambda message: None)

@@ -25,7 +25,7 @@ from harness.report.analysis import (
     plan_tree,
     usage_matrix,
 )
-from harness.report.output import SCHEMA_VERSION, load_results, rerender
+from harness.report.output import SCHEMA_VERSION, read_results, rerender
 from harness.report.render import SUMMARY_MAX_LINES, md_cell
 from harness.server.provisioning import HarnessDatabase
 from support import (
@@ -78,7 +78,7 @@ def test_a_version_1_file_is_migrated_on_read(csr_head: CsrRun, tmp_path: Path) 
                 del mode[key]
     path = tmp_path / "v1.json"
     path.write_text(json.dumps(old))
-    migrated = load_results(path)
+    migrated = read_results(path)
     assert migrated["schema_version"] == SCHEMA_VERSION
     validate_results(migrated)
     first = csr_head.document["items"][0]["modes"][0]

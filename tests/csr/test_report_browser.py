@@ -16,7 +16,7 @@ import pytest
 
 from browser import Browser
 from harness.report.analysis import explain_text, inline_params
-from harness.report.history import load_history, write_history
+from harness.report.history import read_history, write_history
 from harness.report.output import rerender
 from support import CsrRun
 
@@ -217,7 +217,7 @@ def test_the_history_page_draws_every_item_over_the_runs(
     for name, run in (("before", csr_before), ("head", csr_head)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(run.document))
-    history = load_history(tmp_path)
+    history = read_history(tmp_path)
     # oldest first, whichever fixture ran first
     runs = sorted((csr_before.document["run"], csr_head.document["run"]),
                   key=lambda run: run["started_at"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError
-from harness.project.scenarios import load_scenario
+from harness.project.scenarios import read_scenario
 from support import CliResult, copy_sample_project, embedded_postgres_pids, run_cli
 
 CONFTEST = '''from pathlib import Path
@@ -224,7 +224,7 @@ index = "contacts_pkey"
 name = "one"
 values = { id = 1 }
 ''')
-    scenario = load_scenario(path)
+    scenario = read_scenario(path)
     assert scenario.parameters == ("id",)
     assert scenario.positional_sql() == (
         "SELECT * FROM contacts WHERE name LIKE '%smith%' AND note <> E'100%s\\' done'\n"
@@ -237,7 +237,7 @@ def test_a_positional_placeholder_in_the_code_is_still_refused(tmp_path: Path) -
                     '[expect]\nindex = "i"\n[[cases]]\nname = "n"\n')
     with pytest.raises(ScenarioError, match=r"positional\.toml: sql: use named placeholders "
                                             r"%\(name\)s, not %s$"):
-        load_scenario(path)
+        read_scenario(path)
 
 
 # --- pytest -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, Timing
 from harness.measure.plans import Plan
 from harness.project.manifest import CheckDefaults
-from harness.project.scenarios import Scenario, load_scenario
+from harness.project.scenarios import Scenario, read_scenario
 from harness.verdict import catalogue
 from harness.verdict.checks import Context, Finding, ModeReference, Reference, evaluate
 from harness.verdict.gate import Severity
@@ -36,7 +36,7 @@ values = {{ c = "x" }}
 def scenario(tmp_path: Path, own_threshold: str = "") -> Scenario:
     path = tmp_path / "calls.toml"
     path.write_text(SCENARIO.format(own_threshold=own_threshold))
-    return load_scenario(path)
+    return read_scenario(path)
 
 
 def measured(name: str, mode: str = "custom", samples: tuple[float, ...] = (9.0, 10.0),

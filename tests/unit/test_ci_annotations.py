@@ -3,7 +3,7 @@ GitHub would misread (tests/csr/test_ci_outputs.py checks them on a real run).""
 
 from __future__ import annotations
 
-from harness.project.scenarios import load_scenario
+from harness.project.scenarios import read_scenario
 from harness.report.annotations import case_line, github_annotation
 from support import REPO
 
@@ -11,7 +11,7 @@ SCENARIO = REPO / "scenarios" / "booking_rate_appointments.toml"
 
 
 def test_case_line_is_the_line_of_its_cases_entry() -> None:
-    scenario = load_scenario(SCENARIO)
+    scenario = read_scenario(SCENARIO)
     lines = SCENARIO.read_text().splitlines()
     found = [case_line(scenario, case) for case in scenario.cases]
     assert len(set(found)) == len(scenario.cases)

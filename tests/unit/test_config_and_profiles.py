@@ -10,7 +10,7 @@ import pytest
 from harness.build.datagen import skewed_weights
 from harness.config import Config
 from harness.errors import ConfigError
-from harness.project.manifest import Bound, load_profiles, load_project
+from harness.project.manifest import Bound, read_profiles, read_project
 from support import REPO
 
 
@@ -76,11 +76,11 @@ def test_absurd_profiles_are_refused(tmp_path: Path, data: str, message: str) ->
     path = tmp_path / "profiles.toml"
     path.write_text(f"[p]\n[p.data]\n{data}\n")
     with pytest.raises(ConfigError, match=message.replace("+", r"\+")):
-        load_profiles(path, BOUNDS)
+        read_profiles(path, BOUNDS)
 
 
 def test_repository_profiles_meet_the_data_requirements() -> None:
-    project = load_project(REPO / "fixtures", REPO / "scenarios")
+    project = read_project(REPO / "fixtures", REPO / "scenarios")
     profiles = project.profiles()
     assert {"ci", "dev"} <= set(profiles)
     for name in ("ci", "dev"):
@@ -93,7 +93,7 @@ def test_repository_profiles_meet_the_data_requirements() -> None:
 
 
 def test_unknown_profile_lists_the_known_ones() -> None:
-    project = load_project(REPO / "fixtures", REPO / "scenarios")
+    project = read_project(REPO / "fixtures", REPO / "scenarios")
     with pytest.raises(ConfigError, match="unknown profile 'huge'.*ci, design-100m, dev, tiny"):
         project.profile("huge")
 
@@ -103,11 +103,11 @@ def test_a_project_manifest_pointing_nowhere_is_named(tmp_path: Path) -> None:
         '[schema]\nmigrations = "nope"\nload_revision = "1"\n'
         '[data]\ngenerator = "g.py"\nprofiles = "p.toml"\n')
     with pytest.raises(ConfigError, match=r"project.toml: schema.migrations: .*nope does not"):
-        load_project(tmp_path, tmp_path)
+        read_project(tmp_path, tmp_path)
 
 
 def test_the_projection_and_the_seed_claims_are_read() -> None:
-    project = load_project(REPO / "fixtures", REPO / "scenarios")
+    project = read_project(REPO / "fixtures", REPO / "scenarios")
     assert project.projection.rows["calls"] == 100_000_000
     claim = project.projection.claims["ix_calls_company_id_created_at"]
     assert (claim.bytes_per_row, claim.total) == (16.0, "1.6GB")
@@ -119,4 +119,4 @@ def test_a_bad_projection_is_named(tmp_path: Path) -> None:
     manifest = fixtures / "project.toml"
     manifest.write_text(manifest.read_text().replace("calls = 100_000_000", "calls = -1"))
     with pytest.raises(ConfigError, match=r"project.toml: projection.rows.calls: must be positive"):
-        load_project(fixtures, tmp_path)
+        read_project(fixtures, tmp_path)

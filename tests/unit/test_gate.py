@@ -17,7 +17,7 @@ from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, Timing
 from harness.measure.plans import Plan
 from harness.project.manifest import CheckDefaults
-from harness.project.scenarios import budget_profile_problems, load_scenario
+from harness.project.scenarios import budget_profile_problems, read_scenario
 from harness.report.analysis import compare
 from harness.report.render import render_summary
 from harness.verdict.checks import Context, error_verdict, evaluate
@@ -64,7 +64,7 @@ def join_plan(accounts_index: str = "ix_accounts_email") -> Any:
 def join(tmp_path: Path) -> Any:
     path = tmp_path / "account_activity.toml"
     path.write_text(JOIN)
-    return load_scenario(path)
+    return read_scenario(path)
 
 
 def test_the_other_table_of_a_join_is_checked_too(join: Any) -> None:
@@ -80,7 +80,7 @@ def test_the_other_table_of_a_join_is_checked_too(join: Any) -> None:
 def test_a_big_table_without_an_expectation_is_a_warning(join: Any, tmp_path: Path) -> None:
     path = tmp_path / "unchecked.toml"
     path.write_text(JOIN.replace('[expect.tables.accounts]\nindex = "ix_accounts_email"\n', ""))
-    scenario = load_scenario(path)
+    scenario = read_scenario(path)
     verdict = evaluate(scenario, scenario.cases[0], [mode(join_plan())], CONTEXT)
     assert verdict.outcome == "warn"
     assert "add [expect.tables.accounts]" in verdict.first_reason
@@ -107,7 +107,7 @@ def test_a_budget_of_an_unknown_profile_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "misspelt.toml"
     path.write_text(JOIN.replace("budget.shared_buffers = { ci = 10 }",
                                  "budget.shared_buffers = { cii = 10 }"))
-    scenario = load_scenario(path)
+    scenario = read_scenario(path)
     assert budget_profile_problems(scenario, ["dev", "ci"], "profiles.toml") == [
         f"{path}: cases[1].budget.shared_buffers.cii: unknown profile 'cii' (profiles in "
         "profiles.toml: ci, dev)"]
@@ -136,7 +136,7 @@ def test_plans_that_differ_only_in_scan_type_do_not_differ(tmp_path: Path) -> No
     path.write_text('table = "calls"\nsql = "SELECT 1 FROM calls WHERE company_id = %(c)s"\n'
                     '[expect]\nindex = "ix_calls_company_id_status"\n'
                     '[[cases]]\nname = "one"\nvalues = { c = "x" }\n')
-    scenario = load_scenario(path)
+    scenario = read_scenario(path)
     bitmap = plan_sample("bitmap.json")
     as_index_scan = copy.deepcopy(plan_sample("index_scan.json"))
     as_index_scan[0]["Plan"]["Plans"][0]["Index Name"] = "ix_calls_company_id_status"
@@ -212,7 +212,7 @@ def test_budgets_are_proposed_per_case_and_written_into_the_file(join: Any) -> N
     (proposal,) = propose(results)
     assert (proposal.budget_buffers, proposal.budget_p95_ms) == (34, 44)  # 27 x1.25, 8.65 x5
     write_case_budgets(join.path, "ci", [proposal])
-    again = load_scenario(join.path)
+    again = read_scenario(join.path)
     assert again.cases[0].own_budget.shared_buffers == {"ci": 34}
     assert again.cases[0].own_budget.p95_ms == {"ci": 44}
     assert again.cases[1].own_budget.shared_buffers == {"ci": 10}  # untouched

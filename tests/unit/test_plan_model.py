@@ -21,8 +21,8 @@ from harness.measure.plans import (
     register_node_expander,
     unregister_node_expander,
 )
-from harness.project.manifest import load_project
-from harness.project.scenarios import load_scenario
+from harness.project.manifest import read_project
+from harness.project.scenarios import read_scenario
 from harness.report.analysis import estimate_factor, explain_text, plan_diff, plan_tree
 from harness.statistics.fidelity import plan_access
 from support import REPO, plan_sample
@@ -154,9 +154,9 @@ def test_a_plan_the_harness_cannot_read_is_the_items_error_verdict(
     scenario_file = tmp_path / "calls.toml"
     scenario_file.write_text('table = "calls"\nsql = "SELECT * FROM calls"\n[expect]\nindex = "ix"\n'
                              '[[cases]]\nname = "one"\nvalues = {}\n')
-    scenario = load_scenario(scenario_file)
+    scenario = read_scenario(scenario_file)
     config = Config.resolve({}, {}, {}, tmp_path)
-    project = load_project(REPO / "fixtures", REPO / "scenarios")
+    project = read_project(REPO / "fixtures", REPO / "scenarios")
 
     def unreadable_explain(*args: Any, **kwargs: Any) -> Any:
         return [Plan.from_explain("EXPLAIN is not available on this server")]

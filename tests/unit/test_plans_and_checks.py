@@ -14,7 +14,7 @@ from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, Timing, percentile
 from harness.measure.plans import Plan
 from harness.project.manifest import CheckDefaults
-from harness.project.scenarios import Scenario, load_scenario
+from harness.project.scenarios import Scenario, read_scenario
 from harness.verdict.checks import (
     Context,
     ModeReference,
@@ -57,7 +57,7 @@ CONTEXT = Context(CATALOG, CheckDefaults())
 def scenario(tmp_path: Path) -> Scenario:
     path = tmp_path / "call_list.toml"
     path.write_text(SCENARIO)
-    return load_scenario(path)
+    return read_scenario(path)
 
 
 def measured(name: str, samples: tuple[float, ...] = (1.0, 1.2, 1.1)) -> ModeMeasurement:

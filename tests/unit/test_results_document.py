@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from harness.report.document import SCHEMA_VERSION, load_results, results_document
+from harness.report.document import SCHEMA_VERSION, read_results, results_document
 from harness.report.output import merge_worker_results, write_worker_results
 from harness.verdict.gate import Policy
 from harness.verdict.results import RunFacts
@@ -34,7 +34,7 @@ def test_a_version_3_file_with_seed_seconds_reads_as_ready_seconds(tmp_path: Pat
     document["schema_version"] = 3
     path = tmp_path / "results.json"
     path.write_text(json.dumps(document, default=str))
-    loaded = load_results(path)
+    loaded = read_results(path)
     assert loaded["schema_version"] == 4
     assert loaded["run"]["ready_seconds"] == 12.5 and "seed_seconds" not in loaded["run"]
     assert loaded["run"]["workers"][0]["ready_seconds"] == 1.5

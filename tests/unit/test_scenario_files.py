@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ScenarioError
-from harness.project.scenarios import AnchorRef, load_scenario, load_scenarios
+from harness.project.scenarios import AnchorRef, read_scenario, read_scenarios
 from support import REPO
 
 GOOD = """
@@ -37,7 +37,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_good_file_loads(tmp_path: Path) -> None:
-    scenario = load_scenario(write(tmp_path, GOOD))
+    scenario = read_scenario(write(tmp_path, GOOD))
     assert scenario.name == "scenario"
     assert scenario.parameters == ("c", "since")
     assert scenario.positional_sql().endswith("company_id = $1 AND created_at >= $2")
@@ -77,7 +77,7 @@ BROKEN = [
 def test_a_broken_file_is_named_with_its_field(tmp_path: Path, text: str, problem: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ScenarioError) as error:
-        load_scenario(path)
+        read_scenario(path)
     message = str(error.value)
     assert message.startswith(f"{path}: ")
     assert problem in message
@@ -85,7 +85,7 @@ def test_a_broken_file_is_named_with_its_field(tmp_path: Path, text: str, proble
 
 
 def test_repository_scenarios_load_and_cover_every_seed_index() -> None:
-    scenarios = load_scenarios(REPO / "scenarios")
+    scenarios = read_scenarios(REPO / "scenarios")
     expected = {name for s in scenarios for c in s.cases for name in c.expect.indexes}
     base = {name for s in scenarios for name in s.expect.indexes}
     for index in SEED_INDEXES:
@@ -97,13 +97,13 @@ def test_repository_scenarios_load_and_cover_every_seed_index() -> None:
 
 
 def test_repository_scenarios_keep_the_seed_sql_with_bound_parameters() -> None:
-    for scenario in load_scenarios(REPO / "scenarios"):
+    for scenario in read_scenarios(REPO / "scenarios"):
         assert "'tenant_123'" not in scenario.sql
         assert re.search(r"%\(\w+\)s", scenario.sql), scenario.name
 
 
 def test_the_seed_query_for_the_call_list_is_kept_verbatim() -> None:
-    scenario = load_scenario(REPO / "scenarios" / "call_list_by_date_range.toml")
+    scenario = read_scenario(REPO / "scenarios" / "call_list_by_date_range.toml")
     seed = ("SELECT *\nFROM calls\nWHERE company_id = 'tenant_123'\n  AND created_at >= "
             "'2025-01-01'\n  AND created_at <= '2025-01-31'\nORDER BY created_at DESC\n"
             "LIMIT 100 OFFSET 0")
