@@ -9,7 +9,7 @@ Compared per (item, mode): the scan node and index of every node reading a relat
 planning without the statistics gives) and the statistics loaded without padding the
 relation files (what the statistics alone give). Results go to
 results/fidelity_<profile>.json. The check alone, with the statistics stamped for a
-projected run to gate on, is a command: `plan-harness stats stamp` (harness/statistics/stamp.py);
+projected run to gate on, is a command: `plan-harness stats stamp` (harness/workflows/stamp.py);
 this benchmark adds the two controls, which measure the harness's projection itself.
 """
 
