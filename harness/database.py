@@ -184,8 +184,9 @@ class RunDatabase:
                                      in sorted(catalog.table_rows.items())
                                      if table in self._facts.row_counts}
         self._facts.projection = self.project.projection.label
-        self._facts.index_sizes = index_sizes(self.connection, self.project.projection)
-        self._facts.table_sizes = table_sizes(self.connection, self.project.projection)
+        sizes = self.provider.sizes
+        self._facts.index_sizes = index_sizes(self.connection, self.project.projection, sizes)
+        self._facts.table_sizes = table_sizes(self.connection, self.project.projection, sizes)
         return catalog
 
     def migrate(self, target: str, *, under_writer: bool, allow_downgrade: bool) -> str:

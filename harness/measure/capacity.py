@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from harness.project.manifest import Projection
+from harness.server.providers import LOCAL_SIZES, SizeFunctions
 
 # Alembic's bookkeeping table is the harness's, not the schema under test's.
 _USER_TABLES = "{0}.relnamespace = 'public'::regnamespace AND {0}.relname <> 'alembic_version'"
 
 _INDEXES = f"""
-SELECT ix.relname, tbl.relname, pg_relation_size(ix.oid), greatest(tbl.reltuples, 0),
+SELECT ix.relname, tbl.relname, {{relation}}(ix.oid), greatest(tbl.reltuples, 0),
        am.amname, i.indisunique, i.indisprimary, i.indisvalid,
        pg_get_expr(i.indpred, i.indrelid),
        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
@@ -33,8 +35,8 @@ ORDER BY tbl.relname, ix.relname
 """
 
 _TABLES = f"""
-SELECT c.relname, greatest(c.reltuples, 0), pg_relation_size(c.oid), pg_table_size(c.oid),
-       pg_indexes_size(c.oid)
+SELECT c.relname, greatest(c.reltuples, 0), {{relation}}(c.oid), {{table}}(c.oid),
+       {{indexes}}(c.oid)
 FROM pg_class c
 WHERE c.relkind IN ('r', 'p') AND {_USER_TABLES.format('c')}
 ORDER BY c.relname
@@ -74,10 +76,18 @@ class TableSize:
     projected_bytes: int | None  # (table + indexes) bytes per row x projected rows
 
 
-def index_sizes(conn: psycopg.Connection[Any], projection: Projection) -> list[IndexSize]:
+def _sized(query: str, functions: SizeFunctions) -> sql.Composed:
+    """The query with the provider's size functions in it (quoted as identifiers)."""
+    return sql.SQL(query).format(relation=sql.Identifier(functions.relation),
+                                 table=sql.Identifier(functions.table),
+                                 indexes=sql.Identifier(functions.indexes))
+
+
+def index_sizes(conn: psycopg.Connection[Any], projection: Projection,
+                functions: SizeFunctions = LOCAL_SIZES) -> list[IndexSize]:
     sizes = []
     for (index, table, size, rows, method, unique, primary, valid, predicate, columns,
-         include, definition) in conn.execute(_INDEXES).fetchall():
+         include, definition) in conn.execute(_sized(_INDEXES, functions)).fetchall():
         per_row = size / rows if rows else None
         target = projection.rows.get(table)
         claim = projection.claims.get(index)
@@ -94,9 +104,11 @@ def index_sizes(conn: psycopg.Connection[Any], projection: Projection) -> list[I
     return sizes
 
 
-def table_sizes(conn: psycopg.Connection[Any], projection: Projection) -> list[TableSize]:
+def table_sizes(conn: psycopg.Connection[Any], projection: Projection,
+                functions: SizeFunctions = LOCAL_SIZES) -> list[TableSize]:
     sizes = []
-    for table, rows, heap, total, indexes in conn.execute(_TABLES).fetchall():
+    for table, rows, heap, total, indexes in conn.execute(_sized(_TABLES, functions)
+                                                          ).fetchall():
         target = projection.rows.get(table)
         sizes.append(TableSize(
             table=table, rows=int(rows), heap_bytes=int(heap), table_bytes=int(total),

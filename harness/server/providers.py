@@ -40,6 +40,20 @@ PLAIN_EXPLAIN = ExplainForm()
 
 
 @dataclass(frozen=True)
+class SizeFunctions:
+    """Where a server kind's sizes come from: the SQL functions that take a relation's oid
+    and give its main fork, its table with TOAST and maps, and its indexes, in bytes (a
+    distributed server sums its shards with functions of its own)."""
+
+    relation: str = "pg_relation_size"
+    table: str = "pg_table_size"
+    indexes: str = "pg_indexes_size"
+
+
+LOCAL_SIZES = SizeFunctions()
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """The settings a provider reads (built by the front end's config)."""
 
@@ -63,6 +77,7 @@ class Provider:
     # version's features are checked before any loading.
     checks_role: ClassVar[bool] = False
     explain: ClassVar[ExplainForm] = PLAIN_EXPLAIN
+    sizes: ClassVar[SizeFunctions] = LOCAL_SIZES
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options

@@ -11,10 +11,12 @@ import pytest
 
 from harness.config import Config
 from harness.errors import ConfigError
+from harness.measure.capacity import _INDEXES, _TABLES, _sized
 from harness.server.providers import (
     BUILT_IN,
     Provider,
     ServerOptions,
+    SizeFunctions,
     provider_class,
     provider_for,
 )
@@ -85,3 +87,19 @@ def test_config_builds_the_narrow_options() -> None:
     assert options.server == ServerOptions("dsn", "host=db", config.image)
     assert (options.seed, options.runs, options.migration_check) == (7, 4, True)
     assert options.build.cache_dir == config.cache_dir
+
+
+def test_sizes_come_from_the_providers_functions() -> None:
+    class ShardedProvider(LocalProvider):
+        sizes = SizeFunctions("shards_relation_size", "shards_table_size", "shards_indexes_size")
+
+    query = _sized(_TABLES, ShardedProvider.sizes).as_string(None)
+    assert '"shards_relation_size"(c.oid), "shards_table_size"(c.oid)' in query
+    assert '"shards_indexes_size"(c.oid)' in query and "pg_relation_size" not in query
+    assert '"pg_relation_size"(ix.oid)' in _sized(_INDEXES, Provider.sizes).as_string(None)
+
+
+def test_explain_is_issued_as_the_provider_says() -> None:
+    assert provider_class("embedded").explain.measured == (
+        "ANALYZE, BUFFERS, SETTINGS, FORMAT JSON")
+    assert provider_class("dsn").explain is provider_class("testcontainers").explain
