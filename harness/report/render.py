@@ -221,13 +221,13 @@ def _comparison_lines(comparison: Comparison) -> list[str]:
              for item in comparison.only_before]
     if rows:
         lines += ["", "### Regressions", ""]
-        lines += _table(("item", "before", "after", "why"), rows, 8, "regressions")
+        lines += _table(("item", "base", "head", "why"), rows, 8, "regressions")
     if comparison.benefits:
         benefits = [(b.endpoint, b.claimed_speedup or "-",
                      fmt_ratio(b.speedup) + (" (within noise)" if b.within_noise else ""),
                      fmt_ms(b.before_ms), fmt_ms(b.after_ms)) for b in comparison.benefits]
         lines += ["", "### Endpoints, claimed and measured", ""]
-        lines += _table(("endpoint", "claimed", "measured", "before ms", "after ms"), benefits,
+        lines += _table(("endpoint", "claimed", "measured", "base ms", "head ms"), benefits,
                         12, "endpoints")
     return lines
 

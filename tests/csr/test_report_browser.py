@@ -57,7 +57,7 @@ def test_summary_matrix_and_before_after_are_visible(page: tuple[Browser, Path])
     passed = browser.evaluate("document.querySelector('#summary .badge.pass').textContent")
     assert passed.endswith("passed") and int(passed.split()[0]) > 0
     browser.screenshot(out / "summary.png")
-    for section in ("#before-after table", "#index-usage table.matrix"):
+    for section in ("#base-head table", "#index-usage table.matrix"):
         browser.evaluate(f"document.querySelector({section!r}).scrollIntoView()")
         assert visible(browser, section)
     cells = browser.evaluate("document.querySelectorAll('#index-usage .used').length")
@@ -100,7 +100,7 @@ def test_the_verdict_filter_hides_other_rows(page: tuple[Browser, Path],
 
 def test_plan_diffs_render_side_by_side(page: tuple[Browser, Path]) -> None:
     browser, out = page
-    diffs = "#before-after details.diff"
+    diffs = "#base-head details.diff"
     assert browser.evaluate(f"document.querySelectorAll({diffs!r}).length") >= 10
     browser.evaluate(f"document.querySelector({diffs!r}).scrollIntoView()")
     assert visible(browser, f"{diffs} table.plan-diff tr.changed")
