@@ -9,9 +9,12 @@ scenarios/), read from pytest's JUnit XML (setup, call and teardown of every tes
     python benchmarks/suite_time.py --runs 2 --label before
     python benchmarks/suite_time.py --rev main --runs 2 --label after
 
-The result goes to benchmarks/results/suite_time_<label>.json; the medians are what the README
-and benchmarks/README.md quote. A session-scoped fixture's start-up is charged to the first test
-that asks for it, so a layer's figure includes the servers and builds it started.
+Before each run a fixed piece of CPU work is timed (`cpu_canary_s`): on this shared host the
+same suite can take a third longer when the host is busy, every layer alike, and the canary
+shows it. The result goes to benchmarks/results/suite_time_<label>.json; the medians are what
+the README and benchmarks/README.md quote. A session-scoped fixture's start-up is charged to
+the first test that asks for it, so a layer's figure includes the servers and builds it
+started.
 """
 
 from __future__ import annotations
@@ -39,14 +42,20 @@ def layer_of(classname: str, file: str | None) -> str:
     return next((layer for layer in LAYERS if path.startswith(layer)), "other")
 
 
-def layer_seconds(junit: Path) -> tuple[dict[str, float], dict[str, int]]:
+def layer_seconds(junit: Path) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
+    """Seconds and tests per layer, and the seconds of the slowest test files."""
     seconds: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
+    files: dict[str, float] = defaultdict(float)
     for case in ET.parse(junit).getroot().iter("testcase"):
-        layer = layer_of(case.get("classname", ""), case.get("file"))
+        classname = case.get("classname", "")
+        layer = layer_of(classname, case.get("file"))
         seconds[layer] += float(case.get("time", "0"))
         counts[layer] += 1
-    return {k: round(v, 1) for k, v in sorted(seconds.items())}, dict(sorted(counts.items()))
+        files[classname] += float(case.get("time", "0"))
+    slowest = dict(sorted(files.items(), key=lambda kv: -kv[1])[:12])
+    return ({k: round(v, 1) for k, v in sorted(seconds.items())}, dict(sorted(counts.items())),
+            {k: round(v, 1) for k, v in slowest.items()})
 
 
 def fresh_clone(rev: str, into: Path) -> Path:
@@ -61,8 +70,21 @@ def fresh_clone(rev: str, into: Path) -> Path:
     return clone
 
 
+def cpu_canary_s() -> float:
+    """Seconds of fixed CPU work in a new process, the median of three: how fast the machine
+    was beside a run (a shared host's other tenants slow every layer alike)."""
+    work = "sum(i * i for i in range(3_000_000))"
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", work], check=True)
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times), 3)
+
+
 def one_run(clone: Path, index: int) -> dict[str, object]:
     junit = clone / f"junit-{index}.xml"
+    canary = cpu_canary_s()
     started = time.perf_counter()
     result = subprocess.run(
         [".venv/bin/pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
@@ -70,9 +92,10 @@ def one_run(clone: Path, index: int) -> dict[str, object]:
         cwd=clone, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     lines = result.stdout.strip().splitlines()
-    seconds, counts = layer_seconds(junit)
+    seconds, counts, slowest = layer_seconds(junit)
     return {"exit_code": result.returncode, "wall_s": round(wall, 1),
-            "summary": lines[-1] if lines else "", "layer_s": seconds, "layer_tests": counts}
+            "summary": lines[-1] if lines else "", "layer_s": seconds, "layer_tests": counts,
+            "slowest_files_s": slowest, "cpu_canary_s": canary}
 
 
 def main() -> None:
