@@ -1,17 +1,17 @@
 """Benchmark: the full test command's wall time on a fresh clone, per layer.
 
-Clones REV (default HEAD) into a temporary folder, installs it into a virtualenv of its own
-(not timed: installs are set apart, as in the issue), then runs the README's test command
-(`pytest`) RUNS times one after another and records, per run, the wall time and the seconds
-each layer's tests took (tests/unit, tests/db, tests/plugin, tests/csr and the plan items in
-scenarios/), read from pytest's JUnit XML (setup, call and teardown of every test).
+Clones each revision into a temporary folder, installs it into a virtualenv of its own (not
+timed: installs are set apart, as in the issue), then runs the README's test command
+(`pytest`) RUNS times per revision, the revisions alternating, and records, per run, the
+wall time and the seconds each layer's tests took (tests/unit, tests/db, tests/plugin,
+tests/csr and the plan items in scenarios/), read from pytest's JUnit XML (setup, call and
+teardown of every test).
 
-    python benchmarks/suite_time.py --runs 2 --label before
-    python benchmarks/suite_time.py --rev main --runs 2 --label after
+    python benchmarks/suite_time.py --rev before=cc42825 --rev after=HEAD --runs 2
 
 Before each run a fixed piece of CPU work is timed (`cpu_canary_s`): on this shared host the
 same suite can take a third longer when the host is busy, every layer alike, and the canary
-shows it. The result goes to benchmarks/results/suite_time_<label>.json; the medians are what
+shows it. The result goes to benchmarks/results/<out>.json; the medians are what
 the README and benchmarks/README.md quote. A session-scoped fixture's start-up is charged to
 the first test that asks for it, so a layer's figure includes the servers and builds it
 started.
@@ -31,6 +31,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("tests/unit", "tests/db", "tests/plugin", "tests/csr", "scenarios")
@@ -60,6 +61,7 @@ def layer_seconds(junit: Path) -> tuple[dict[str, float], dict[str, int], dict[s
 
 def fresh_clone(rev: str, into: Path) -> Path:
     clone = into / "p"
+    into.mkdir(parents=True)
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     subprocess.run(["git", "-C", str(clone), "checkout", "-q", rev], check=True)
     for script in ("tools/install-browser.sh", "tools/install-ci-tools.sh"):
@@ -98,34 +100,49 @@ def one_run(clone: Path, index: int) -> dict[str, object]:
             "slowest_files_s": slowest, "cpu_canary_s": canary}
 
 
+def summary(rev: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    layers = sorted({k for r in runs for k in r["layer_s"]})
+    return {
+        "rev": rev,
+        "runs": runs,
+        "median_wall_s": statistics.median(r["wall_s"] for r in runs),
+        "median_layer_s": {layer: round(statistics.median(
+            r["layer_s"].get(layer, 0.0) for r in runs), 1) for layer in layers},
+        "median_cpu_canary_s": statistics.median(r["cpu_canary_s"] for r in runs),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rev", default="HEAD")
-    parser.add_argument("--runs", type=int, default=2)
-    parser.add_argument("--label", required=True, help="names the result file")
+    parser.add_argument("--rev", action="append", metavar="LABEL=REV", required=True,
+                        help="a revision to time, named (repeatable: the revisions' runs "
+                             "alternate, so a busy spell of the host falls on each alike)")
+    parser.add_argument("--runs", type=int, default=2, help="runs of each revision")
+    parser.add_argument("--out", default="suite_time", help="names the result file")
     args = parser.parse_args()
-    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.rev],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    runs: list[dict[str, object]] = []
+    revs = {}
+    for given in args.rev:
+        label, _, rev = given.partition("=")
+        revs[label] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev],
+                                     capture_output=True, text=True,
+                                     check=True).stdout.strip()
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in revs}
     with tempfile.TemporaryDirectory(prefix="plan-harness-suite-") as folder:
-        clone = fresh_clone(rev, Path(folder))
+        clones = {label: fresh_clone(rev, Path(folder) / label) for label, rev in revs.items()}
         for i in range(args.runs):
-            runs.append(one_run(clone, i))
-            print(json.dumps(runs[-1]), flush=True)
-    layers = sorted({k for r in runs for k in r["layer_s"]})  # type: ignore[attr-defined]
+            for label, clone in clones.items():
+                runs[label].append(one_run(clone, i))
+                print(label, json.dumps(runs[label][-1]), flush=True)
     document = {
-        "command": f"python benchmarks/suite_time.py --rev {args.rev} --runs {args.runs} "
-                   f"--label {args.label}",
-        "rev": rev,
+        "command": "python benchmarks/suite_time.py "
+                   + " ".join(f"--rev {r}" for r in args.rev)
+                   + f" --runs {args.runs} --out {args.out}",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "runs": runs,
-        "median_wall_s": statistics.median(r["wall_s"] for r in runs),  # type: ignore[misc]
-        "median_layer_s": {layer: statistics.median(
-            r["layer_s"].get(layer, 0.0) for r in runs) for layer in layers},  # type: ignore[attr-defined]
+        **{label: summary(revs[label], label_runs) for label, label_runs in runs.items()},
     }
-    out = ROOT / "benchmarks" / "results" / f"suite_time_{args.label}.json"
+    out = ROOT / "benchmarks" / "results" / f"{args.out}.json"
     out.write_text(json.dumps(document, indent=1) + "\n")
     print(f"written {out}")
 
