@@ -189,14 +189,15 @@ class RunDatabase:
         self._facts.table_sizes = table_sizes(self.connection, self.project.projection, sizes)
         return catalog
 
-    def migrate(self, target: str, *, under_writer: bool, allow_downgrade: bool) -> str:
+    def migrate(self, target: str, *, under_writer: bool, allow_downgrade: bool,
+                analyze: bool = True) -> str:
         """Moves to `target` (see PlanRun.migrate); returns the revision it resolved to."""
         current = self._facts.revision
         target = schema.Revisions(self.project.migrations_dir).resolve(target)
         move_to_revision(self._conninfo, self.project, current, target,
                          allow_downgrade=allow_downgrade, progress=self.progress,
                          upgrade=self._migrate_under_writer if under_writer else None)
-        self._after_migration()
+        self._after_migration(analyze)
         self._facts.revision = target
         self.anchors.forget()  # the writer may have added rows
         return target
@@ -210,11 +211,13 @@ class RunDatabase:
         self.migration_failures = cost.failures()
         self._facts.migration = {**asdict(cost), "failures": self.migration_failures}
 
-    def _after_migration(self) -> None:
+    def _after_migration(self, analyze: bool = True) -> None:
         """New indexes need statistics: ANALYZE them, or with loaded statistics load them
         again (CREATE INDEX reset the row counts; a VACUUM would read every padded page)."""
         if self._conn is not None and self.statistics is not None:
             self.statistics.loader.load(self._conn)
+            return
+        if not analyze:
             return
         with psycopg.connect(self._conninfo, autocommit=True) as conn:
             datagen.vacuum_analyze(conn, self.progress)

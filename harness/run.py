@@ -119,13 +119,15 @@ class PlanRun:
         self.references = dict(self.baseline.items)
 
     def migrate(self, target: str, *, under_writer: bool = False,
-                allow_downgrade: bool = False) -> None:
+                allow_downgrade: bool = False, analyze: bool = True) -> None:
         """Moves the open database to another revision: on to a later one, `under_writer` of the
         migration check's writer (compare: run at the base revision, migrate, run at the
-        head), or back with `allow_downgrade` (the mutation proof undoes each mutation). The
-        results and facts so far are the caller's to keep: the run goes on with new ones."""
+        head), or back with `allow_downgrade` (the mutation proof undoes each mutation).
+        Without `analyze` the planner keeps the statistics it had (a migration that only
+        drops or rebuilds an index on plain columns changes none). The results and facts so
+        far are the caller's to keep: the run goes on with new ones."""
         target = self.database.migrate(target, under_writer=under_writer,
-                                       allow_downgrade=allow_downgrade)
+                                       allow_downgrade=allow_downgrade, analyze=analyze)
         self._facts = replace(self._facts, started_at=_now())
         self.database.read_catalog(target, self.database.profile)
         self._load_baseline()

@@ -258,3 +258,14 @@ def test_mutation_proof_classifies_from_the_runs_with_and_without_the_index(
     served = classify(size, ["call_list[one]"], head,
                       [CaseResult(scenario, case, {}, (bitmap,), passing)])
     assert served.verdict == REDUNDANT and "ix_calls_company_id_status" in served.reason
+
+
+def test_a_mutation_keeps_the_statistics_unless_the_index_has_an_expression() -> None:
+    from harness.workflows.mutation import _on_plain_columns
+
+    plain = IndexSize("ix", "calls", 1, 1, None, None, None, None, None,
+                      columns=("company_id", '"Created At"'), include=("status",))
+    expression = IndexSize("ix", "calls", 1, 1, None, None, None, None, None,
+                           columns=("company_id", "lower(email)"))
+    assert _on_plain_columns(plain)
+    assert not _on_plain_columns(expression)
