@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import psycopg
@@ -19,7 +19,7 @@ from harness.build.datagen import Progress
 from harness.build.migration_watch import watch_migration
 from harness.errors import ConfigError
 from harness.measure.anchors import Anchors
-from harness.measure.capacity import IndexSize, TableSize, index_sizes, table_sizes
+from harness.measure.capacity import index_sizes, table_sizes
 from harness.measure.catalog import Catalog, existing_row_counts, read_catalog
 from harness.measure.planner_settings import apply_planner_settings, server_version
 from harness.options import RunOptions
@@ -27,30 +27,7 @@ from harness.project.manifest import Profile, Project
 from harness.server.needs import ServerNeeds
 from harness.server.providers import Provider, provider_for
 from harness.statistics.source import StatisticsSource, statistics_option, statistics_source
-
-
-@dataclass
-class DatabaseFacts:
-    """What the run's database says of itself, for the report: named as in RunFacts, which
-    the run composes from these and its own."""
-
-    server: str = ""
-    server_version: str = ""
-    revision: str = ""
-    head: str = ""
-    ready_seconds: float = 0.0
-    row_counts: dict[str, int] = field(default_factory=dict)
-    planner_settings: dict[str, str] = field(default_factory=dict)
-    cache: str = ""  # "reused KEY", "stored KEY", or "" when the cache was not used
-    projection: str = ""
-    index_sizes: list[IndexSize] = field(default_factory=list)
-    table_sizes: list[TableSize] = field(default_factory=list)
-    statistics: dict[str, str] | None = None  # with loaded statistics: where they came from
-    migration: dict[str, Any] | None = None  # with --plans-migration-check on
-    # with --plans-allow-existing-db on: the DSN's own database, which the harness did not
-    # load, judged with the budgets of `budgets_profile` ("" for none)
-    existing_db: bool = False
-    budgets_profile: str = ""
+from harness.verdict.results import DatabaseFacts
 
 
 class RunDatabase:
@@ -60,6 +37,8 @@ class RunDatabase:
                  stack: contextlib.ExitStack) -> None:
         self.config, self.progress = config, progress
         self._facts, self._stack = DatabaseFacts(), stack
+        # with --plans-allow-existing-db on: the profile whose budgets apply ("" for none)
+        self._budgets_profile = ""
         self.migration_failures: list[str] = []  # with --plans-migration-check on
         self.catalog: Catalog | None = None
         self.statistics: StatisticsSource | None = None  # --plans-stats or projected
@@ -78,7 +57,7 @@ class RunDatabase:
     def profile(self) -> str:
         """The profile whose budgets apply: the run's, or on an existing database the one
         asked for with --plans-existing-db-budgets (or none)."""
-        return self._facts.budgets_profile if self._facts.existing_db else self.config.profile
+        return self._budgets_profile if self._facts.existing_db else self.config.profile
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -149,7 +128,7 @@ class RunDatabase:
         # No profile describes a database the harness did not load: its budgets apply only
         # when asked for (--plans-existing-db-budgets).
         budgets = self.config.existing_db_budgets
-        self._facts.existing_db, self._facts.budgets_profile = True, budgets
+        self._facts.existing_db, self._budgets_profile = True, budgets
         self._facts.row_counts = existing_row_counts(self.connection)
         self.read_catalog(self._facts.revision, budgets)
         rows = ", ".join(f"{table} {count:,}" for table, count in self._facts.row_counts.items())

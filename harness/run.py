@@ -37,7 +37,7 @@ from harness.verdict.checks import (
     latency_suspects,
 )
 from harness.verdict.gate import canary_noise
-from harness.verdict.results import CaseResult, RunFacts, item_id
+from harness.verdict.results import CaseResult, DatabaseFacts, RunFacts, item_id
 
 
 class PlanRun:
@@ -69,8 +69,7 @@ class PlanRun:
     def facts(self) -> RunFacts:
         """The run's facts with its database's, as they are now (a copy)."""
         database = self.database.facts()
-        shared = {f.name: getattr(database, f.name) for f in fields(database)
-                  if f.name != "budgets_profile"}
+        shared = {f.name: getattr(database, f.name) for f in fields(DatabaseFacts)}
         return replace(self._facts, **shared, profile=self.database.profile)
 
     def open(self) -> None:

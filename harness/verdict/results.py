@@ -23,16 +23,13 @@ class CaseResult:
 
 
 @dataclass
-class RunFacts:
-    """What the report needs to say about the run as a whole."""
+class DatabaseFacts:
+    """What the run's database says of itself (harness.database gathers these)."""
 
     server: str = ""
     server_version: str = ""
-    profile: str = ""
-    seed: int = 0
     revision: str = ""
     head: str = ""
-    started_at: str = ""
     ready_seconds: float = 0.0  # until the database was ready: built, reused or attached
     row_counts: dict[str, int] = field(default_factory=dict)
     planner_settings: dict[str, str] = field(default_factory=dict)
@@ -40,20 +37,30 @@ class RunFacts:
     projection: str = ""
     index_sizes: list[IndexSize] = field(default_factory=list)
     table_sizes: list[TableSize] = field(default_factory=list)
-    # the design document's per-endpoint claims, for before/after reports
-    endpoint_claims: dict[str, dict[str, str]] = field(default_factory=dict)
-    write_cost: dict[str, Any] | None = None  # measured by plan-harness capacity-review
-    migration: dict[str, Any] | None = None  # with --plans-migration-check on
-    index_growth: dict[str, Any] | None = None  # measured by plan-harness capacity-review
     # with --plans-stats: the file and where its statistics came from; plans only
     statistics: dict[str, str] | None = None
+    migration: dict[str, Any] | None = None  # with --plans-migration-check on
+    # with --plans-allow-existing-db on: the DSN's own database, which the harness did not
+    # load; `profile` is then the profile whose budgets were asked for, or ""
+    existing_db: bool = False
+
+
+@dataclass
+class RunFacts(DatabaseFacts):
+    """What the report needs to say about the run as a whole: its database's facts and the
+    run's own."""
+
+    profile: str = ""
+    seed: int = 0
+    started_at: str = ""
+    # the design document's per-endpoint claims, for capacity reviews
+    endpoint_claims: dict[str, dict[str, str]] = field(default_factory=dict)
+    write_cost: dict[str, Any] | None = None  # measured by plan-harness capacity-review
+    index_growth: dict[str, Any] | None = None  # measured by plan-harness capacity-review
     # how much change against a reference regresses (harness.verdict.gate.Policy)
     policy: dict[str, float] = field(default_factory=dict)
     # items of the reference (a baseline file) that the project no longer has
     missing: list[str] = field(default_factory=list)
-    # with --plans-allow-existing-db on: the DSN's own database, which the harness did not
-    # load; `profile` is then the profile whose budgets were asked for, or ""
-    existing_db: bool = False
     # versions, git commit and more (harness.environment.run_environment)
     environment: dict[str, Any] = field(default_factory=dict)
 
