@@ -7,7 +7,7 @@ item, so the time goes to the migration) and records, per statement of the migra
 duration, the longest time an insert into calls waited for a lock during it, and the longest
 insert. With --blocking the copy
 gets one more migration, a plain (non-concurrent) CREATE INDEX on calls, to show what the
-seed's CONCURRENTLY saves. The database at the data revision comes from the seeded-database
+seed's CONCURRENTLY saves. The database at the load revision comes from the seeded-database
 cache when there is one. Results go to results/migration_cost_<profile>[_blocking].json.
 """
 

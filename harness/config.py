@@ -40,6 +40,8 @@ class Option:
     parse: Callable[[str, str], Any] = lambda value, flag: value
     # the TOML type a native [tool.pytest] table may give besides a string
     kind: type[bool] | type[int] | type[float] | type[str] = str
+    # the default as the help says it, when it is computed at run time
+    shown_default: str = ""
 
     @property
     def flag(self) -> str:
@@ -58,7 +60,8 @@ class Option:
         pytest, so the CLI and the plugin describe it alike."""
         extra = f" (env {self.env})" if self.env else ""
         return (self.flag,), {"dest": dest, "default": None, "choices": self.choices,
-                              "help": f"{self.help}; default {self.default or 'none'}{extra}"}
+                              "help": f"{self.help}; default "
+                                      f"{self.shown_default or self.default or 'none'}{extra}"}
 
 
 def _int_at_least(minimum: int) -> Callable[[str, str], int]:
@@ -142,8 +145,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("image", DEFAULT_CONTAINER_IMAGE, "image for --plans-provider testcontainers"),
     Option("cache", "on", "reuse built embedded databases: on (reuse or build and keep), off, "
            "refresh (rebuild and replace)", CACHE_MODES),
-    Option("cache_dir", "", "where built databases are kept (default "
-           "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)", env="PLAN_HARNESS_CACHE_DIR"),
+    Option("cache_dir", "", "where built databases are kept", env="PLAN_HARNESS_CACHE_DIR",
+           shown_default="$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness"),
     Option("allow_existing_db", "off", "with --plans-provider dsn: plan against the DSN's own "
            "database as it is (nothing created, migrated or loaded; the session is read-only "
            "and a statement that modifies data is planned with EXPLAIN, never run)", ON_OFF,
@@ -158,7 +161,7 @@ OPTIONS: tuple[Option, ...] = (
            "buffers with it; a changed plan that reads more fails"),
     Option("update_baseline", "off", "write the baseline file (--plans-baseline) from this "
            "run instead of comparing", ON_OFF, parse=_switch, kind=bool),
-    Option("migration_check", "off", "apply the migrations after the data revision one at a "
+    Option("migration_check", "off", "apply the migrations after the load revision one at a "
            "time while a writer inserts rows, and fail when a write waits longer than "
            "--plans-max-write-wait-ms or an index is left INVALID", ON_OFF, parse=_switch,
            kind=bool),

@@ -100,7 +100,7 @@ class RunDatabase:
         return target, revisions.head()
 
     def _provision(self, builder: DatabaseBuilder, profile: Profile, target: str) -> None:
-        # The migration check builds (or reuses) the database at the data revision and
+        # The migration check builds (or reuses) the database at the load revision and
         # migrates it under the writer on every run; a migrated copy is never kept.
         watched = self.config.migration_check
         built = builder.provide(profile, self.project.load_revision if watched else target)

@@ -149,7 +149,7 @@ def migration_problems(project: Project, revisions: Sequence[Given] = ()) -> lis
             problems.append(str(exc))  # it names the revision as given
             continue
         if not position and not chain.is_at_or_after(resolved, previous):
-            problems.append(f"{where}: revision {resolved} is before the data revision "
+            problems.append(f"{where}: revision {resolved} is before the load revision "
                             f"{previous}; nothing to load into")
         elif position and (resolved == previous
                            or not chain.is_at_or_after(resolved, previous)):

@@ -1,4 +1,4 @@
-"""Build: the run's database on a server, in one recipe (schema at the data revision, load,
+"""Build: the run's database on a server, in one recipe (schema at the load revision, load,
 migrate to the target, VACUUM ANALYZE), with builds kept in the cache and reused where the
 provider can start a server on a kept data directory."""
 
@@ -89,7 +89,7 @@ def load_data(conninfo: str, project: Project, profile: Profile, seed: int,
 def build_database(conninfo: str, project: Project, profile: Profile, seed: int, target: str,
                    progress: Progress, *, workers: int | None = None,
                    stages: BuildStages | None = None) -> dict[str, int]:
-    """The one build recipe: the schema at the data revision, the profile's data, the
+    """The one build recipe: the schema at the load revision, the profile's data, the
     migrations on to `target`, then VACUUM ANALYZE. Returns the rows loaded per table."""
     stages = stages if stages is not None else BuildStages()
     mark = time.monotonic()
@@ -208,7 +208,7 @@ class DatabaseBuilder:
                        target: str) -> tuple[KeepableHandle, Built]:
         """A running server with the database at `target`: a copy of the kept database at the
         nearest earlier revision, migrated from there (a new migration costs only its own run,
-        not a load), or, with none kept, loaded at the data revision (kept too) and
+        not a load), or, with none kept, loaded at the load revision (kept too) and
         migrated."""
         nearest = self._nearest_kept(cache, profile, target)
         if nearest is not None:

@@ -1,7 +1,7 @@
 """Cache: built embedded-server data directories, reused when nothing that shapes the data
 or the plans has changed.
 
-An entry is a cleanly shut-down PostgreSQL data directory (seeded, migrated, vacuumed) named
+An entry is a cleanly shut-down PostgreSQL data directory (loaded, migrated, vacuumed) named
 by a fingerprint of its inputs. It is written under a temporary name with its manifest last,
 then renamed into place, so an interrupted or failed build never becomes an entry."""
 

@@ -87,7 +87,7 @@ def revisions_given(args: argparse.Namespace, settings: Config) -> list[prefligh
     if args.command == "compare":
         return [("--base", args.base), ("--head", args.head)]
     if args.command == "capacity-review":
-        return [("--before", settings.revision), ("--head", args.head)]
+        return [("--base", settings.revision), ("--head", args.head)]
     return [("--plans-revision", settings.revision)]
 
 

@@ -15,7 +15,7 @@ def command(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path.relative_to(directory)}")
     print(f"next:\n  plan-harness run --project-dir {args.directory}    "
-          "# seed, check the scenario, write reports/\n"
+          "# build the database, check the scenario, write reports/\n"
           f"  cd {args.directory} && pytest -m plans    # the same, as pytest items\n"
           "then replace the schema, generator, profiles and scenario with your own: "
           "docs/writing-a-project.md in the plan-harness repository describes every file")

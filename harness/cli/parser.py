@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="plan-harness",
         description="EXPLAIN-plan regression checks for PostgreSQL.",
         epilog="Exit codes: 0 every check passed, 1 a check failed (compare: the head "
-        "regressed), 2 bad input or environment, 130 interrupted.",
+        "regressed), 2 bad input or environment (run: an item could not be measured and "
+        "nothing regressed), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"plan-harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "[capacity_review] writer, all measured in this run")
     review_cmd.add_argument("--base", "--before", dest="base", default=None, metavar="REV",
                             help="the base revision, before the reviewed migration (default: "
-                                 "the project's data revision, schema.load_revision; --before "
+                                 "the project's load revision, schema.load_revision; --before "
                                  "is its older name)")
     review_cmd.add_argument("--head", default="head", metavar="REV",
                             help="the revision reviewed (default: the newest)")

@@ -13,13 +13,18 @@ from harness.errors import HarnessError
 TEMPLATE = "project_template"
 
 
+# What running the template in place (examples/minimal links to it) leaves beside its
+# files: never part of a new project.
+GENERATED = frozenset({"__pycache__", "reports", ".pytest_cache"})
+
+
 def template_files() -> dict[str, bytes]:
     """The files `init` writes, by path relative to the project directory."""
     files: dict[str, bytes] = {}
 
     def walk(node: Traversable, prefix: str) -> None:
         for child in node.iterdir():
-            if child.name == "__pycache__":
+            if child.name in GENERATED:
                 continue
             if child.is_dir():
                 walk(child, f"{prefix}{child.name}/")

@@ -239,7 +239,7 @@ def _v2_reason(item: Mapping[str, Any]) -> str:
 
 def _from_v3(document: Document) -> Document:
     """Version 3 named the time until the database was ready seed_seconds, though a reused
-    or attached database is not seeded."""
+    or attached database is not loaded."""
     for facts in (document["run"], *document["run"].get("workers", [])):
         facts.setdefault("ready_seconds", facts.pop("seed_seconds", 0.0))
     document["schema_version"] = 4

@@ -121,10 +121,15 @@ def provider_class(name: str, flag: str = "--plans-provider") -> type[Provider]:
     module_name, _, class_name = name.partition(":")
     try:
         found = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
+    # ValueError: an empty module name; TypeError: a relative one (".servers")
+    except (ImportError, AttributeError, ValueError, TypeError) as exc:
         raise ConfigError(f"{flag}: cannot load {name!r}: {exc}") from None
     if not (isinstance(found, type) and issubclass(found, Provider)):
         raise ConfigError(f"{flag}: {name!r} is not a harness.server.providers.Provider")
+    # its own name: one inherited would label its runs as another kind's
+    if found.server is Provider.server or "name" not in vars(found):
+        raise ConfigError(f"{flag}: {name!r} must declare its own `name` and define server() "
+                          "(docs/workflows.md, Providers)")
     return found
 
 

@@ -1,6 +1,6 @@
 """Capacity review: one command, one database, every figure measured in that run. The
 profile's database is built at the revision before the reviewed migration (the project's
-data revision by default), every case runs there, the same database is migrated to the
+load revision by default), every case runs there, the same database is migrated to the
 head, every case runs again, and then, on the migrated database, the write cost of the
 indexes the migration added and the growth of every index of the written table after a
 period of inserts are measured with the writer the project declares (`[capacity_review]`

@@ -56,7 +56,7 @@ def test_same_inputs_reuse_and_changed_inputs_rebuild(project: Path, cache_dir: 
     assert document["run"]["row_counts"] == {"accounts": 4000, "events": 20000}
 
     assert "load events" in run(project, cache_dir, "--plans-seed", "2").stderr
-    # the database at the data revision was kept when the first run seeded it
+    # the database at the load revision was kept when the first run seeded it
     assert "reusing the built database" in run(project, cache_dir, "--plans-revision",
                                             "0001").stderr
     generator = project / "fixtures" / "datagen.py"

@@ -33,11 +33,23 @@ class LocalProvider(Provider):
         raise NotImplementedError
 
 
+class Unnamed(LocalProvider):
+    """Declares no name of its own."""
+
+
+class Bare(Provider):
+    """Declares a name but no server."""
+
+    name = "bare"
+
+
 @pytest.fixture
 def own_module(monkeypatch: pytest.MonkeyPatch) -> str:
     module = types.ModuleType("own_servers")
     module.LocalProvider = LocalProvider  # type: ignore[attr-defined]
     module.NotAProvider = object  # type: ignore[attr-defined]
+    module.Unnamed = Unnamed  # type: ignore[attr-defined]
+    module.Bare = Bare  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "own_servers", module)
     return "own_servers"
 
@@ -64,6 +76,12 @@ def test_a_kind_of_ones_own_loads_by_dotted_path(own_module: str) -> None:
     ("own_servers:NotAProvider", "--plans-provider: 'own_servers:NotAProvider' is not a "
                                  "harness.server.providers.Provider"),
     ("no_such_module_here:X", "--plans-provider: cannot load 'no_such_module_here:X'"),
+    (":Nope", "--plans-provider: cannot load ':Nope': Empty module name"),
+    (".rel:X", "--plans-provider: cannot load '.rel:X'"),
+    ("own_servers:Unnamed", "--plans-provider: 'own_servers:Unnamed' must declare its own "
+                            "`name` and define server()"),
+    ("own_servers:Bare", "--plans-provider: 'own_servers:Bare' must declare its own `name` "
+                         "and define server()"),
 ])
 def test_an_unknown_kind_is_refused_in_one_line(own_module: str, value: str,
                                                 message: str) -> None:
