@@ -172,7 +172,9 @@ def test_ctrl_c_during_seeding_under_pytest_stops_the_server() -> None:
     assert servers_of(process.pid)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)
-    assert process.returncode == 2  # pytest's "interrupted"
+    # pytest's "interrupted"; once in about eight full suites it was 1 (seen 2026-12-06 on
+    # a busy machine, not again in six runs alone): the output says what ran instead
+    assert process.returncode == 2, output[-3000:]
     assert "KeyboardInterrupt" in output
     assert servers_of(process.pid) == []
     assert not [d for d in runs_root().iterdir() if d.name.startswith(f"{process.pid}-")]
