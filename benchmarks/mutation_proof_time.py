@@ -3,10 +3,11 @@ side by side, on the same warm build cache.
 
     python benchmarks/mutation_proof_time.py --before f0b51d2^ --runs 2
 
-The earlier revision is checked out into a temporary git worktree; each run is a new process
-importing the harness from one tree (run in it, PYTHONPATH first), on the CSR project at `ci` with one
-timed execution a plan mode. Runs alternate between the trees; the first, untimed, builds
-the cache. Medians and each run's tally go to benchmarks/results/mutation_proof_time.json.
+The earlier revision is checked out into a temporary git worktree; each run is a new
+process importing the harness from one tree (run in it, PYTHONPATH first), on the CSR
+project at `ci` with one timed execution a plan mode. Runs alternate between the trees; the
+first, untimed, builds the cache. Medians and each run's tally go to
+benchmarks/results/mutation_proof_time.json.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from worktrees import ROOT, earlier_tree
 
 
 def one_run(tree: Path, cache: Path, reports: Path) -> tuple[float, str]:
@@ -43,21 +44,16 @@ def main() -> None:
     parser.add_argument("--before", required=True, metavar="REV")
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="plan-harness-mutation-time-") as folder:
-        before, cache = Path(folder) / "before", Path(folder) / "cache"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach",
-                        str(before), args.before], check=True)
-        try:
-            trees = {"before": before, "after": ROOT}
-            one_run(ROOT, cache, Path(folder) / "warm")  # builds the cache, not timed
-            runs: dict[str, list[tuple[float, str]]] = {k: [] for k in trees}
-            for i in range(args.runs):
-                for name, tree in trees.items():
-                    runs[name].append(one_run(tree, cache, Path(folder) / f"{name}-{i}"))
-                    print(name, runs[name][-1], flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
-                            str(before)], check=False)
+    with tempfile.TemporaryDirectory(prefix="plan-harness-mutation-time-") as folder, \
+            earlier_tree(args.before, Path(folder) / "before") as before:
+        cache = Path(folder) / "cache"
+        trees = {"before": before, "after": ROOT}
+        one_run(ROOT, cache, Path(folder) / "warm")  # builds the cache, not timed
+        runs: dict[str, list[tuple[float, str]]] = {k: [] for k in trees}
+        for i in range(args.runs):
+            for name, tree in trees.items():
+                runs[name].append(one_run(tree, cache, Path(folder) / f"{name}-{i}"))
+                print(name, runs[name][-1], flush=True)
     document = {
         "command": f"python benchmarks/mutation_proof_time.py --before {args.before} "
                    f"--runs {args.runs}",

@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from worktrees import ROOT, earlier_tree
+
 HEAVY = ("sqlalchemy", "alembic", "psycopg", "jinja2", "faker")
 PROBE = ("import sys, time\nstarted = time.perf_counter()\nfrom harness.cli import main\n"
          "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
@@ -51,19 +52,13 @@ def main() -> None:
     parser.add_argument("--before", required=True, metavar="REV")
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="plan-harness-startup-") as folder:
-        before = Path(folder) / "before"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach",
-                        str(before), args.before], check=True)
-        try:
-            trees = {"before": before, "after": ROOT}
-            samples: dict[str, list[tuple[float, float, list[str]]]] = {k: [] for k in trees}
-            for _ in range(args.runs):
-                for name, tree in trees.items():
-                    samples[name].append(one_start(tree))
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
-                            str(before)], check=False)
+    with tempfile.TemporaryDirectory(prefix="plan-harness-startup-") as folder, \
+            earlier_tree(args.before, Path(folder) / "before") as before:
+        trees = {"before": before, "after": ROOT}
+        samples: dict[str, list[tuple[float, float, list[str]]]] = {k: [] for k in trees}
+        for _ in range(args.runs):
+            for name, tree in trees.items():
+                samples[name].append(one_start(tree))
     summary = {name: {"median_wall_s": round(statistics.median(s[0] for s in runs), 3),
                       "median_in_process_s": round(statistics.median(s[1] for s in runs), 3),
                       "heavy_imports": runs[0][2]}

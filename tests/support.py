@@ -20,6 +20,9 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from harness import cli
+from harness.measure.explain import ModeMeasurement, Timing
+from harness.measure.plans import Plan
+from harness.project.scenarios import Scenario, read_scenario
 from harness.report.document import SCHEMA_FILE
 from harness.server.provisioning import ServerInfo
 
@@ -190,3 +193,35 @@ def run_csr_plans(report_dir: Path, *args: str) -> CsrRun:
     assert results.exists(), result.stdout[-3000:] + result.stderr[-3000:]
     return CsrRun(result.returncode, report_dir, json.loads(results.read_text()),
                   result.stdout + result.stderr)
+
+
+# A call-list scenario for the unit tests of plans and checks: its expectation may take
+# further lines (a scenario-level threshold, say) in place of {extra}.
+CALL_LIST_SCENARIO = """
+table = "calls"
+sql = "SELECT * FROM calls WHERE company_id = %(c)s ORDER BY created_at DESC LIMIT 100"
+[expect]
+index = "ix_calls_company_id_created_at"
+forbid_nodes = ["Sort"]
+{extra}
+[budget]
+p95_ms = {{ ci = 5 }}
+shared_buffers = {{ ci = 1000 }}
+[[cases]]
+name = "one"
+values = {{ c = "x" }}
+"""
+
+
+def call_list_scenario(directory: Path, extra: str = "") -> Scenario:
+    path = directory / "call_list.toml"
+    path.write_text(CALL_LIST_SCENARIO.format(extra=extra))
+    return read_scenario(path)
+
+
+def measured(name: str, mode: str = "custom", samples: tuple[float, ...] = (1.0, 1.2, 1.1),
+             held: bool = True) -> ModeMeasurement:
+    """A plan mode measured: the committed EXPLAIN sample `name` and these timings."""
+    return ModeMeasurement(mode, Plan.from_explain(plan_sample(name)),
+                           Timing.from_samples(samples), plan_held=held, rows_returned=100)
+

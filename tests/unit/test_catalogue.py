@@ -8,41 +8,17 @@ from pathlib import Path
 import pytest
 
 from harness.measure.catalog import Catalog
-from harness.measure.explain import ModeMeasurement, Timing
-from harness.measure.plans import Plan
 from harness.project.manifest import CheckDefaults
-from harness.project.scenarios import Scenario, read_scenario
+from harness.project.scenarios import Scenario
 from harness.verdict import catalogue
 from harness.verdict.checks import Context, Finding, ModeReference, Reference, evaluate
 from harness.verdict.gate import Severity
-from support import plan_sample
-
-SCENARIO = """
-table = "calls"
-sql = "SELECT * FROM calls WHERE company_id = %(c)s ORDER BY created_at DESC LIMIT 100"
-[expect]
-index = "ix_calls_company_id_created_at"
-forbid_nodes = ["Sort"]
-{own_threshold}
-[budget]
-p95_ms = {{ ci = 5 }}
-shared_buffers = {{ ci = 1000 }}
-[[cases]]
-name = "one"
-values = {{ c = "x" }}
-"""
+from support import call_list_scenario, measured
 
 
 def scenario(tmp_path: Path, own_threshold: str = "") -> Scenario:
-    path = tmp_path / "calls.toml"
-    path.write_text(SCENARIO.format(own_threshold=own_threshold))
-    return read_scenario(path)
+    return call_list_scenario(tmp_path, own_threshold)
 
-
-def measured(name: str, mode: str = "custom", samples: tuple[float, ...] = (9.0, 10.0),
-             held: bool = True) -> ModeMeasurement:
-    return ModeMeasurement(mode, Plan.from_explain(plan_sample(name)),
-                           Timing.from_samples(samples), plan_held=held, rows_returned=100)
 
 
 def test_names_are_unique_and_every_finding_names_a_registered_check(tmp_path: Path) -> None:
@@ -52,9 +28,11 @@ def test_names_are_unique_and_every_finding_names_a_registered_check(tmp_path: P
     case = the_scenario.cases[0]
     catalog = Catalog({"calls": 300_000.0}, frozenset(), "head", "ci")
     findings: list[Finding] = []
-    for measurements, base_buffers in (([measured("seq_scan_sort.json", held=False),
-                                         measured("index_scan.json", "generic")], 1),
-                                       ([measured("bitmap.json")], 1_000_000)):
+    slow = (9.0, 10.0)  # beyond the 5 ms budget and the reference's fastest 1 ms
+    for measurements, base_buffers in (([measured("seq_scan_sort.json", samples=slow,
+                                                  held=False),
+                                         measured("index_scan.json", "generic", slow)], 1),
+                                       ([measured("bitmap.json", samples=slow)], 1_000_000)):
         reference = Reference("base", {"custom": ModeReference(("Limit",), base_buffers,
                                                                best_ms=1.0)}, latency_gates=True)
         verdict = evaluate(the_scenario, case, measurements, Context(catalog, CheckDefaults()),

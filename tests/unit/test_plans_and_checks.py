@@ -14,7 +14,7 @@ from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, Timing, percentile
 from harness.measure.plans import Plan
 from harness.project.manifest import CheckDefaults
-from harness.project.scenarios import Scenario, read_scenario
+from harness.project.scenarios import Scenario
 from harness.verdict.checks import (
     Context,
     ModeReference,
@@ -31,21 +31,7 @@ from harness.verdict.checks import (
 from harness.verdict.gate import Policy
 from harness.verdict.results import CaseResult
 from harness.workflows.mutation import CAUGHT, MISSED, REDUNDANT, classify
-from support import plan_sample
-
-SCENARIO = """
-table = "calls"
-sql = "SELECT * FROM calls WHERE company_id = %(c)s ORDER BY created_at DESC LIMIT 100"
-[expect]
-index = "ix_calls_company_id_created_at"
-forbid_nodes = ["Sort"]
-[budget]
-p95_ms = { ci = 5 }
-shared_buffers = { ci = 1000 }
-[[cases]]
-name = "one"
-values = { c = "x" }
-"""
+from support import call_list_scenario, measured, plan_sample
 
 CATALOG = Catalog(table_rows={"calls": 300_000.0}, indexes=frozenset(
     {"ix_calls_company_id_created_at", "ix_calls_company_id_status"}), revision="head",
@@ -55,14 +41,7 @@ CONTEXT = Context(CATALOG, CheckDefaults())
 
 @pytest.fixture
 def scenario(tmp_path: Path) -> Scenario:
-    path = tmp_path / "call_list.toml"
-    path.write_text(SCENARIO)
-    return read_scenario(path)
-
-
-def measured(name: str, samples: tuple[float, ...] = (1.0, 1.2, 1.1)) -> ModeMeasurement:
-    return ModeMeasurement("custom", Plan.from_explain(plan_sample(name)),
-                           Timing.from_samples(samples), plan_held=True, rows_returned=100)
+    return call_list_scenario(tmp_path)
 
 
 def test_plan_tree_is_parsed() -> None:
@@ -269,3 +248,19 @@ def test_a_mutation_keeps_the_statistics_unless_the_index_has_an_expression() ->
                            columns=("company_id", "lower(email)"))
     assert _on_plain_columns(plain)
     assert not _on_plain_columns(expression)
+
+
+def test_a_mutation_runs_again_the_cases_that_read_its_table(scenario: Scenario) -> None:
+    from harness.workflows.mutation import _cases_it_may_change
+
+    case = scenario.cases[0]
+    verdict = evaluate(scenario, case, [measured("index_scan.json")], CONTEXT)
+    head = [CaseResult(scenario, case, {}, (measured("index_scan.json"),), verdict)]
+    on_calls = IndexSize("ix_calls_x", "calls", 1, 1, None, None, None, None, None)
+    on_leads = replace(on_calls, index="ix_leads_x", table="leads")
+    cases = [(scenario, case)]
+    assert _cases_it_may_change(on_calls, cases, head) == cases
+    # no plan reads leads: dropping a plain index of it can change none of them
+    assert _cases_it_may_change(on_leads, cases, head) == []
+    # a unique index may have let the planner remove a join to its table: every case runs
+    assert _cases_it_may_change(replace(on_leads, unique=True), cases, head) == cases
