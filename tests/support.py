@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from harness import cli
+from harness.measure.catalog import Catalog, IndexDefinition
 from harness.measure.explain import ModeMeasurement, Timing
 from harness.measure.plans import Plan
 from harness.project.scenarios import Scenario, read_scenario
@@ -225,3 +226,15 @@ def measured(name: str, mode: str = "custom", samples: tuple[float, ...] = (1.0,
     return ModeMeasurement(mode, Plan.from_explain(plan_sample(name)),
                            Timing.from_samples(samples), plan_held=held, rows_returned=100)
 
+
+
+def catalog_of(table_rows: Mapping[str, float], indexes: Iterable[str] | Mapping[str, str],
+               revision: str = "head", profile: str = "ci",
+               invalid: Iterable[str] = ()) -> Catalog:
+    """A catalog of these indexes: names (each its own made-up definition) or name ->
+    definition."""
+    definitions = (dict(indexes) if isinstance(indexes, Mapping)
+                   else {name: f"INDEX ON public.t USING btree ({name})" for name in indexes})
+    return Catalog.of(table_rows, {
+        name: IndexDefinition(name, "t", text, name not in set(invalid))
+        for name, text in definitions.items()}, revision, profile)

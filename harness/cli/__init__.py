@@ -1,7 +1,7 @@
 """CLI: `plan-harness run` (the main job: provision, migrate, load, run every scenario, write
-the report), `init`, `validate`, `report`, `compare`, `budgets`, `mutation-proof`,
-`capacity-review`, `stats`, `build`, `comment` and `cache`, for people and CI jobs outside
-pytest. `run` takes the same --plans-* options as the pytest plugin, from the same table.
+the report), `init`, `validate`, `report`, `compare`, `budgets`, `definitions`,
+`mutation-proof`, `capacity-review`, `stats`, `build`, `comment` and `cache`, for people and
+CI jobs outside pytest. `run` takes the same --plans-* options as the pytest plugin, from the same table.
 
 Each command is one module of this package, imported only when it runs: `plan-harness --help`
 starts without the database driver, Alembic or Jinja2."""
@@ -25,7 +25,7 @@ COMMANDS = {
     "run": "run", "init": "init", "validate": "validate", "report": "report",
     "compare": "compare", "budgets": "budgets", "mutation-proof": "mutation_proof",
     "capacity-review": "capacity_review", "stats": "stats", "build": "build",
-    "comment": "comment", "cache": "cache",
+    "comment": "comment", "cache": "cache", "definitions": "definitions",
 }
 
 __all__ = ["build_parser", "main", "resolve_settings"]

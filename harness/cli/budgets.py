@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 from pathlib import Path
 
 from harness.cli.common import lifecycle, settings_and_selection
 from harness.cli.exits import EXIT_OK
+from harness.errors import HarnessError
 from harness.workflows import budgets
 
 
 def command(args: argparse.Namespace) -> int:
     settings, project, selected = settings_and_selection(args)
+    if args.write:
+        _refuse_unwritable({scenario.path for scenario, _ in selected} | {project.manifest})
     with lifecycle(args, settings, project, details=()) as life:
         results = life.measure(selected)
-    proposals = budgets.propose(results)
-    print(f"\n{'item':60} {'buffers':>9} {'p95 ms':>8}  ->  budget buffers, p95 ms")
-    for p in proposals:
-        print(f"{p.item:60} {p.shared_buffers:9,} {p.p95_ms:8.2f}  ->  {p.budget_buffers:,}, "
-              f"{p.budget_p95_ms}")
+    proposals = budgets.propose(results, settings.profile)
+    _print_proposals(proposals)
     canaries = [m.canary.median_ms for r in results for m in r.measurements if m.canary]
     canary = statistics.median(canaries) if canaries else None
     if canary is not None:
@@ -39,3 +40,26 @@ def command(args: argparse.Namespace) -> int:
           f"{len(by_file)} scenario files" + ("" if canary is None else
                                               f"; canary_ms recorded in {project.manifest}"))
     return EXIT_OK
+
+
+def _refuse_unwritable(paths: set[Path]) -> None:
+    """--write changes these files: refused before anything is measured if it cannot."""
+    for path in sorted(paths):
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            raise HarnessError(f"{path}: not writable, so --write cannot put the budgets "
+                               "there (nothing was measured)")
+
+
+def _print_proposals(proposals: list[budgets.Proposal]) -> None:
+    print(f"\n{'item':56} {'mode':8} {'buffers':>9} {'p95 ms':>8}  "
+          "budget now -> proposed (buffers, p95 ms)")
+    for p in proposals:
+        for m in p.modes:
+            now = (f"{_figure(m.current_buffers)}, {_figure(m.current_p95_ms)}"
+                   if m.current_buffers or m.current_p95_ms else "none")
+            print(f"{p.item:56} {m.mode:8} {m.shared_buffers:9,} {m.p95_ms:8.2f}  "
+                  f"{now} -> {m.budget_buffers:,}, {m.budget_p95_ms}")
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:,g}"

@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     budgets_cmd.add_argument("--write", action="store_true",
                              help="write each case's budgets for the profile into its scenario "
                                   "file, and the run's noise canary into project.toml")
+    definitions_cmd = commands.add_parser(
+        "definitions", help="build (or reuse) the database and show each expected index's "
+        "definition beside the one its scenario recorded; --write records them, so a run fails "
+        "when an index is redefined under the same name")
+    definitions_cmd.add_argument("--write", action="store_true",
+                                 help="record the definitions in [expect.definitions] of each "
+                                      "scenario file")
     mutation_cmd = commands.add_parser(
         "mutation-proof", help="drop each index in turn, run every case, and say whether the "
         "suite noticed (caught, redundant, unused or missed); exit 1 on a miss")
@@ -133,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--plans-cache-dir", dest="cache_dir", default=None,
                        help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
                             "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
-    for sub in (run, compare_cmd, stats_cmd, build, validate, budgets_cmd, mutation_cmd,
-                review_cmd):
+    for sub in (run, compare_cmd, stats_cmd, build, validate, budgets_cmd, definitions_cmd,
+                mutation_cmd, review_cmd):
         sub.add_argument(
             "--project-dir",
             type=Path,
@@ -155,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="scenario directory, relative to --project-dir (default: scenarios)",
         )
-    for sub in (run, compare_cmd, stats_cmd, build, budgets_cmd, mutation_cmd, review_cmd):
+    for sub in (run, compare_cmd, stats_cmd, build, budgets_cmd, definitions_cmd, mutation_cmd,
+                review_cmd):
         sub.add_argument(
             "-k",
             dest="keyword",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.errors import ScenarioError
 from harness.project.tomlfields import FieldReader
@@ -30,13 +31,15 @@ _ANCHOR = re.compile(
     r"^@(?P<name>\w+)(?:\s*(?P<sign>[+-])\s*(?P<amount>\d+)\s*(?P<unit>minutes?|hours?|days?))?$"
 )
 _TOP_KEYS = {"name", "endpoint", "description", "table", "sql", "expect", "budget", "cases"}
-_EXPECT_KEYS = {"index", "forbid_nodes", "seq_scan_min_rows", "plan_modes", "tables"}
+_EXPECT_KEYS = {"index", "forbid_nodes", "seq_scan_min_rows", "plan_modes", "tables",
+                "definitions"}
 _BUDGET_KEYS = {"p95_ms", "shared_buffers"}
 _CASE_KEYS = {"name", "values", "expect", "budget"}
 _CASE_EXPECT_KEYS = {"index", "forbid_nodes", "tables"}
 _TABLE_EXPECT_KEYS = {"index"}
 
 Literal = str | int | float | bool | dt.datetime | dt.date
+Number = TypeVar("Number", int, float)
 
 
 @dataclass(frozen=True)
@@ -67,28 +70,81 @@ class Expectation:
     seq_scan_min_rows: int | None
     plan_modes: tuple[str, ...]
     tables: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # index name -> its recorded definition (harness.measure.catalog.IndexDefinition), as
+    # `plan-harness definitions --write` wrote it; an index without one is judged by name
+    definitions: Mapping[str, str] = field(default_factory=dict)
 
     def accepted(self, main_table: str) -> dict[str, tuple[str, ...]]:
         """Every table with an expected access path, the scenario's own first."""
         return {main_table: self.indexes, **self.tables}
 
 
+# A budget written as one number per profile holds for every plan mode.
+EVERY_MODE = "*"
+
+
+@dataclass(frozen=True)
+class Margin:
+    """How `plan-harness budgets --write` turns a measured figure into a budget:
+    ceil(measured x ratio) + slack. The slack keeps a small figure from failing on a few
+    pages or milliseconds another seed or build moves it by; the ratio covers a large one."""
+
+    ratio: float
+    slack: int
+
+    def limit(self, measured: float) -> int:
+        return math.ceil(measured * self.ratio) + self.slack
+
+    def measured(self, limit: float) -> float:
+        """The figure a budget was written from (at most: an older budget had no slack)."""
+        return max(limit - self.slack, 0) / self.ratio
+
+
+# Shared buffers follow the data's layout (a few % between seeds and builds); a p95 follows
+# the machine, and a shared CI runner is slower and burstier than the one that measured.
+BUFFER_MARGIN = Margin(1.25, 16)
+P95_MARGIN = Margin(5.0, 20)
+
+
 @dataclass(frozen=True)
 class Budget:
-    """Limits per scale profile; a profile without an entry is not budgeted."""
+    """Limits per scale profile and plan mode (`{ ci = 120 }` for every mode, or
+    `{ ci = { custom = 120, generic = 900 } }`); a profile or mode without an entry is not
+    budgeted."""
 
-    p95_ms: Mapping[str, float]
-    shared_buffers: Mapping[str, int]
+    p95_ms: Mapping[str, Mapping[str, float]]
+    shared_buffers: Mapping[str, Mapping[str, int]]
 
     def overridden_by(self, other: Budget) -> Budget:
-        """This budget with `other`'s profiles replacing its own (a case's over its
-        scenario's)."""
-        return Budget({**self.p95_ms, **other.p95_ms},
-                      {**self.shared_buffers, **other.shared_buffers})
+        """This budget with `other`'s limits over its own (a case's over its scenario's):
+        per profile, `other`'s modes replace these, its every-mode limit all of them."""
+        return Budget(_override(self.p95_ms, other.p95_ms),
+                      _override(self.shared_buffers, other.shared_buffers))
 
     @property
     def profiles(self) -> set[str]:
         return set(self.p95_ms) | set(self.shared_buffers)
+
+    def p95_limit(self, profile: str, mode: str) -> float | None:
+        return _mode_limit(self.p95_ms, profile, mode)
+
+    def buffers_limit(self, profile: str, mode: str) -> int | None:
+        return _mode_limit(self.shared_buffers, profile, mode)
+
+
+def _override(base: Mapping[str, Mapping[str, Number]], over: Mapping[str, Mapping[str, Number]]
+              ) -> dict[str, Mapping[str, Number]]:
+    merged = dict(base)
+    for profile, limits in over.items():
+        merged[profile] = limits if EVERY_MODE in limits else {**base.get(profile, {}),
+                                                               **limits}
+    return merged
+
+
+def _mode_limit(limits: Mapping[str, Mapping[str, Number]], profile: str, mode: str
+                ) -> Number | None:
+    by_mode = limits.get(profile, {})
+    return by_mode.get(mode, by_mode.get(EVERY_MODE))
 
 
 @dataclass(frozen=True)
@@ -169,6 +225,11 @@ def read_scenario(path: Path) -> Scenario:
         for i, raw in enumerate(raw_cases)
     )
     _reject_duplicate_ids(reader, cases)
+    named = {n for case in cases for names in case.expect.accepted("").values() for n in names}
+    for name in expect.definitions:
+        if name not in named:
+            raise reader.fail(f"expect.definitions.{name}", "not an index this scenario expects "
+                              f"(expected: {', '.join(sorted(named))})")
     table = reader.get(doc, "table", str, "")
     if not _names_table(code, table):
         raise reader.fail("table", f"{table!r} does not appear in the SQL")
@@ -227,7 +288,8 @@ def _expectation(
                 else ()
             )
         tables = {**base.tables, **_tables(reader, table, where)}
-        return Expectation(indexes, forbid, base.seq_scan_min_rows, base.plan_modes, tables)
+        return Expectation(indexes, forbid, base.seq_scan_min_rows, base.plan_modes, tables,
+                           base.definitions)
     modes = _names(reader, table, "plan_modes", where, PLAN_MODES)
     for mode in modes:
         if mode not in PLAN_MODES:
@@ -245,7 +307,19 @@ def _expectation(
         seq_scan_min_rows=min_rows,
         plan_modes=modes,
         tables=_tables(reader, table, where),
+        definitions=_definitions(reader, table, where),
     )
+
+
+def _definitions(reader: FieldReader, table: Mapping[str, Any], where: str) -> dict[str, str]:
+    """`[expect.definitions]`: each expected index's definition when it was recorded."""
+    definitions = reader.table(table, "definitions", where, default={})
+    for name in definitions:
+        text = reader.get(definitions, name, str, f"{where}.definitions")
+        if " INDEX ON " not in f" {text}":
+            raise reader.fail(f"{where}.definitions.{name}", f"{text!r} is not an index "
+                              "definition (`plan-harness definitions --write` records them)")
+    return dict(definitions)
 
 
 def _tables(
@@ -264,15 +338,30 @@ def _tables(
 
 def _budget(reader: FieldReader, table: Mapping[str, Any], where: str) -> Budget:
     reader.reject_unknown(table, _BUDGET_KEYS, where)
-    p95 = reader.table(table, "p95_ms", where, default={})
-    buffers = reader.table(table, "shared_buffers", where, default={})
-    for profile in p95:
-        if reader.get(p95, profile, float, f"{where}.p95_ms") <= 0:
-            raise reader.fail(f"{where}.p95_ms.{profile}", "must be positive")
-    for profile in buffers:
-        if reader.get(buffers, profile, int, f"{where}.shared_buffers") <= 0:
-            raise reader.fail(f"{where}.shared_buffers.{profile}", "must be positive")
-    return Budget({k: float(v) for k, v in p95.items()}, dict(buffers))
+    p95 = _limits(reader, table, "p95_ms", float, where)
+    buffers = _limits(reader, table, "shared_buffers", int, where)
+    return Budget({profile: {mode: float(v) for mode, v in limits.items()}
+                   for profile, limits in p95.items()}, buffers)
+
+
+def _limits(reader: FieldReader, table: Mapping[str, Any], key: str, kind: type,
+            where: str) -> dict[str, dict[str, Any]]:
+    """`key = { profile = N }` (every mode) or `key = { profile = { custom = N, ... } }`."""
+    limits: dict[str, dict[str, Any]] = {}
+    entries = reader.table(table, key, where, default={})
+    for profile, value in entries.items():
+        field_name = f"{where}.{key}.{profile}"
+        if isinstance(value, dict):
+            reader.reject_unknown(value, set(PLAN_MODES), field_name)
+            limits[profile] = {mode: reader.get(value, mode, kind, field_name)
+                               for mode in value}
+        else:
+            limits[profile] = {EVERY_MODE: reader.get(entries, profile, kind, f"{where}.{key}")}
+        for mode, limit in limits[profile].items():
+            if limit <= 0:
+                suffix = "" if mode == EVERY_MODE else f".{mode}"
+                raise reader.fail(f"{field_name}{suffix}", "must be positive")
+    return limits
 
 
 def _case(
@@ -334,6 +423,13 @@ def _reject_duplicate_ids(reader: FieldReader, cases: tuple[Case, ...]) -> None:
         if case.id in seen:
             raise reader.fail(f"cases[{i}].name", f"{case.name!r} repeats another case's name")
         seen.add(case.id)
+
+
+def expected_index_names(scenario: Scenario) -> list[str]:
+    """Every index the scenario or one of its cases expects, in order of first mention."""
+    return list(dict.fromkeys(name for case in scenario.cases
+                              for names in case.expect.accepted(scenario.table).values()
+                              for name in names))
 
 
 def scenario_files(directory: Path) -> list[Path]:

@@ -13,11 +13,12 @@ from typing import Any
 from harness import __version__
 from harness.errors import ReportError
 from harness.measure.explain import ModeMeasurement
+from harness.project.scenarios import Budget
 from harness.verdict.catalogue import PLANS_DIFFER, SHOWN_INFO
 from harness.verdict.gate import OUTCOMES, Noise, Policy, canary_noise
 from harness.verdict.results import CaseResult, RunFacts
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 Document = dict[str, Any]
 
@@ -41,6 +42,9 @@ class ModeView:
     plan: Mapping[str, Any]
     best_ms: float | None  # the fastest timed run
     canary_best_ms: float | None  # the noise canary's fastest run beside them
+    canary_samples_ms: list[float]  # the canary after each timed run, in the same order
+    budget_p95_ms: float | None  # the case's budgets at the run's profile, in this mode
+    budget_shared_buffers: int | None
 
 
 @dataclass(frozen=True)
@@ -65,14 +69,13 @@ class ItemView:
     expected_tables: dict[str, list[str]]
     outcome: str
     reason: str
-    budget_p95_ms: float | None
-    budget_shared_buffers: int | None
+    expected_definitions: dict[str, str]  # the recorded definitions of expected indexes
     modes: list[ModeView]
     findings: list[FindingView]
     plans_differ: bool
 
 
-def _mode_view(m: ModeMeasurement, table: str) -> ModeView:
+def _mode_view(m: ModeMeasurement, table: str, budget: Budget, profile: str) -> ModeView:
     return ModeView(
         mode=m.mode,
         access=m.plan.access_summary(table),
@@ -91,6 +94,9 @@ def _mode_view(m: ModeMeasurement, table: str) -> ModeView:
         plan=dict(m.plan.raw),
         best_ms=m.timing.min_ms if m.timing else None,
         canary_best_ms=m.canary.min_ms if m.canary else None,
+        canary_samples_ms=[round(s, 4) for s in m.canary.samples_ms] if m.canary else [],
+        budget_p95_ms=budget.p95_limit(profile, m.mode),
+        budget_shared_buffers=budget.buffers_limit(profile, m.mode),
     )
 
 
@@ -112,9 +118,9 @@ def item_view(result: CaseResult, profile: str, base_dir: Path | None = None) ->
         expected_tables={t: list(names) for t, names in result.case.expect.tables.items()},
         outcome=result.verdict.outcome,
         reason=result.verdict.first_reason,
-        budget_p95_ms=result.case.budget.p95_ms.get(profile),
-        budget_shared_buffers=result.case.budget.shared_buffers.get(profile),
-        modes=[_mode_view(m, scenario.table) for m in result.measurements],
+        expected_definitions=dict(result.case.expect.definitions),
+        modes=[_mode_view(m, scenario.table, result.case.budget, profile)
+               for m in result.measurements],
         findings=[
             FindingView(f.severity, f.check, f.mode, f.message)
             for f in result.verdict.findings
@@ -246,7 +252,23 @@ def _from_v3(document: Document) -> Document:
     return document
 
 
-MIGRATIONS: dict[int, Callable[[Document], Document]] = {1: _from_v1, 2: _from_v2, 3: _from_v3}
+def _from_v4(document: Document) -> Document:
+    """Version 4 had one budget per item for every plan mode, no recorded index definitions
+    and no per-execution canary times."""
+    for item in document["items"]:
+        budgets = {key: item.pop(key, None)
+                   for key in ("budget_p95_ms", "budget_shared_buffers")}
+        item.setdefault("expected_definitions", {})
+        for mode in item["modes"]:
+            for key, value in budgets.items():
+                mode.setdefault(key, value)
+            mode.setdefault("canary_samples_ms", [])
+    document["schema_version"] = 5
+    return document
+
+
+MIGRATIONS: dict[int, Callable[[Document], Document]] = {
+    1: _from_v1, 2: _from_v2, 3: _from_v3, 4: _from_v4}
 
 
 def read_results(path: Path) -> Document:

@@ -37,20 +37,36 @@ class Check:
     # compare: failing at head in a plan mode that did not fail it at base is a regression
     # although the outcome stayed (the item failed at base for another reason)
     new_failure_regresses: bool = False
+    # compare: a warning of it at head that the base did not have (per mode) is a
+    # regression; other new warnings are shown, never gating
+    new_warning_regresses: bool = False
 
 
 ERROR = Check("error", Family.RUN, "could not be measured")
 INDEX_MISSING = Check("index_missing", Family.PLAN, "an expected index does not exist",
-                      reads="expect.index, expect.tables.<table>.index")
+                      reads="expect.index, expect.tables.<table>.index",
+                      new_warning_regresses=True)
+INDEX_DEFINITION = Check("index_definition", Family.PLAN,
+                         "an expected index is invalid or not defined as recorded",
+                         reads="expect.definitions", shown=True, new_failure_regresses=True,
+                         new_warning_regresses=True)
+INDEX_RENAMED = Check("index_renamed", Family.PLAN,
+                      "an expected index exists under another name, defined alike",
+                      reads="expect.definitions")
 INDEX = Check("index", Family.PLAN, "the plan does not use an expected index",
-              reads="expect.index, expect.tables.<table>.index", new_failure_regresses=True)
+              reads="expect.index, expect.tables.<table>.index", new_failure_regresses=True,
+              new_warning_regresses=True)
+STALE_EXPECTATION = Check("stale_expectation", Family.PLAN,
+                          "a better plan than the expectation was written for",
+                          reads="expect.index, expect.definitions", improves=True)
 SEQ_SCAN = Check("seq_scan", Family.PLAN, "a sequential scan of a large table",
-                 reads="expect.seq_scan_min_rows ([checks] seq_scan_min_rows by default)")
+                 reads="expect.seq_scan_min_rows ([checks] seq_scan_min_rows by default)",
+                 new_warning_regresses=True)
 FORBIDDEN_NODE = Check("forbidden_node", Family.PLAN, "a node the scenario forbids",
-                       reads="expect.forbid_nodes")
+                       reads="expect.forbid_nodes", new_warning_regresses=True)
 TABLE_UNCHECKED = Check("table_unchecked", Family.PLAN,
                         "a large table read with no expected access path",
-                        reads="expect.tables")
+                        reads="expect.tables", new_warning_regresses=True)
 PLANS_DIFFER = Check("plans_differ", Family.PLAN, "the custom and generic plans differ",
                      reads="expect.plan_modes")
 PLAN_CHANGED = Check("plan_changed", Family.PLAN, "the plan changed while it was timed")
@@ -79,9 +95,10 @@ LATENCY_REMEASURED = Check("latency_remeasured", Family.REFERENCE,
                            "slower than the reference at first, measured again", shown=True)
 
 CHECKS: dict[str, Check] = {check.name: check for check in (
-    ERROR, INDEX_MISSING, INDEX, SEQ_SCAN, FORBIDDEN_NODE, TABLE_UNCHECKED, PLANS_DIFFER,
-    PLAN_CHANGED, BUDGETS, P95, P95_REMEASURED, SHARED_BUFFERS, MISESTIMATE, BUFFERS_GREW,
-    BUFFERS_SHRANK, PLAN_SHAPE, LATENCY_SLOWER, LATENCY_FASTER, LATENCY_REMEASURED)}
+    ERROR, INDEX_MISSING, INDEX_DEFINITION, INDEX_RENAMED, INDEX, STALE_EXPECTATION, SEQ_SCAN,
+    FORBIDDEN_NODE, TABLE_UNCHECKED, PLANS_DIFFER, PLAN_CHANGED, BUDGETS, P95, P95_REMEASURED,
+    SHARED_BUFFERS, MISESTIMATE, BUFFERS_GREW, BUFFERS_SHRANK, PLAN_SHAPE, LATENCY_SLOWER,
+    LATENCY_FASTER, LATENCY_REMEASURED)}
 
 # Information findings shown beside an item although they do not change its outcome.
 SHOWN_INFO = frozenset(name for name, check in CHECKS.items() if check.shown)

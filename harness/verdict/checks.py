@@ -26,6 +26,7 @@ from harness.verdict.gate import (
     latency_threshold,
     normalized_p95,
 )
+from harness.verdict.indexes import Expected, expected_indexes, reads_fewer_everywhere
 
 ERROR, FAIL, WARN, INFO = Severity.ERROR, Severity.FAIL, Severity.WARN, Severity.INFO
 # Information worth showing beside the item although it does not change the outcome.
@@ -122,9 +123,8 @@ def evaluate(
     only the second decides."""
     catalog, defaults = context.catalog, context.defaults
     min_rows = seq_scan_threshold(scenario, defaults)
-    findings: list[Finding] = list(check_indexes_exist(scenario, case, catalog))
+    findings = check_expected_access(scenario, case, measurements, context, reference)
     for m in measurements:
-        findings += check_index_used(scenario, case, m, catalog)
         findings += check_seq_scans(m, catalog, min_rows)
         findings += check_forbidden_nodes(m, case.expect.forbid_nodes)
         findings += check_budgets(case.budget, m, catalog.profile, context.canary_base_ms)
@@ -212,41 +212,45 @@ def _relations(plan: Plan) -> list[str]:
     return list(dict.fromkeys(n.relation for n in plan.nodes() if n.relation))
 
 
-def check_indexes_exist(scenario: Scenario, case: Case, catalog: Catalog) -> list[Finding]:
+def check_expected_access(scenario: Scenario, case: Case,
+                          measurements: Sequence[ModeMeasurement], context: Context,
+                          reference: Reference | None = None) -> list[Finding]:
+    """Each expected index exists, valid and defined as recorded, and every plan mode reads
+    its table through it. A plan that reads the table through another index with fewer
+    shared buffers in every mode is not a regression but a stale expectation: a warning."""
     findings = []
-    for table, indexes in case.expect.accepted(scenario.table).items():
-        if any(name in catalog.indexes for name in indexes):
-            continue
-        findings.append(Finding(
-            FAIL, catalogue.INDEX_MISSING.name, None,
-            f"{scenario.path}: {_expect_field(scenario, case, table)}: {' or '.join(indexes)} "
-            f"does not exist at revision {catalog.revision}"))
+    before = {mode: r.shared_buffers for mode, r in (reference.modes.items()
+                                                     if reference else ())}
+    for expected in expected_indexes(scenario, case, context.catalog):
+        own = [Finding(f.severity, f.check, None, f.message) for f in expected.findings]
+        own += [f for m in measurements for f in _index_used(expected, m)]
+        failing = [f for f in own if f.severity == FAIL]
+        better = failing and reads_fewer_everywhere(
+            expected.table, measurements, before, case.budget, context.catalog.profile)
+        if better:
+            own = [f for f in own if f.severity != FAIL]
+            own.append(_stale_expectation(expected, failing, measurements, better))
+        findings += own
     return findings
 
 
-def _expect_field(scenario: Scenario, case: Case, table: str) -> str:
-    """Where the expectation of `table` was written: the scenario's or the case's."""
-    main = table == scenario.table
-    own = case.expect.indexes if main else case.expect.tables.get(table)
-    scenario_level = scenario.expect.indexes if main else scenario.expect.tables.get(table)
-    field = "expect.index" if main else f"expect.tables.{table}.index"
-    if own != scenario_level:
-        return f"cases[{scenario.cases.index(case)}].{field}"
-    return field
+def _index_used(expected: Expected, m: ModeMeasurement) -> list[Finding]:
+    if m.plan.indexes_on(expected.table) & set(expected.live):
+        return []
+    return [Finding(FAIL, catalogue.INDEX.name, m.mode,
+                    f"{m.mode} plan did {m.plan.access_summary(expected.table)} instead of "
+                    f"using {' or '.join(expected.written)}")]
 
 
-def check_index_used(
-    scenario: Scenario, case: Case, m: ModeMeasurement, catalog: Catalog
-) -> list[Finding]:
-    findings = []
-    for table, indexes in case.expect.accepted(scenario.table).items():
-        if m.plan.indexes_on(table) & set(indexes):
-            continue
-        findings.append(Finding(
-            FAIL, catalogue.INDEX.name, m.mode,
-            f"{m.mode} plan did {m.plan.access_summary(table)} instead of using "
-            f"{' or '.join(indexes)}"))
-    return findings
+def _stale_expectation(expected: Expected, failing: Sequence[Finding],
+                       measurements: Sequence[ModeMeasurement], better: str) -> Finding:
+    used = sorted({name for m in measurements for name in m.plan.indexes_on(expected.table)})
+    definition = [f.message for f in failing if f.check != catalogue.INDEX.name]
+    why = f" ({'; '.join(definition)})" if definition else ""
+    return Finding(WARN, catalogue.STALE_EXPECTATION.name, None,
+                   f"the plans read {expected.table} through {', '.join(used)} instead of "
+                   f"{' or '.join(expected.written)}{why}, with fewer shared buffers in every "
+                   f"mode ({better}): an improvement; update the expectation")
 
 
 def check_unchecked_tables(
@@ -327,7 +331,7 @@ def check_budgets(budget: Budget, m: ModeMeasurement, profile: str,
 
 def _p95_budget(budget: Budget, m: ModeMeasurement, profile: str,
                 canary_base_ms: float | None) -> list[Finding]:
-    limit = budget.p95_ms.get(profile)
+    limit = budget.p95_limit(profile, m.mode)
     if limit is None:
         return [Finding(INFO, catalogue.P95.name, m.mode, f"no p95 budget at profile {profile}")]
     if m.timing is None:
@@ -346,7 +350,7 @@ def _p95_budget(budget: Budget, m: ModeMeasurement, profile: str,
 
 
 def _buffer_budget(budget: Budget, m: ModeMeasurement, profile: str) -> list[Finding]:
-    limit = budget.shared_buffers.get(profile)
+    limit = budget.buffers_limit(profile, m.mode)
     if limit is None:
         return [Finding(INFO, catalogue.SHARED_BUFFERS.name, m.mode,
                         f"no shared-buffers budget at profile {profile}")]

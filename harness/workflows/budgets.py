@@ -1,27 +1,36 @@
-"""Budgets from a run: per case, the largest shared-buffer count and p95 over its plan modes,
-with margins, written into the case's own `budget` keys of its scenario file.
+"""Budgets from a run: per case and plan mode, the measured shared buffers and p95 with
+margins (harness.project.scenarios.BUFFER_MARGIN and P95_MARGIN: ceil(measured x ratio) +
+slack), written into the case's own `budget` keys of its scenario file. A driver's prepared
+statement runs the generic plan after five executions, so each mode gets its own limit: a
+generic plan that reads 8x the custom one's buffers is not hidden under the custom's budget.
 
-Margins: shared buffers x1.25 (page layout moves a few percent between builds), rounded up
-to two significant figures; p95 x5 and at least 25 ms (a shared CI machine is slower and
-burstier than the one that measured). The noise canary's median of the run is recorded as
-`[checks] canary_ms` in project.toml, so a later run on a busier or slower machine divides
-its own slowdown out before judging a p95."""
+The noise canary's median of the run is recorded as `[checks] canary_ms` in project.toml, so
+a later run on a busier or slower machine divides its own slowdown out before judging a
+p95."""
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ScenarioError
 from harness.files import write_atomically
-from harness.project.scenarios import read_scenario
+from harness.project.scenarios import BUFFER_MARGIN, EVERY_MODE, P95_MARGIN, read_scenario
 from harness.verdict.results import CaseResult, item_id
 
-BUFFER_MARGIN, P95_MARGIN, P95_FLOOR_MS = 1.25, 5.0, 25
+
+@dataclass(frozen=True)
+class ModeProposal:
+    mode: str
+    shared_buffers: int  # measured
+    p95_ms: float
+    budget_buffers: int  # proposed
+    budget_p95_ms: int
+    current_buffers: int | None  # the budget in force now, if any
+    current_p95_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -29,32 +38,23 @@ class Proposal:
     item: str
     path: Path
     case_index: int
-    shared_buffers: int  # measured, the largest over the plan modes
-    p95_ms: float
-    budget_buffers: int
-    budget_p95_ms: int
+    modes: tuple[ModeProposal, ...]
 
 
-def round_up(value: float, digits: int = 2) -> int:
-    if value <= 1:
-        return 1
-    step = 10 ** max(len(str(int(value))) - digits, 0)
-    return int(math.ceil(value / step) * step)
-
-
-def propose(results: Sequence[CaseResult]) -> list[Proposal]:
+def propose(results: Sequence[CaseResult], profile: str) -> list[Proposal]:
     """A proposal per measured case (an item that errored or was only planned has none)."""
     proposals = []
     for r in results:
-        timed = [m for m in r.measurements if m.timing is not None]
-        if not timed:
-            continue
-        buffers = max(m.plan.shared_buffers for m in timed)
-        p95 = max(m.timing.p95_ms for m in timed if m.timing is not None)
-        proposals.append(Proposal(
-            item_id(r.scenario, r.case), r.scenario.path, r.scenario.cases.index(r.case),
-            buffers, p95, round_up(buffers * BUFFER_MARGIN),
-            max(P95_FLOOR_MS, round_up(p95 * P95_MARGIN))))
+        modes = tuple(
+            ModeProposal(m.mode, m.plan.shared_buffers, m.timing.p95_ms,
+                         BUFFER_MARGIN.limit(m.plan.shared_buffers),
+                         P95_MARGIN.limit(m.timing.p95_ms),
+                         r.case.budget.buffers_limit(profile, m.mode),
+                         r.case.budget.p95_limit(profile, m.mode))
+            for m in r.measurements if m.timing is not None)
+        if modes:
+            proposals.append(Proposal(item_id(r.scenario, r.case), r.scenario.path,
+                                      r.scenario.cases.index(r.case), modes))
     return proposals
 
 
@@ -71,8 +71,9 @@ def write_case_budgets(path: Path, profile: str, proposals: Sequence[Proposal]) 
     text = original
     for proposal in sorted(proposals, key=lambda p: p.case_index, reverse=True):
         own = scenario.cases[proposal.case_index].own_budget
-        p95 = {**own.p95_ms, profile: proposal.budget_p95_ms}
-        buffers = {**own.shared_buffers, profile: proposal.budget_buffers}
+        p95 = {**own.p95_ms, profile: {m.mode: m.budget_p95_ms for m in proposal.modes}}
+        buffers = {**own.shared_buffers,
+                   profile: {m.mode: m.budget_buffers for m in proposal.modes}}
         text = _set_case_budget(path, text, proposal.case_index, p95, buffers)
     try:
         written = tomllib.loads(text)
@@ -81,14 +82,14 @@ def write_case_budgets(path: Path, profile: str, proposals: Sequence[Proposal]) 
                             f"({exc}); set them by hand") from None
     for proposal in proposals:
         budget = written["cases"][proposal.case_index].get("budget", {})
-        if budget.get("shared_buffers", {}).get(profile) != proposal.budget_buffers:
+        wanted = {m.mode: m.budget_buffers for m in proposal.modes}
+        if budget.get("shared_buffers", {}).get(profile) != wanted:
             raise ScenarioError(f"{path}: cases[{proposal.case_index}].budget: could not be "
                                 "written into this file's layout; set it by hand")
     write_atomically(path, text, "the scenario file", ScenarioError)
 
 
-def _set_case_budget(path: Path, text: str, index: int, p95: dict[str, float],
-                     buffers: dict[str, int]) -> str:
+def _set_case_budget(path: Path, text: str, index: int, p95: Limits, buffers: Limits) -> str:
     starts = [m.end() for m in _CASES_HEADER.finditer(text)]
     if index >= len(starts):
         raise ScenarioError(f"{path}: cases[{index}]: write its [[cases]] header on a line "
@@ -104,8 +105,21 @@ def _set_case_budget(path: Path, text: str, index: int, p95: dict[str, float],
     return text[:start] + "\n".join(block) + ("\n\n" + rest if rest else "\n")
 
 
-def _inline(values: dict[str, float] | dict[str, int]) -> str:
-    return "{ " + ", ".join(f"{k} = {v:g}" for k, v in values.items()) + " }"
+Limits = Mapping[str, Mapping[str, float]]
+
+
+def _inline(limits: Limits) -> str:
+    """`{ ci = { custom = 120, generic = 140 }, capacity = 900 }` (one number: every mode)."""
+    def value(by_mode: Mapping[str, float]) -> str:
+        if set(by_mode) == {EVERY_MODE}:
+            return _number(by_mode[EVERY_MODE])
+        return "{ " + ", ".join(f"{mode} = {_number(v)}" for mode, v in by_mode.items()) + " }"
+    return "{ " + ", ".join(f"{k} = {value(v)}" for k, v in limits.items()) + " }"
+
+
+def _number(value: float) -> str:
+    """A TOML number as short as it is exact (never 1.2e+06)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 _CHECKS_HEADER = re.compile(r"^\[checks\]\s*$", re.MULTILINE)

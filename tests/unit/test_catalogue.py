@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.measure.catalog import Catalog
 from harness.project.manifest import CheckDefaults
 from harness.project.scenarios import Scenario
 from harness.verdict import catalogue
 from harness.verdict.checks import Context, Finding, ModeReference, Reference, evaluate
 from harness.verdict.gate import Severity
-from support import call_list_scenario, measured
+from support import call_list_scenario, catalog_of, measured
 
 
 def scenario(tmp_path: Path, own_threshold: str = "") -> Scenario:
@@ -26,7 +25,7 @@ def test_names_are_unique_and_every_finding_names_a_registered_check(tmp_path: P
     assert all(catalogue.CHECKS[c.name] is c for c in every)
     the_scenario = scenario(tmp_path)
     case = the_scenario.cases[0]
-    catalog = Catalog({"calls": 300_000.0}, frozenset(), "head", "ci")
+    catalog = catalog_of({"calls": 300_000.0}, frozenset(), "head", "ci")
     findings: list[Finding] = []
     slow = (9.0, 10.0)  # beyond the 5 ms budget and the reference's fastest 1 ms
     for measurements, base_buffers in (([measured("seq_scan_sort.json", samples=slow,
@@ -46,22 +45,27 @@ def test_names_are_unique_and_every_finding_names_a_registered_check(tmp_path: P
 
 
 def test_what_is_shown_noisy_and_judged_by_compare_comes_from_the_catalogue() -> None:
-    assert sorted(catalogue.SHOWN_INFO) == ["buffers_shrank", "latency_faster",
-                                            "latency_remeasured", "p95_remeasured", "plan_shape"]
+    assert sorted(catalogue.SHOWN_INFO) == ["buffers_shrank", "index_definition",
+                                            "latency_faster", "latency_remeasured",
+                                            "p95_remeasured", "plan_shape"]
     assert sorted(catalogue.NOISY) == ["latency_slower", "p95"]
     assert catalogue.remeasured("p95") == "p95_remeasured"
     assert catalogue.remeasured("latency_slower") == "latency_remeasured"
     with pytest.raises(ValueError, match="index is not a check measured again"):
         catalogue.remeasured("index")
     assert [c.name for c in catalogue.CHECKS.values() if c.regresses] == ["latency_slower"]
-    assert [c.name for c in catalogue.CHECKS.values() if c.improves] == ["latency_faster"]
+    assert [c.name for c in catalogue.CHECKS.values() if c.improves] == [
+        "stale_expectation", "latency_faster"]
+    assert [c.name for c in catalogue.CHECKS.values() if c.new_warning_regresses] == [
+        "index_missing", "index_definition", "index", "seq_scan", "forbidden_node",
+        "table_unchecked"]
     assert catalogue.title("seq_scan") == "a sequential scan of a large table"
     assert catalogue.title("baseline") == "baseline"  # a name only an older file has
 
 
 def test_a_scenarios_seq_scan_threshold_of_zero_is_honoured(tmp_path: Path) -> None:
     """0 is a threshold (every Seq Scan fails), not a missing one."""
-    small = Catalog({"calls": 500.0}, frozenset({"ix_calls_company_id_created_at"}), "h", "ci")
+    small = catalog_of({"calls": 500.0}, frozenset({"ix_calls_company_id_created_at"}), "h", "ci")
     context = Context(small, CheckDefaults(seq_scan_min_rows=10_000))
     scan = [measured("seq_scan_sort.json", samples=(1.0,))]
     default = scenario(tmp_path)

@@ -5,6 +5,7 @@ only, and what `compare` calls a regression."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -13,18 +14,17 @@ import pytest
 
 from harness.config import Config
 from harness.errors import ConfigError
-from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, Timing
 from harness.measure.plans import Plan
 from harness.project.manifest import CheckDefaults
-from harness.project.scenarios import budget_profile_problems, read_scenario
+from harness.project.scenarios import Budget, budget_profile_problems, read_scenario
 from harness.report.analysis import compare
 from harness.report.render import render_summary
 from harness.verdict.checks import Context, error_verdict, evaluate
 from harness.verdict.gate import Noise, Outcome, Policy, Timed, canary_noise, latency_change
 from harness.verdict.results import CaseResult
 from harness.workflows.budgets import propose, write_case_budgets
-from support import plan_sample
+from support import catalog_of, plan_sample
 
 JOIN = """
 table = "events"
@@ -43,7 +43,7 @@ name = "two"
 values = { email = "y" }
 budget.shared_buffers = { ci = 10 }
 """
-CATALOG = Catalog({"events": 20_000.0, "accounts": 4_000.0},
+CATALOG = catalog_of({"events": 20_000.0, "accounts": 4_000.0},
                   frozenset({"ix_events_account_id_created_at", "ix_accounts_email",
                              "accounts_pkey"}), "head", "ci")
 CONTEXT = Context(CATALOG, CheckDefaults(seq_scan_min_rows=1000))
@@ -71,10 +71,18 @@ def test_the_other_table_of_a_join_is_checked_too(join: Any) -> None:
     case = join.cases[0]
     good = evaluate(join, case, [mode(join_plan())], CONTEXT)
     assert good.outcome == "pass", good.findings
-    other = evaluate(join, case, [mode(join_plan("accounts_pkey"))], CONTEXT)
+    unbudgeted = dataclasses.replace(case, budget=Budget({}, {}))
+    other = evaluate(join, unbudgeted, [mode(join_plan("accounts_pkey"))], CONTEXT)
     assert other.outcome == "fail"
     assert other.first_reason == ("index: custom plan did Index Scan using accounts_pkey on "
                                   "accounts instead of using ix_accounts_email")
+    # under a budget written from 787 buffers, 27 through another index is an improvement
+    better = evaluate(join, case, [mode(join_plan("accounts_pkey"))], CONTEXT)
+    assert better.outcome == "warn"
+    assert better.first_reason.startswith(
+        "stale_expectation: the plans read accounts through accounts_pkey instead of "
+        "ix_accounts_email, with fewer shared buffers in every mode (custom 27 < 787 (the "
+        "budget's measured figure))")
 
 
 def test_a_big_table_without_an_expectation_is_a_warning(join: Any, tmp_path: Path) -> None:
@@ -87,7 +95,7 @@ def test_a_big_table_without_an_expectation_is_a_warning(join: Any, tmp_path: Pa
 
 
 def test_a_missing_index_of_the_other_table_names_its_field(join: Any) -> None:
-    catalog = Catalog(CATALOG.table_rows, frozenset({"ix_events_account_id_created_at"}),
+    catalog = catalog_of(CATALOG.table_rows, frozenset({"ix_events_account_id_created_at"}),
                       "0001", "ci")
     verdict = evaluate(join, join.cases[0], [mode(join_plan())], Context(catalog,
                                                                          CheckDefaults()))
@@ -96,8 +104,8 @@ def test_a_missing_index_of_the_other_table_names_its_field(join: Any) -> None:
 
 
 def test_a_case_budget_overrides_the_scenarios(join: Any) -> None:
-    assert join.cases[0].budget.shared_buffers == {"ci": 1000}
-    assert join.cases[1].budget.shared_buffers == {"ci": 10}
+    assert join.cases[0].budget.shared_buffers == {"ci": {"*": 1000}}
+    assert join.cases[1].budget.shared_buffers == {"ci": {"*": 10}}
     verdict = evaluate(join, join.cases[1], [mode(join_plan())], CONTEXT)
     assert verdict.first_reason == ("shared_buffers: custom plan touched 27 shared buffers > "
                                     "budget 10 at profile ci")
@@ -140,7 +148,7 @@ def test_plans_that_differ_only_in_scan_type_do_not_differ(tmp_path: Path) -> No
     bitmap = plan_sample("bitmap.json")
     as_index_scan = copy.deepcopy(plan_sample("index_scan.json"))
     as_index_scan[0]["Plan"]["Plans"][0]["Index Name"] = "ix_calls_company_id_status"
-    catalog = Catalog({"calls": 300_000.0}, frozenset({"ix_calls_company_id_status"}), "h",
+    catalog = catalog_of({"calls": 300_000.0}, frozenset({"ix_calls_company_id_status"}), "h",
                       "ci")
     verdict = evaluate(scenario, scenario.cases[0],
                        [mode(bitmap), mode(as_index_scan, "generic")],
@@ -209,10 +217,14 @@ def test_budgets_are_proposed_per_case_and_written_into_the_file(join: Any) -> N
     verdict = evaluate(join, join.cases[0], [mode(join_plan(), samples=(2.0, 9.0))], CONTEXT)
     results = [CaseResult(join, join.cases[0], {}, (mode(join_plan(), samples=(2.0, 9.0)),),
                           verdict)]
-    (proposal,) = propose(results)
-    assert (proposal.budget_buffers, proposal.budget_p95_ms) == (34, 44)  # 27 x1.25, 8.65 x5
+    (proposal,) = propose(results, "ci")
+    (custom,) = proposal.modes
+    # ceil(27 x 1.25) + 16 buffers, ceil(8.65 x 5) + 20 ms; the budget in force beside them
+    assert (custom.budget_buffers, custom.budget_p95_ms) == (50, 64)
+    assert (custom.current_buffers, custom.current_p95_ms) == (1000, None)
     write_case_budgets(join.path, "ci", [proposal])
     again = read_scenario(join.path)
-    assert again.cases[0].own_budget.shared_buffers == {"ci": 34}
-    assert again.cases[0].own_budget.p95_ms == {"ci": 44}
-    assert again.cases[1].own_budget.shared_buffers == {"ci": 10}  # untouched
+    assert again.cases[0].own_budget.shared_buffers == {"ci": {"custom": 50}}
+    assert again.cases[0].own_budget.p95_ms == {"ci": {"custom": 64.0}}
+    assert again.cases[0].budget.buffers_limit("ci", "generic") == 1000  # the scenario's
+    assert again.cases[1].own_budget.shared_buffers == {"ci": {"*": 10}}  # untouched

@@ -13,7 +13,6 @@ import pytest
 import harness.run
 from harness.config import Config
 from harness.errors import PlanError
-from harness.measure.catalog import Catalog
 from harness.measure.plans import (
     Plan,
     node_expanders,
@@ -25,7 +24,7 @@ from harness.project.manifest import read_project
 from harness.project.scenarios import read_scenario
 from harness.report.analysis import estimate_factor, explain_text, plan_diff, plan_tree
 from harness.statistics.fidelity import plan_access
-from support import REPO, plan_sample
+from support import REPO, catalog_of, plan_sample
 
 
 def _refusal(document: Any) -> str:
@@ -163,7 +162,7 @@ def test_a_plan_the_harness_cannot_read_is_the_items_error_verdict(
 
     run = harness.run.PlanRun(config.run_options(), project, lambda line: None)
     monkeypatch.setattr(run, "_measure", unreadable_explain)
-    run.database.catalog = Catalog({"calls": 10.0}, frozenset({"ix"}), "head", "ci")
+    run.database.catalog = catalog_of({"calls": 10.0}, frozenset({"ix"}), "head", "ci")
     result = run.run_case(scenario, scenario.cases[0])
     assert result.verdict.outcome == "error"
     assert result.verdict.first_reason.startswith("error: EXPLAIN output is not JSON: ")

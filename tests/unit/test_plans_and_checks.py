@@ -10,7 +10,6 @@ import pytest
 
 from harness.errors import PlanError
 from harness.measure.capacity import IndexSize
-from harness.measure.catalog import Catalog
 from harness.measure.explain import ModeMeasurement, Timing, percentile
 from harness.measure.plans import Plan
 from harness.project.manifest import CheckDefaults
@@ -21,8 +20,7 @@ from harness.verdict.checks import (
     Reference,
     check_budgets,
     check_forbidden_nodes,
-    check_index_used,
-    check_indexes_exist,
+    check_expected_access,
     check_misestimates,
     check_plan_modes_agree,
     check_seq_scans,
@@ -31,9 +29,9 @@ from harness.verdict.checks import (
 from harness.verdict.gate import Policy
 from harness.verdict.results import CaseResult
 from harness.workflows.mutation import CAUGHT, MISSED, REDUNDANT, classify
-from support import call_list_scenario, measured, plan_sample
+from support import call_list_scenario, catalog_of, measured, plan_sample
 
-CATALOG = Catalog(table_rows={"calls": 300_000.0}, indexes=frozenset(
+CATALOG = catalog_of(table_rows={"calls": 300_000.0}, indexes=frozenset(
     {"ix_calls_company_id_created_at", "ix_calls_company_id_status"}), revision="head",
     profile="ci")
 CONTEXT = Context(CATALOG, CheckDefaults())
@@ -68,20 +66,23 @@ def test_not_an_explain_document_is_refused() -> None:
 
 
 def test_expected_index_check_fails_on_a_seq_scan(scenario: Scenario) -> None:
-    findings = check_index_used(scenario, scenario.cases[0], measured("seq_scan_sort.json"),
-                                CATALOG)
-    assert [f.message for f in findings] == [
+    findings = check_expected_access(scenario, scenario.cases[0],
+                                     [measured("seq_scan_sort.json")], CONTEXT)
+    assert [f.message for f in findings if f.severity == "fail"] == [
         "custom plan did Seq Scan on calls instead of using ix_calls_company_id_created_at"]
-    assert check_index_used(scenario, scenario.cases[0], measured("index_scan.json"),
-                            CATALOG) == []
+    assert [f for f in check_expected_access(scenario, scenario.cases[0],
+                                             [measured("index_scan.json")], CONTEXT)
+            if f.severity != "info"] == []
 
 
 def test_a_missing_index_is_named_with_file_and_field(scenario: Scenario) -> None:
-    before = Catalog(CATALOG.table_rows, frozenset(), revision="20250115000000", profile="ci")
-    (finding,) = check_indexes_exist(scenario, scenario.cases[0], before)
-    assert str(scenario.path) in finding.message
+    before = Context(catalog_of(CATALOG.table_rows, (), revision="20250115000000"),
+                     CheckDefaults())
+    missing, _ = check_expected_access(scenario, scenario.cases[0],
+                                       [measured("seq_scan_sort.json")], before)
+    assert str(scenario.path) in missing.message
     assert "expect.index: ix_calls_company_id_created_at does not exist at revision " \
-           "20250115000000" in finding.message
+           "20250115000000" in missing.message
 
 
 def test_seq_scan_on_a_big_table_fails_and_on_a_small_one_passes() -> None:

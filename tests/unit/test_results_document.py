@@ -20,7 +20,7 @@ def facts(ready_seconds: float = 0.0) -> RunFacts:
 
 def test_a_run_says_when_its_database_was_ready() -> None:
     document = results_document(facts(2.5), [])
-    assert document["schema_version"] == SCHEMA_VERSION == 4
+    assert document["schema_version"] == SCHEMA_VERSION == 5
     assert document["run"]["ready_seconds"] == 2.5 and "seed_seconds" not in document["run"]
     validate_results(json.loads(json.dumps(document, default=str)))
 
@@ -35,7 +35,7 @@ def test_a_version_3_file_with_seed_seconds_reads_as_ready_seconds(tmp_path: Pat
     path = tmp_path / "results.json"
     path.write_text(json.dumps(document, default=str))
     loaded = read_results(path)
-    assert loaded["schema_version"] == 4
+    assert loaded["schema_version"] == 5
     assert loaded["run"]["ready_seconds"] == 12.5 and "seed_seconds" not in loaded["run"]
     assert loaded["run"]["workers"][0]["ready_seconds"] == 1.5
     validate_results(loaded)
