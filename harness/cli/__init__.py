@@ -1,7 +1,8 @@
 """CLI: `plan-harness run` (the main job: provision, migrate, load, run every scenario, write
 the report), `init`, `validate`, `report`, `compare`, `budgets`, `definitions`,
 `mutation-proof`, `capacity-review`, `stats`, `build`, `comment` and `cache`, for people and
-CI jobs outside pytest. `run` takes the same --plans-* options as the pytest plugin, from the same table.
+CI jobs outside pytest. `run` takes the same --plans-* options as the pytest plugin, from the
+same table.
 
 Each command is one module of this package, imported only when it runs: `plan-harness --help`
 starts without the database driver, Alembic or Jinja2."""
