@@ -90,10 +90,14 @@ def judge_runs(after: Mapping[str, Any], before: Mapping[str, Any]) -> RunCompar
 
 
 def item_change(old: Mapping[str, Any], new: Mapping[str, Any], policy: Policy) -> ItemChange:
-    """An item that ran in both runs: worse when its outcome got worse (an error at head
-    included), when a plan left its accepted index, when a plan mode reads more shared
-    buffers beyond the tolerance (whatever index it uses), or when the head run found it
-    slower than the base beyond the noise; better on the reverse."""
+    """An item that ran in both runs. Worse on: an error or a failing check at head that
+    the base did not have, a plan mode reading more shared buffers beyond the tolerance
+    (whatever index it uses), the head run finding it slower than the base beyond the noise,
+    and a new warning of a check that says the plan got worse (a sequential scan, a
+    forbidden node, an unchecked table, an expected access lost). Never on the other
+    warnings (a stale expectation, a rename, a misestimate, plans that differ): shown, not
+    gating. Better on the reverse, and on a stale expectation (a better plan than the
+    expected one)."""
     first_old, first_new = _first_mode(old), _first_mode(new)
     worse, better = _outcome_moves(old, new)
     before_modes = {m["mode"]: m for m in old["modes"]}
@@ -103,6 +107,7 @@ def item_change(old: Mapping[str, Any], new: Mapping[str, Any], policy: Policy) 
             _mode_moves(then, mode, policy, worse, better)
     _judged_at_head(new, worse, better)
     worse += _new_failures(old, new)
+    worse += _new_warnings(old, new)
     return ItemChange(
         id=new["id"], endpoint=new["endpoint"],
         before_outcome=old["outcome"], after_outcome=new["outcome"],
@@ -121,11 +126,13 @@ def _first_mode(item: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _outcome_moves(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """A move into fail or error is worse; out of them, better. pass <-> warn is neither:
+    which warnings count is _new_warnings' to say."""
     before, after = Outcome.of(old["outcome"]), Outcome.of(new["outcome"])
     move = f"{before.label} -> {after.label}"
-    if after > before:
+    if after > before and after >= Outcome.FAIL:
         return [f"{move}: {new.get('reason') or 'see the report'}"], []
-    if after < before:
+    if after < before and before >= Outcome.FAIL:
         return [], [move]
     return [], []
 
@@ -167,6 +174,21 @@ def _new_failures(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return [f["message"] for f in new["findings"]
             if f["severity"] == Severity.FAIL and _counts_when_new(f["check"])
             and (f["mode"], f["check"]) not in before]
+
+
+def _new_warnings(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Warnings at head, per check and mode, that the base did not have, of the checks that
+    say a plan got worse."""
+    before = {(f["mode"], f["check"]) for f in old["findings"]
+              if f["severity"] in (Severity.WARN, Severity.FAIL)}
+    return [f"new warning: {f['message']}" for f in new["findings"]
+            if f["severity"] == Severity.WARN and (f["mode"], f["check"]) not in before
+            and _warning_counts_when_new(f["check"])]
+
+
+def _warning_counts_when_new(name: str) -> bool:
+    check = CHECKS.get(name)
+    return check is not None and check.new_warning_regresses
 
 
 def _counts_when_new(name: str) -> bool:

@@ -42,7 +42,7 @@ def test_latency_counts_as_the_head_run_judged_it() -> None:
     assert worse_and_better(slower, base)[0][-1] == "x3 slower"
     # against a baseline file latency only warns: not a regression between these runs
     assert worse_and_better(document("warn", finding("latency_slower", "warn")), base) == (
-        ("pass -> warn: see the report",), ())
+        (), ())
     faster = document("pass", finding("latency_faster", "info", "x3 faster"))
     assert worse_and_better(faster, base) == ((), ("x3 faster",))
 
@@ -61,3 +61,26 @@ def test_the_reports_compare_is_the_verdicts_judgement_with_views() -> None:
     assert judged.regressions[0].worse == (
         "custom: 433 -> 13,000 shared buffers (beyond 1.5x and +32)",)
     assert shown.benefits == [] and shown.plan_diffs == []
+
+
+def test_only_warnings_that_say_the_plan_got_worse_regress_and_only_when_new() -> None:
+    base = document()
+    # a row estimate that moved, plans that differ, a rename: shown, never gating
+    for check in ("misestimate", "plans_differ", "plan_changed", "index_renamed"):
+        assert worse_and_better(document("warn", finding(check, "warn")), base) == ((), ())
+    seq_scan = document("warn", finding("seq_scan", "warn", "custom plan has Seq Scan on t"))
+    assert worse_and_better(seq_scan, base) == (
+        ("new warning: custom plan has Seq Scan on t",), ())
+    assert worse_and_better(seq_scan, seq_scan) == ((), ())  # not new
+    for check in ("forbidden_node", "table_unchecked", "index"):
+        assert worse_and_better(document("warn", finding(check, "warn")), base)[0]
+
+
+def test_a_stale_expectation_counts_as_improved_and_a_fail_to_pass_too() -> None:
+    stale = document("warn", finding("stale_expectation", "warn", "a better index"),
+                     buffers=10)
+    change = judge_runs(stale, document()).changes[0]
+    assert change.improved and not change.regressed
+    assert "a better index" in change.better
+    assert worse_and_better(document(), document("fail", finding("index"))) == (
+        (), ("fail -> pass",))
