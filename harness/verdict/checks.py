@@ -453,6 +453,10 @@ def _nodes_with_limit_flag(
         yield from _nodes_with_limit_flag(child, under_limit or node.node_type == "Limit")
 
 
+# Nodes that pass a bitmap, not rows: EXPLAIN ANALYZE always reports 0 actual rows for them.
+_ROWLESS = frozenset({"BitmapAnd", "BitmapOr"})
+
+
 def misestimate_ratio(
     node: PlanNode,
     min_rows: float,
@@ -461,6 +465,8 @@ def misestimate_ratio(
     """How many times the estimate is off (per loop), ignoring nodes too small to matter and
     nodes a Limit stopped before they produced all the rows they were estimated to."""
     if node.actual_rows is None or max(node.plan_rows, node.actual_rows) < min_rows:
+        return None
+    if node.node_type in _ROWLESS:
         return None
     if stopped_early and node.actual_rows < node.plan_rows:
         return None

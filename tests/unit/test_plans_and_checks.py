@@ -121,6 +121,18 @@ def test_misestimate_is_a_warning() -> None:
     assert check_misestimates(measured("bitmap.json"), factor=200.0) == []
 
 
+def test_a_bitmap_and_is_never_a_misestimate() -> None:
+    """BitmapAnd passes a bitmap up, not rows: its actual rows are always 0."""
+    document = {"Plan": {
+        "Node Type": "Bitmap Heap Scan", "Relation Name": "calls", "Plan Rows": 500,
+        "Actual Rows": 480, "Actual Loops": 1, "Plans": [{
+            "Node Type": "BitmapAnd", "Plan Rows": 500, "Actual Rows": 0, "Actual Loops": 1,
+            "Plans": [{"Node Type": "Bitmap Index Scan", "Index Name": "ix_a",
+                       "Plan Rows": 9000, "Actual Rows": 9100, "Actual Loops": 1}]}]}}
+    plan = ModeMeasurement("custom", Plan.from_explain([document]), None, True, 480)
+    assert check_misestimates(plan, factor=10.0) == []
+
+
 def test_a_scan_stopped_by_limit_is_no_misestimate() -> None:
     # The index scan is estimated at 22,000 rows but the Limit above it stops at 100.
     assert check_misestimates(measured("index_scan.json"), factor=10.0) == []
