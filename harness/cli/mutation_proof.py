@@ -1,4 +1,5 @@
-"""`plan-harness mutation-proof`: whether the suite notices each index dropped."""
+"""`plan-harness mutation-proof`: whether the suite notices each index dropped, narrowed or
+marked invalid."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from harness.workflows import mutation
 
 def command(args: argparse.Namespace) -> int:
     settings, project, _ = settings_and_selection(args)
-    report = mutation.mutation_proof(settings.run_options(), project, args.index, progress)
+    report = mutation.mutation_proof(settings.run_options(), project, args.index, progress,
+                                     args.kind or mutation.KINDS)
     settings.report_dir.mkdir(parents=True, exist_ok=True)
     json_path = settings.report_dir / "mutation-proof.json"
     markdown_path = settings.report_dir / "mutation-proof.md"

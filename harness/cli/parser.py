@@ -60,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument("--head", default="head", metavar="REV",
                          help="the revision to migrate to (default: the newest)")
     budgets_cmd = commands.add_parser(
-        "budgets", help="run every scenario and propose per-case budgets from the measured "
-        "shared buffers (x1.25) and p95 (x5, at least 25 ms); --write puts them into the "
-        "scenario files")
+        "budgets", help="run every scenario and propose per-case budgets per plan mode from "
+        "the measured shared buffers (ceil(x1.25) + 16) and p95 (ceil(x5) + 20 ms), beside the "
+        "budgets in force; --write puts them into the scenario files")
     budgets_cmd.add_argument("--write", action="store_true",
                              help="write each case's budgets for the profile into its scenario "
                                   "file, and the run's noise canary into project.toml")
@@ -74,12 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
                                  help="record the definitions in [expect.definitions] of each "
                                       "scenario file")
     mutation_cmd = commands.add_parser(
-        "mutation-proof", help="drop each index in turn, run every case, and say whether the "
-        "suite noticed (caught, redundant, unused or missed); exit 1 on a miss")
+        "mutation-proof", help="drop, narrow or invalidate each index in turn, run the cases, "
+        "and say whether the suite noticed (caught, redundant, unused or missed); exit 1 on a "
+        "miss")
     mutation_cmd.add_argument("--index", action="append", default=None, metavar="NAME",
-                              help="an index to drop (repeatable; default: project.toml's "
+                              help="an index to mutate (repeatable; default: project.toml's "
                                    "[mutation_proof] indexes, else every non-primary-key index "
                                    "on a table the plans read)")
+    mutation_cmd.add_argument("--kind", action="append", default=None,
+                              choices=("drop", "fewer_columns", "invalid"),
+                              help="a way to mutate each index (repeatable; default: all: "
+                                   "drop it, rebuild it without its last key column, mark it "
+                                   "invalid)")
     compare_cmd.add_argument("--markdown-only", action="store_true",
                              help="print only the Markdown summary (and annotations) on "
                                   "stdout, ready for a pull-request comment; the per-item "

@@ -1,24 +1,35 @@
-"""Mutation proof: would the suite notice if an index went? Every case runs once at head
-(the reference), then for each index a migration drops it, every case runs again against its
-reference, and the migration is undone. Each index is:
+"""Mutation proof: would the suite notice if an index went bad? Every case runs once at head
+(the reference), then each index is mutated in turn, each way it can go bad in a real
+migration, the cases that may change run again, and the mutation is undone on the same
+database:
 
-- *caught*: an item fails or errors that did not at head (a failing check of any kind,
-  whether or not its message names the index; shared buffers beyond the tolerance count);
-- *redundant*: nothing fails, and every item whose plan read it now reads its table through
-  another index (named);
-- *unused*: no plan read it at head, so dropping it changes no plan;
-- *missed*: a plan read it, nothing fails, and some item now reads its table without any
-  index: the suite would let it be dropped silently.
+- *drop*: a migration drops it;
+- *fewer_columns*: a migration rebuilds it, same name, without its last key column (indexes
+  of more than one key column that back no constraint);
+- *invalid*: it is marked invalid (`pg_index.indisvalid = false`, on the harness's own
+  database), as a failed CREATE INDEX CONCURRENTLY leaves one.
+
+The mutated cases are judged as a plain run judges them (their checks and budgets; no
+reference), and against the reference only to classify. Per index and kind:
+
+- *caught*: an item fails or errors that did not at head (a failing check of any kind);
+- *redundant*: nothing fails and no plan mode reads more shared buffers beyond the
+  tolerance: another index serves as well (named);
+- *unused*: no plan read it at head, so the mutation changes no plan;
+- *missed*: a plan read it, nothing fails, and a plan mode now reads more shared buffers
+  beyond the tolerance, or reads its table without any index: the suite would let it
+  through.
 
 Latency is not judged here: each mutation is one short run on a possibly busy machine."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -31,11 +42,13 @@ from harness.project.manifest import Project
 from harness.project.scenarios import Case, Scenario, read_scenarios
 from harness.run import PlanRun
 from harness.verdict.catalogue import NOISY
-from harness.verdict.gate import Severity
+from harness.verdict.gate import Policy, Severity, buffers_grew
 from harness.verdict.results import CaseResult, item_id
 
 CAUGHT, REDUNDANT, UNUSED, MISSED = "caught", "redundant", "unused", "missed"
-_MIGRATION = '''"""plan-harness mutation proof: drop {index}.
+DROP, FEWER_COLUMNS, INVALID = "drop", "fewer_columns", "invalid"
+KINDS = (DROP, FEWER_COLUMNS, INVALID)
+_MIGRATION = '''"""plan-harness mutation proof: {title}.
 
 Revision ID: {revision}
 Revises: {head}
@@ -50,11 +63,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute('DROP INDEX "{index}"')
+{upgrade}
 
 
 def downgrade() -> None:
-    op.execute({definition!r})
+{downgrade}
 '''
 
 
@@ -64,6 +77,7 @@ class Mutation:
     table: str
     verdict: str  # caught | redundant | unused | missed
     reason: str
+    kind: str = DROP  # drop | fewer_columns | invalid
     failing: dict[str, list[str]] = field(default_factory=dict)  # item -> its new failing checks
     served_by: dict[str, list[str]] = field(default_factory=dict)  # item -> indexes instead
     used_by: list[str] = field(default_factory=list)  # items whose plans read it at head
@@ -81,6 +95,10 @@ class MutationReport:
         return {v: sum(1 for m in self.mutations if m.verdict == v)
                 for v in (CAUGHT, REDUNDANT, UNUSED, MISSED)}
 
+    def tally_of(self, kind: str) -> dict[str, int]:
+        return {v: sum(1 for m in self.mutations if m.verdict == v and m.kind == kind)
+                for v in (CAUGHT, REDUNDANT, UNUSED, MISSED)}
+
     @property
     def missed(self) -> list[Mutation]:
         return [m for m in self.mutations if m.verdict == MISSED]
@@ -90,9 +108,10 @@ Cases = Sequence[tuple[Scenario, Case]]
 
 
 def mutation_proof(config: RunOptions, project: Project, indexes: Sequence[str] | None,
-                   progress: Progress) -> MutationReport:
-    """Drops each of `indexes` in turn (None: every index the project lists under
-    [mutation_proof], or else every non-primary-key index on a table the plans read)."""
+                   progress: Progress, kinds: Sequence[str] = KINDS) -> MutationReport:
+    """Mutates each of `indexes` in turn, each of `kinds` of way (indexes None: every index
+    the project lists under [mutation_proof], or else every non-primary-key index on a table
+    the plans read)."""
     with tempfile.TemporaryDirectory(prefix="plan-harness-mutation-") as tmp:
         migrations = Path(tmp) / "migrations"
         shutil.copytree(project.migrations_dir, migrations,
@@ -103,22 +122,32 @@ def mutation_proof(config: RunOptions, project: Project, indexes: Sequence[str] 
                            update_baseline=False)
         with Lifecycle(settings, mutated, progress) as life:
             run = life.run
+            _refuse_unknown(indexes, run.facts.index_sizes)
             progress(f"mutation proof: every case at {run.facts.revision}, the reference")
             head = life.measure(cases)
             names = _chosen(indexes, project, run.facts.index_sizes, head)
-            mutations = [_mutate(run, migrations / "versions", n, name, cases, head)
-                         for n, name in enumerate(names)]
+            mutations: list[Mutation] = []
+            for kind in kinds:
+                for name in names:
+                    mutation = _mutate(run, migrations / "versions", len(mutations), kind,
+                                       name, cases, head)
+                    if mutation is not None:
+                        mutations.append(mutation)
             return MutationReport(run.facts.profile, run.facts.revision, len(cases), mutations)
+
+
+def _refuse_unknown(given: Sequence[str] | None, sizes: Sequence[IndexSize]) -> None:
+    """An --index the database does not have, refused before anything is measured."""
+    known = {s.index for s in sizes}
+    for name in given or ():
+        if name not in known:
+            raise ConfigError(f"--index {name}: no such index at head (indexes: "
+                              f"{', '.join(sorted(known))})")
 
 
 def _chosen(given: Sequence[str] | None, project: Project, sizes: Sequence[IndexSize],
             head: Sequence[CaseResult]) -> list[str]:
-    known = {s.index for s in sizes}
     if given:
-        unknown = [name for name in given if name not in known]
-        if unknown:
-            raise ConfigError(f"--index {unknown[0]}: no such index at head (indexes: "
-                              f"{', '.join(sorted(known))})")
         return list(given)
     if project.mutation_indexes:
         return list(project.mutation_indexes)
@@ -127,38 +156,99 @@ def _chosen(given: Sequence[str] | None, project: Project, sizes: Sequence[Index
     return [s.index for s in sizes if s.table in tables and not s.primary]
 
 
-def _mutate(run: PlanRun, versions: Path, number: int, index: str, cases: Cases,
-            head: Sequence[CaseResult]) -> Mutation:
+def _mutate(run: PlanRun, versions: Path, number: int, kind: str, index: str,
+            cases: Cases, head: Sequence[CaseResult]) -> Mutation | None:
+    """One mutation of one index, applied, its cases run, and undone; None when the kind
+    does not apply to the index (fewer columns of a one-column index)."""
     sizes = {s.index: s for s in run.facts.index_sizes}
     if index not in sizes:
         return Mutation(index, "", REDUNDANT, "not built at head: the migrations kept an "
-                        "equivalent index instead")
+                        "equivalent index instead", kind)
     size = sizes[index]
+    if kind == FEWER_COLUMNS and not _can_lose_a_column(size):
+        return None
     used_by = [item_id(r.scenario, r.case) for r in head
                if any(index in m.plan.indexes_used() for m in r.measurements)]
     if not used_by:
-        return Mutation(index, size.table, UNUSED, "no plan reads it at head, so dropping it "
-                        "changes no plan")
+        return Mutation(index, size.table, UNUSED, "no plan reads it at head, so the "
+                        "mutation changes no plan", kind)
+    affected = _cases_it_may_change(size, cases, head)
+    with _applied(run, versions, number, kind, size):
+        run.references = {}  # judged as a plain run judges them
+        run.progress(f"mutation {number + 1}: {index} {_DONE[kind]}; running the "
+                     f"{len(affected)} cases whose plans read {size.table}")
+        mutated = [run.run_case(s, c) for s, c in affected]
+    return classify(size, used_by, head, mutated, _serving(run.facts.index_sizes, index),
+                    kind, run.config.policy)
+
+
+_DONE = {DROP: "dropped", FEWER_COLUMNS: "rebuilt without its last key column",
+         INVALID: "marked invalid"}
+
+
+def _can_lose_a_column(size: IndexSize) -> bool:
+    """A rebuild without the last key column keeps at least one, and breaks no constraint
+    (a unique index on fewer columns could not be built on the data)."""
+    return len(size.columns) > 1 and not size.unique and not size.primary
+
+
+@contextlib.contextmanager
+def _applied(run: PlanRun, versions: Path, number: int, kind: str,
+             size: IndexSize) -> Iterator[None]:
+    if kind == INVALID:
+        with _marked_invalid(run, size.index):
+            yield
+        return
     revision = f"plan_harness_mutation_{number:03d}"  # alembic_version holds 32 characters
     path = versions / f"{revision}.py"
-    path.write_text(_MIGRATION.format(index=index, revision=revision, head=run.facts.revision,
-                                      definition=size.definition))
     head_revision = run.facts.revision
+    path.write_text(_migration(kind, size, revision, head_revision))
     # An index on plain columns carries no statistics of its own: dropping and rebuilding it
     # leaves the planner's statistics as the reference run had them (a new ANALYZE would
     # draw another sample, a change the index did not make); an expression's are the index's.
     analyze = not _on_plain_columns(size)
     try:
         run.migrate(revision, analyze=analyze)
-        run.use_reference(head, f"with {index}")
-        affected = _cases_it_may_change(size, cases, head)
-        run.progress(f"mutation {number + 1}: {index} dropped; running the {len(affected)} "
-                     f"cases whose plans read {size.table}")
-        mutated = [run.run_case(s, c) for s, c in affected]
+        yield
     finally:
         run.migrate(head_revision, allow_downgrade=True, analyze=analyze)
         path.unlink()
-    return classify(size, used_by, head, mutated, _serving(run.facts.index_sizes, index))
+
+
+def _migration(kind: str, size: IndexSize, revision: str, head: str) -> str:
+    drop = f"    op.execute('DROP INDEX \"{size.index}\"')"
+    rebuild = f"    op.execute({size.definition!r})"
+    if kind == DROP:
+        title, upgrade = f"drop {size.index}", drop
+    else:
+        title = f"rebuild {size.index} without its last key column"
+        upgrade = f"{drop}\n    op.execute({_without_last_column(size)!r})"
+    downgrade = rebuild if kind == DROP else f"{drop}\n{rebuild}"
+    return _MIGRATION.format(title=title, revision=revision, head=head, upgrade=upgrade,
+                             downgrade=downgrade)
+
+
+def _without_last_column(size: IndexSize) -> str:
+    include = f" INCLUDE ({', '.join(size.include)})" if size.include else ""
+    where = f" WHERE {size.predicate}" if size.predicate else ""
+    return (f'CREATE INDEX "{size.index}" ON "{size.table}" USING {size.method} '
+            f"({', '.join(size.columns[:-1])}){include}{where}")
+
+
+@contextlib.contextmanager
+def _marked_invalid(run: PlanRun, index: str) -> Iterator[None]:
+    """The index as a failed CREATE INDEX CONCURRENTLY leaves it: present, not valid. Only
+    on the harness's own database (a catalog update needs a superuser)."""
+    def mark(valid: bool) -> None:
+        run.connection.execute("UPDATE pg_index SET indisvalid = %s "
+                               "WHERE indexrelid = %s::regclass", [valid, f'"{index}"'])
+        run.database.read_catalog(run.facts.revision, run.database.profile)
+
+    mark(False)
+    try:
+        yield
+    finally:
+        mark(True)
 
 
 def _cases_it_may_change(size: IndexSize, cases: Cases,
@@ -188,35 +278,50 @@ def _serving(sizes: Sequence[IndexSize], index: str) -> list[str]:
 
 
 def classify(size: IndexSize, used_by: Sequence[str], head: Sequence[CaseResult],
-             mutated: Sequence[CaseResult], covering: Sequence[str] = ()) -> Mutation:
-    """Caught, redundant or missed, from the same cases with and without the index."""
+             mutated: Sequence[CaseResult], covering: Sequence[str] = (), kind: str = DROP,
+             policy: Policy | None = None) -> Mutation:
+    """Caught, redundant or missed, from the same cases with and without the mutation."""
+    policy = policy or Policy()
     before = {item_id(r.scenario, r.case): r for r in head}
     failing: dict[str, list[str]] = {}
     served_by: dict[str, list[str]] = {}
-    unserved: list[str] = []
+    worse: list[str] = []
     for result in mutated:
         item = item_id(result.scenario, result.case)
         new = _new_failures(before.get(item), result)
         if new:
             failing[item] = new
+        worse += _reads_more(before.get(item), result, policy)
         if item in used_by:
             instead = sorted({i for m in result.measurements
                               for i in m.plan.indexes_on(size.table)})
             served_by[item] = instead
             if not instead:
-                unserved.append(item)
+                worse.append(f"{item} reads {size.table} without an index")
     if failing:
         return Mutation(size.index, size.table, CAUGHT,
-                        f"{len(failing)} of {len(mutated)} items fail", failing, served_by,
-                        list(used_by))
-    if unserved:
+                        f"{len(failing)} of {len(mutated)} items fail", kind, failing,
+                        served_by, list(used_by))
+    if worse:
         return Mutation(size.index, size.table, MISSED,
-                        f"nothing fails, yet {', '.join(unserved)} now read {size.table} "
-                        "without an index", failing, served_by, list(used_by))
+                        f"nothing fails, yet {'; '.join(worse)}", kind, failing, served_by,
+                        list(used_by))
     instead = sorted({i for names in served_by.values() for i in names} | set(covering))
     return Mutation(size.index, size.table, REDUNDANT,
-                    f"nothing fails; served instead by {', '.join(instead)}",
-                    failing, served_by, list(used_by))
+                    f"nothing fails; served instead by {', '.join(instead) or 'the same plans'}",
+                    kind, failing, served_by, list(used_by))
+
+
+def _reads_more(before: CaseResult | None, after: CaseResult, policy: Policy) -> list[str]:
+    """The plan modes of `after` reading more shared buffers than at head, beyond the
+    tolerance."""
+    if before is None:
+        return []
+    then = {m.mode: m.plan.shared_buffers for m in before.measurements}
+    return [f"{item_id(after.scenario, after.case)} {m.mode} plan reads "
+            f"{then[m.mode]:,} -> {m.plan.shared_buffers:,} shared buffers"
+            for m in after.measurements
+            if m.mode in then and buffers_grew(then[m.mode], m.plan.shared_buffers, policy)]
 
 
 def _new_failures(before: CaseResult | None, after: CaseResult) -> list[str]:
@@ -239,19 +344,43 @@ def report_json(report: MutationReport) -> str:
 
 def report_markdown(report: MutationReport) -> str:
     tally = ", ".join(f"{count} {verdict}" for verdict, count in report.tally.items())
+    kinds = sorted({m.kind for m in report.mutations}, key=KINDS.index)
     lines = [f"## plan-harness mutation proof: {tally}", "",
-             f"Profile `{report.profile}`, revision `{report.revision}`, {report.items} items "
-             "run with each index dropped in turn.", "",
-             "| index | table | verdict | why |", "|---|---|---|---|"]
+             f"Profile `{report.profile}`, revision `{report.revision}`, {report.items} items; "
+             "each index mutated in turn, each way: " + "; ".join(
+                 f"{kind}: " + ", ".join(f"{n} {verdict}" for verdict, n
+                                         in report.tally_of(kind).items() if n)
+                 for kind in kinds) + ".", "",
+             "| index | mutation | table | verdict | why |", "|---|---|---|---|---|"]
     for m in report.mutations:
-        lines.append(f"| {m.index} | {m.table} | {m.verdict} | {_why(m)} |")
+        lines.append(f"| {m.index} | {m.kind} | {m.table} | {m.verdict} | {_why(m)} |")
     return "\n".join(lines) + "\n"
 
 
 def _why(mutation: Mutation) -> str:
+    """The reason, and for a caught mutation each failing check once, with its plan modes:
+    "3 of 9 items fail: index_definition, index and shared_buffers in both plans"."""
     if mutation.verdict != CAUGHT:
         return mutation.reason.replace("|", "\\|")
-    first = next(iter(mutation.failing.items()))
-    more = len(mutation.failing) - 1
-    return (f"{mutation.reason}: {first[0]} ({', '.join(first[1])})"
-            + (f" and {more} more" if more else "")).replace("|", "\\|")
+    modes: dict[str, set[str]] = {}
+    for checks in mutation.failing.values():
+        for entry in checks:
+            mode, check = entry.split(": ", 1)
+            modes.setdefault(check, set()).add(mode)
+    groups: dict[str, list[str]] = {}
+    for check, found in modes.items():
+        groups.setdefault(_where(found), []).append(check)
+    named = "; ".join(_and(checks) + (f" {where}" if where else "")
+                      for where, checks in groups.items())
+    return f"{mutation.reason}: {named}".replace("|", "\\|")
+
+
+def _where(modes: set[str]) -> str:
+    plans = sorted(modes - {"item"})
+    if not plans:
+        return ""
+    return "in both plans" if len(plans) == 2 else f"in the {plans[0]} plan"
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
