@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +20,18 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from harness import cli
+from harness.config import Config
 from harness.measure.catalog import Catalog, IndexDefinition
 from harness.measure.explain import ModeMeasurement, Timing
 from harness.measure.plans import Plan
-from harness.project.scenarios import Scenario, read_scenario
+from harness.project.manifest import read_project
+from harness.project.scenarios import Scenario, read_scenario, read_scenarios
 from harness.report.document import SCHEMA_FILE
+from harness.report.output import results_document
+from harness.run import PlanRun
 from harness.server.provisioning import ServerInfo
+from harness.verdict.comparison import RunComparison, judge_runs
+from harness.verdict.results import CaseResult, item_id
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -70,8 +76,9 @@ def application_database(server: ServerInfo, name: str) -> Iterator[str]:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-def migration(revision: str, down: str, upgrade: str, downgrade: str, title: str) -> str:
-    """The text of an Alembic migration file that runs one SQL statement each way."""
+def migration(revision: str, down: str, upgrade: str | Sequence[str],
+              downgrade: str | Sequence[str], title: str) -> str:
+    """The text of an Alembic migration file that runs these SQL statements each way."""
     return f'''"""{title}
 
 Revision ID: {revision}
@@ -86,12 +93,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute({upgrade!r})
+{_statements(upgrade)}
 
 
 def downgrade() -> None:
-    op.execute({downgrade!r})
+{_statements(downgrade)}
 '''
+
+
+def _statements(statements: str | Sequence[str]) -> str:
+    listed = [statements] if isinstance(statements, str) else statements
+    return "\n".join(f"    op.execute({s!r})" for s in listed)
 
 
 @dataclass(frozen=True)
@@ -238,3 +250,69 @@ def catalog_of(table_rows: Mapping[str, float], indexes: Iterable[str] | Mapping
     return Catalog.of(table_rows, {
         name: IndexDefinition(name, "t", text, name not in set(invalid))
         for name, text in definitions.items()}, revision, profile)
+
+
+@dataclass
+class Trial:
+    """What a run and `compare` say of one migration, judged against the base run."""
+
+    results: list[CaseResult]
+    comparison: RunComparison
+
+    def outcomes(self) -> dict[str, str]:
+        return {item_id(r.scenario, r.case): r.verdict.outcome for r in self.results}
+
+    def reasons(self, check: str) -> list[str]:
+        return [f.message for r in self.results for f in r.verdict.findings
+                if f.check == check]
+
+
+class MigrationTrials:
+    """One built database at the project's head, its cases measured once there (the base);
+    each trial applies a migration, runs the cases as compare's head does, and undoes it,
+    so every kind of migration is judged on the same data. Use as a context manager."""
+
+    def __init__(self, project_root: Path, profile: str, keywords: Sequence[str] = ("",)
+                 ) -> None:
+        migrations = project_root / "fixtures" / "migrations"
+        self.versions = migrations / "versions"
+        self.project = read_project(project_root / "fixtures", project_root / "scenarios")
+        config = Config.resolve({"profile": profile, "runs": "3", "warmup": "1"}, {},
+                                os.environ, project_root)
+        self.cases = [(s, c) for s in read_scenarios(self.project.scenarios_dir)
+                      for c in s.cases if any(k in item_id(s, c) for k in keywords)]
+        self.run = PlanRun(config.run_options(), self.project, lambda message: None)
+        self.count = 0
+
+    def __enter__(self) -> MigrationTrials:
+        self.run.open()
+        self.head = self.run.facts.revision
+        self.base = [self.run.run_case(s, c) for s, c in self.cases]
+        self.base_document = results_document(self.run.facts, self.base)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.run.close()
+
+    def trial(self, upgrade: Sequence[str], downgrade: Sequence[str]) -> Trial:
+        self.count += 1
+        revision = f"trial_{self.count:03d}"
+        path = self.versions / f"{revision}.py"
+        path.write_text(migration(revision, self.head, upgrade, downgrade,
+                                  "a trial migration"))
+        try:
+            self.run.migrate(revision)
+            self.run.use_reference(self.base, f"at revision {self.head}")
+            results = [self.run.run_case(s, c) for s, c in self.cases]
+            head = results_document(self.run.facts, results)
+        finally:
+            self.run.migrate(self.head, allow_downgrade=True)
+            path.unlink()
+        return Trial(results, judge_runs(head, self.base_document))
+
+    def invalid(self, index: str) -> Trial:
+        """The index as a failed CREATE INDEX CONCURRENTLY leaves it (no migration does
+        this on purpose; pg_index is updated directly, then put back)."""
+        mark = "UPDATE pg_index SET indisvalid = {} WHERE indexrelid = '{}'::regclass"
+        return self.trial([mark.format("false", index)], [mark.format("true", index)])
+
