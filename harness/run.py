@@ -250,7 +250,9 @@ def references_from(results: Sequence[CaseResult], source: str) -> dict[str, Ref
                 m.plan.shape(), m.plan.shared_buffers,
                 m.timing.p95_ms if m.timing else None,
                 m.timing.min_ms if m.timing else None,
-                m.canary.min_ms if m.canary else None)
+                m.canary.min_ms if m.canary else None,
+                m.timing.samples_ms if m.timing else (),
+                m.canary.samples_ms if m.canary else ())
             for m in r.measurements}, latency_gates=True, noise=noise)
         for r in results if r.measurements
     }

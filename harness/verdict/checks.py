@@ -4,11 +4,12 @@ comes out, and nothing changes it afterwards."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from harness.measure.catalog import Catalog
-from harness.measure.explain import ModeMeasurement
+from harness.measure.explain import ModeMeasurement, percentile
 from harness.measure.plans import Plan, PlanNode
 from harness.project.manifest import CheckDefaults
 from harness.project.scenarios import Budget, Case, Scenario
@@ -24,7 +25,7 @@ from harness.verdict.gate import (
     latency_change,
     latency_ratio,
     latency_threshold,
-    normalized_p95,
+    normalized_samples,
 )
 from harness.verdict.indexes import Expected, expected_indexes, reads_fewer_everywhere
 
@@ -83,6 +84,10 @@ class ModeReference:
     p95_ms: float | None = None
     best_ms: float | None = None  # the fastest timed execution
     canary_ms: float | None = None  # the noise canary's fastest beside it
+    # every timed execution, and the canary right after each (a run of this process; a
+    # baseline file keeps only the fastest)
+    samples_ms: tuple[float, ...] = ()
+    canary_samples_ms: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -336,13 +341,12 @@ def _p95_budget(budget: Budget, m: ModeMeasurement, profile: str,
         return [Finding(INFO, catalogue.P95.name, m.mode, f"no p95 budget at profile {profile}")]
     if m.timing is None:
         return []
-    canary = m.canary.median_ms if m.canary else None
-    judged = normalized_p95(m.timing.p95_ms, canary, canary_base_ms)
+    judged = percentile(normalized_samples(
+        m.timing.samples_ms, m.canary.samples_ms if m.canary else (), canary_base_ms), 95)
     if judged <= limit:
         return []
     slowdown = "" if judged == m.timing.p95_ms else (
-        f", {judged:.2f} ms with the machine's slowdown of x{m.timing.p95_ms / judged:.1f} "
-        "divided out")
+        f", {judged:.2f} ms with the machine's slowdown beside each run divided out")
     return [Finding(FAIL, catalogue.P95.name, m.mode,
                     f"{m.mode} plan p95 {m.timing.p95_ms:.2f} ms{slowdown} > budget "
                     f"{limit:g} ms at profile {profile} (median {m.timing.median_ms:.2f} ms "
@@ -388,17 +392,33 @@ def _latency_against(m: ModeMeasurement, before: ModeReference, reference: Refer
                      policy: Policy) -> list[Finding]:
     if m.timing is None or before.best_ms is None:
         return []
-    then = Timed(before.best_ms, before.canary_ms)
-    now = Timed(m.timing.min_ms, m.canary.min_ms if m.canary else None)
+    then, now, measure = _timed_pair(m, before)
     moved = latency_change(then, now, reference.noise, policy)
     if moved == 0:
         return []
-    text = (f"{m.mode} plan fastest run {then.ms:.2f} -> {now.ms:.2f} ms "
+    text = (f"{m.mode} plan {measure} {then.ms:.2f} -> {now.ms:.2f} ms "
             f"({reference.source}): {latency_text(then, now, reference.noise, policy)}")
     if moved < 0:
         return [Finding(INFO, catalogue.LATENCY_FASTER.name, m.mode, text)]
     return [Finding(FAIL if reference.latency_gates else WARN, catalogue.LATENCY_SLOWER.name,
                     m.mode, text)]
+
+
+def _timed_pair(m: ModeMeasurement, before: ModeReference) -> tuple[Timed, Timed, str]:
+    """The two runs' latencies to compare. Measured in this process with a canary after each
+    execution: the median execution of each run, every execution with its own canary's
+    slowdown (against the fastest canary of both runs) divided out. Otherwise (a baseline
+    file keeps only the fastest): the fastest run of each, beside its run's fastest canary."""
+    assert m.timing is not None and before.best_ms is not None
+    canaries = m.canary.samples_ms if m.canary else ()
+    if before.canary_samples_ms and canaries:
+        calm = min(*before.canary_samples_ms, *canaries)
+        then = normalized_samples(before.samples_ms, before.canary_samples_ms, calm)
+        now = normalized_samples(m.timing.samples_ms, canaries, calm)
+        return (Timed(statistics.median(then), None), Timed(statistics.median(now), None),
+                "median run (each beside its own canary)")
+    return (Timed(before.best_ms, before.canary_ms),
+            Timed(m.timing.min_ms, m.canary.min_ms if m.canary else None), "fastest run")
 
 
 def latency_text(before: Timed, after: Timed, noise: Noise, policy: Policy) -> str:

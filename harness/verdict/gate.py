@@ -5,7 +5,7 @@ latency beyond the noise measured in the same run. Pure functions: no database, 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
@@ -146,9 +146,14 @@ def canary_noise(canaries: Iterable[float | None]) -> Noise:
     return Noise(max(deciles[-1] / max(deciles[0], 1e-6), 1.0), deciles[-1] - deciles[0])
 
 
-def normalized_p95(p95_ms: float, canary_ms: float | None, canary_base_ms: float | None) -> float:
-    """A p95 with the machine's slowdown at the time (canary now against the run's fastest
-    canary) divided out, for judging it against an absolute budget. Never scaled up."""
-    if not canary_ms or not canary_base_ms:
-        return p95_ms
-    return p95_ms / max(canary_ms / canary_base_ms, 1.0)
+def normalized_samples(samples_ms: Sequence[float], canaries_ms: Sequence[float],
+                       canary_base_ms: float | None) -> list[float]:
+    """Each timed execution with the machine's slowdown at that moment divided out: its own
+    noise canary (run right after it) against `canary_base_ms`. A burst that slows a few
+    executions slows their canaries alike and is divided out of just those; a canary faster
+    than the base never scales an execution up. Without a canary per execution, as they
+    were."""
+    if not canary_base_ms or len(canaries_ms) != len(samples_ms):
+        return list(samples_ms)
+    return [s / max(c / canary_base_ms, 1.0) for s, c in zip(samples_ms, canaries_ms,
+                                                             strict=True)]

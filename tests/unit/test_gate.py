@@ -20,8 +20,23 @@ from harness.project.manifest import CheckDefaults
 from harness.project.scenarios import Budget, budget_profile_problems, read_scenario
 from harness.report.analysis import compare
 from harness.report.render import render_summary
-from harness.verdict.checks import Context, error_verdict, evaluate
-from harness.verdict.gate import Noise, Outcome, Policy, Timed, canary_noise, latency_change
+from harness.verdict.checks import (
+    Context,
+    ModeReference,
+    Reference,
+    check_budgets,
+    error_verdict,
+    evaluate,
+)
+from harness.verdict.gate import (
+    Noise,
+    Outcome,
+    Policy,
+    Timed,
+    canary_noise,
+    latency_change,
+    normalized_samples,
+)
 from harness.verdict.results import CaseResult
 from harness.workflows.budgets import propose, write_case_budgets
 from support import catalog_of, plan_sample
@@ -169,6 +184,42 @@ def test_latency_counts_only_beyond_the_noise_and_the_machines_slowdown() -> Non
     assert canary_noise([1.0] * 9 + [None]) == Noise(1.0, 0.0)
     spread = canary_noise([1.0] * 9 + [3.0])
     assert spread.ratio > 1.0 and spread.spread_ms > 0.0
+
+
+def test_each_execution_is_judged_beside_its_own_canary() -> None:
+    """A burst that slows a few executions and their canaries alike is divided out of just
+    those: the p95 of 20 runs, 3 of them 3x slower with their canaries, stays in budget."""
+    samples = (20.0,) * 17 + (60.0,) * 3
+    canaries = (1.0,) * 17 + (3.0,) * 3
+    assert normalized_samples(samples, canaries, 1.0) == [20.0] * 20
+    assert normalized_samples((5.0,), (0.5,), 1.0) == [5.0]  # never scaled up
+    assert normalized_samples((5.0, 6.0), (), 1.0) == [5.0, 6.0]  # no canaries: as measured
+    timed = ModeMeasurement("custom", Plan.from_explain(join_plan()),
+                            Timing.from_samples(samples), True, 20,
+                            Timing.from_samples(canaries))
+    budget = Budget({"ci": {"*": 26.0}}, {})
+    assert [f for f in check_budgets(budget, timed, "ci", 1.0) if f.check == "p95"] == []
+    # the median canary (1.0) would have divided nothing out of the p95 (58 ms)
+    slow_alone = ModeMeasurement("custom", timed.plan, Timing.from_samples(samples), True, 20,
+                                 Timing.from_samples((1.0,) * 20))
+    (over,) = [f for f in check_budgets(budget, slow_alone, "ci", 1.0) if f.check == "p95"]
+    assert over.severity == "fail"
+
+
+def test_run_to_run_latency_pairs_each_execution_with_its_canary(join: Any) -> None:
+    case = join.cases[0]
+    base = ModeReference(("x",), 27, 10.0, 10.0, 1.0, (10.0,) * 5, (1.0,) * 5)
+    reference = Reference("at revision base", {"custom": base}, latency_gates=True)
+    # every head execution ran on a machine twice as slow, the canaries say so
+    busy = mode(join_plan(), samples=(20.0,) * 5, canary=(2.0,) * 5)
+    verdict = evaluate(join, case, [busy], CONTEXT, reference)
+    assert "latency_slower" not in {f.check for f in verdict.findings}
+    # 5x slower on a calm machine: caught
+    slower = mode(join_plan(), samples=(50.0,) * 5, canary=(1.0,) * 5)
+    (finding,) = [f for f in evaluate(join, case, [slower], CONTEXT, reference).findings
+                  if f.check == "latency_slower"]
+    assert finding.severity == "fail" and "median run (each beside its own canary) 10.00 -> " \
+        "50.00 ms" in finding.message
 
 
 def _document(outcome: str, buffers: int = 100, p50: float = 5.0,
