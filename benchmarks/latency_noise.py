@@ -1,19 +1,21 @@
 """Latency without false alarms: unchanged runs beside CPU-bound neighbours, and a real latency
 regression that keeps the plan and the buffers.
 
-    python benchmarks/latency_noise.py [--rounds 5] [--hogs 2]
+    python benchmarks/latency_noise.py [--rounds 5] [--hogs 2] [--builder]
 
 With `--hogs` busy-looping processes running beside it the whole time (bounded, stopped at
-the end), it runs:
+the end), and with `--builder` a loop of `plan-harness build --plans-profile dev
+--plans-cache off` beside them too (disk and CPU, as a CI runner building another job's
+database), it runs:
 
 1. `pytest -m plans` at `ci` over the CSR scenarios, `--rounds` times, counting items that
    fail on latency (a `p95` or `latency_slower` finding);
 2. `plan-harness compare` at `ci` from head to a no-op migration after it, `--rounds` times,
    counting latency regressions and improvements (the schema did not change);
 3. `plan-harness compare` on the sample project with a scenario whose SQL function is made
-   3x slower by the head migration (same plan, same buffers), which must regress.
+   5x slower by the head migration (same plan, same buffers), which must regress.
 
-Results go to results/latency_noise.json."""
+Results go to results/latency_noise.json (latency_noise_builder.json with --builder)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -84,6 +87,29 @@ name = "busiest account, 90 days"
 values = { account_id = "@busiest_account", since = "@last_event - 90 days" }
 '''
 LATENCY_CHECKS = {"p95", "latency_slower"}
+SLOWER, FASTER = "latency_slower", "latency_faster"
+
+
+def builder(stop_after: float) -> None:
+    """Builds the dev profile from scratch again and again (no cache), until stopped; a stop
+    (SIGTERM) stops the build under way too, which then cleans up its server."""
+    running: list[subprocess.Popen[bytes]] = []
+
+    def stop(signum: int, frame: object) -> None:
+        for child in running:
+            child.terminate()
+            child.wait()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    deadline = time.monotonic() + stop_after
+    with tempfile.TemporaryDirectory(prefix="plan-harness-builder-") as name:
+        while time.monotonic() < deadline:
+            running[:] = [subprocess.Popen(
+                [*PLAN_HARNESS, "build", "--plans-profile", "dev", "--plans-cache", "off",
+                 f"--plans-report-dir={name}"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)]
+            running[0].wait()
 
 
 def hog(seconds: float) -> None:
@@ -119,15 +145,19 @@ def compare_round(project: Path, base: str, head: str, report_dir: Path,
     after, before = (read_results(report_dir / "results.json"),
                      read_results(report_dir / "base" / "results.json"))
     comparison = compare(after, before)
-    latency = [(c.id, reason) for c in comparison.changes for reason in c.worse
-               if "fastest run" in reason]
-    faster = [(c.id, reason) for c in comparison.changes for reason in c.better
-              if "fastest run" in reason]
+    latency = _latency_findings(after, SLOWER, "fail")
+    faster = _latency_findings(after, FASTER, "info")
     return {"exit": done.returncode, "seconds": round(time.monotonic() - started, 1),
             "noise": after["run"]["noise"],
             "regressions": [c.id for c in comparison.regressions],
             "latency_regressions": latency, "latency_improvements": faster,
             "latency_failures": latency_failures(after)}
+
+
+def _latency_findings(document: dict[str, Any], check: str,
+                      severity: str) -> list[tuple[str, str]]:
+    return [(i["id"], f["message"]) for i in document["items"] for f in i["findings"]
+            if f["check"] == check and f["severity"] == severity]
 
 
 def csr_with_noop(tmp: Path) -> tuple[Path, str]:
@@ -153,7 +183,7 @@ def sample_with_slow_function(tmp: Path) -> Path:
     (versions / "0003_weight.py").write_text(FUNCTION.format(revision="0003", down="0002",
                                                               loops=40))
     (versions / "0004_slower_weight.py").write_text(FUNCTION.format(revision="0004",
-                                                                     down="0003", loops=120))
+                                                                     down="0003", loops=200))
     return project
 
 
@@ -161,9 +191,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--hogs", type=int, default=2)
+    parser.add_argument("--builder", action="store_true",
+                        help="a loop of dev builds without cache beside the hogs")
     args = parser.parse_args()
     hogs = [multiprocessing.Process(target=hog, args=(3600.0,), daemon=True)
             for _ in range(args.hogs)]
+    if args.builder:
+        hogs.append(multiprocessing.Process(target=builder, args=(3600.0,), daemon=True))
     for process in hogs:
         process.start()
     started = time.monotonic()
@@ -174,14 +208,17 @@ def main() -> None:
     finally:
         for process in hogs:
             process.terminate()
+        for process in hogs:
+            process.join(timeout=60)
     document = {
         "command": f"python benchmarks/latency_noise.py --rounds {args.rounds} "
-                   f"--hogs {args.hogs}",
+                   f"--hogs {args.hogs}" + (" --builder" if args.builder else ""),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "cpus": os.cpu_count(), "hogs": args.hogs,
+        "cpus": os.cpu_count(), "hogs": args.hogs, "builder": args.builder,
         "seconds": round(time.monotonic() - started, 1), **results,
     }
-    out = ROOT / "benchmarks" / "results" / "latency_noise.json"
+    name = "latency_noise_builder.json" if args.builder else "latency_noise.json"
+    out = ROOT / "benchmarks" / "results" / name
     out.write_text(json.dumps(document, indent=1) + "\n")
     print(json.dumps(document["summary"], indent=1))
     print(f"written {out}")
