@@ -138,8 +138,15 @@ class PlanRun:
             return None
         assert self.database.catalog is not None
         items = {item_id(r.scenario, r.case): r.measurements for r in self.results}
-        write_baseline(self.config.baseline, self.facts.profile, self.facts.revision,
-                       sorted(self.database.catalog.table_rows), items)
+        catalog, profile = self.database.catalog, self.facts.profile
+        budgets = {item_id(r.scenario, r.case): {
+            m.mode: (r.case.budget.buffers_limit(profile, m.mode),
+                     r.case.budget.p95_limit(profile, m.mode)) for m in r.measurements}
+            for r in self.results}
+        write_baseline(self.config.baseline, profile, self.facts.revision,
+                       sorted(catalog.table_rows), items,
+                       {name: index.definition for name, index in catalog.indexes.items()},
+                       budgets)
         self.progress(f"baseline of {len(items)} items written to {self.config.baseline}")
         return self.config.baseline
 

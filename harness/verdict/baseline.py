@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,8 @@ from harness.measure.explain import ModeMeasurement
 from harness.verdict.checks import ModeReference, Reference
 from harness.version import __version__
 
-FORMAT = 1
+FORMAT = 2
+READS = (1, 2)  # format 1 had no index definitions and no budgets
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Baseline:
     revision: str
     tables: frozenset[str]
     items: Mapping[str, Reference]  # item id -> its reference
+    # index name -> its definition when the baseline was written (format 2)
+    definitions: Mapping[str, str] = field(default_factory=dict)
 
     def missing(self, existing: Collection[str]) -> list[str]:
         """Items of the baseline that the project no longer has: a regression, not news."""
@@ -45,9 +48,10 @@ def read_baseline(path: Path, profile: str, tables: frozenset[str]) -> Baseline:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not a readable baseline: {exc}") from None
     head = document.get("baseline")
-    if not isinstance(head, dict) or head.get("format") != FORMAT:
+    if not isinstance(head, dict) or head.get("format") not in READS:
         raise ConfigError(f"{path}: baseline.format: not a plan-harness baseline of format "
-                          f"{FORMAT} (rewrite it with --plans-update-baseline)")
+                          f"{' or '.join(map(str, READS))} (rewrite it with "
+                          "--plans-update-baseline)")
     if head.get("profile") != profile:
         raise ConfigError(f"{path}: baseline.profile: {head.get('profile')!r}, but this run is "
                           f"at profile {profile!r}")
@@ -61,7 +65,8 @@ def read_baseline(path: Path, profile: str, tables: frozenset[str]) -> Baseline:
                  for item, modes in document.get("items", {}).items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{path}: items: malformed entry ({exc})") from None
-    return Baseline(path, profile, str(head.get("revision", "")), recorded, items)
+    return Baseline(path, profile, str(head.get("revision", "")), recorded, items,
+                    dict(document.get("definitions", {})))
 
 
 def _modes(modes: Mapping[str, Any]) -> dict[str, ModeReference]:
@@ -79,15 +84,25 @@ def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# item id -> plan mode -> its budgets at the baseline's profile (shared buffers, p95 ms)
+Budgets = Mapping[str, Mapping[str, tuple[int | None, float | None]]]
+
+
 def write_baseline(path: Path, profile: str, revision: str, tables: Sequence[str],
-                   items: Mapping[str, Sequence[ModeMeasurement]]) -> None:
-    write_atomically(path, render_baseline(profile, revision, tables, items), "the baseline")
+                   items: Mapping[str, Sequence[ModeMeasurement]],
+                   definitions: Mapping[str, str] | None = None,
+                   budgets: Budgets | None = None) -> None:
+    write_atomically(path, render_baseline(profile, revision, tables, items, definitions,
+                                           budgets), "the baseline")
 
 
 def render_baseline(profile: str, revision: str, tables: Sequence[str],
-                    items: Mapping[str, Sequence[ModeMeasurement]]) -> str:
+                    items: Mapping[str, Sequence[ModeMeasurement]],
+                    definitions: Mapping[str, str] | None = None,
+                    budgets: Budgets | None = None) -> str:
     """The file --plans-update-baseline writes: one table per item and mode, sorted, one
-    value per line, so that a pull request's diff shows exactly which plan moved."""
+    value per line, so that a pull request's diff shows exactly which plan moved; the
+    definitions of the indexes on its tables, and each mode's budgets beside its figures."""
     lines = [
         "# plan-harness baseline: plan shapes and measured figures per item and plan mode.",
         "# Written by --plans-update-baseline, read by --plans-baseline. Costs are not kept:",
@@ -99,6 +114,10 @@ def render_baseline(profile: str, revision: str, tables: Sequence[str],
         f"revision = {_toml_string(revision)}",
         "tables = [" + ", ".join(_toml_string(t) for t in sorted(tables)) + "]",
     ]
+    if definitions:
+        lines += ["", "[definitions]"]
+        lines += [f"{_toml_string(name)} = {_toml_string(definitions[name])}"
+                  for name in sorted(definitions)]
     for item in sorted(items):
         for m in items[item]:
             lines += ["", f"[items.{_toml_string(item)}.{m.mode}]", "shape = ["]
@@ -110,4 +129,9 @@ def render_baseline(profile: str, revision: str, tables: Sequence[str],
                 if timing is not None:
                     value = timing.p95_ms if key == "p95_ms" else timing.min_ms
                     lines.append(f"{key} = {_two_figures(value)!r}")
+            buffers, p95 = (budgets or {}).get(item, {}).get(m.mode, (None, None))
+            if buffers is not None:
+                lines.append(f"budget_shared_buffers = {buffers}")
+            if p95 is not None:
+                lines.append(f"budget_p95_ms = {p95!r}")
     return "\n".join(lines) + "\n"

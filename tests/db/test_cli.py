@@ -141,9 +141,13 @@ def test_baseline_is_written_then_compared(project: Path) -> None:
                   "--plans-update-baseline", "on")
     assert written.returncode == 0, written.stderr
     text = baseline.read_text()
-    assert len(text.splitlines()) < 60 and "costs" in text.lower()
+    assert len(text.splitlines()) < 80 and "costs" in text.lower()
     assert '[items."account_feed[account-7-fixed-date]".custom]' in text
     assert '    "Index Scan using ix_events_account_id_created_at on events",' in text
+    # the indexes' definitions and each mode's budgets are recorded beside the figures
+    assert ('"ix_events_account_id_created_at" = "INDEX ON public.events USING btree '
+            '(account_id, created_at)"') in text
+    assert "budget_shared_buffers = 500" in text and "budget_p95_ms = 1000.0" in text
     same = cli(project, "run", "--plans-baseline", str(baseline))
     assert same.returncode == 0, same.stdout
     assert "buffers_grew" not in same.stdout and "plan_shape" not in same.stdout
@@ -176,7 +180,7 @@ def test_an_improvement_against_the_baseline_is_reported(project: Path) -> None:
 @pytest.mark.parametrize(("content", "message"), [
     (None, "no such baseline file"),
     ("[baseline\n", "not a readable baseline"),
-    ("[baseline]\nformat = 7\n", "baseline.format: not a plan-harness baseline of format 1"),
+    ("[baseline]\nformat = 7\n", "baseline.format: not a plan-harness baseline of format 1 or 2"),
     ('[baseline]\nformat = 1\nprofile = "dev"\n',
      "baseline.profile: 'dev', but this run is at profile 'small'"),
     ('[baseline]\nformat = 1\nprofile = "small"\ntables = ["calls"]\n',
