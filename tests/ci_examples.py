@@ -136,16 +136,43 @@ def service_postgres() -> Iterator[str]:
 
 
 def build_wheelhouse(directory: Path) -> dict[str, str]:
-    """The wheels of the project's build and runtime dependencies in `directory`, built once
-    per test session, and the pip settings that make a job's `pip install -e .` take them
-    from there: every job's install step runs as written, without each resolving and
-    fetching the same packages again. Byte-compiling is left to the first import (each job
-    imports a small part of what it installs)."""
+    """The harness's own sdist and wheel (`python -m build`: the wheel is built from the
+    sdist, as a package index's users get it) and the wheels of its build and runtime
+    dependencies in `directory`, built once per test session, and the pip settings that
+    make a job's `pip install plan-harness==VERSION` (or `-e .`) take them from there: every
+    job's install step runs as written, without each resolving and fetching the same
+    packages again. Byte-compiling is left to the first import (each job imports a small
+    part of what it installs)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     requirements = [*project["build-system"]["requires"], *project["project"]["dependencies"]]
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(directory),
                     *requirements], capture_output=True, text=True, check=True, timeout=900)
-    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(directory), "PIP_NO_COMPILE": "1"}
+    pip = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(directory), "PIP_NO_COMPILE": "1"}
+    # the isolated build environment takes setuptools from the wheelhouse too
+    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(directory), str(REPO)],
+                           capture_output=True, text=True, timeout=900, check=False,
+                           env={**os.environ, **pip})
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    return pip
+
+
+def harness_dists(wheelhouse: dict[str, str]) -> tuple[Path, Path]:
+    """The sdist and the wheel of the harness in the session's wheelhouse."""
+    directory = Path(wheelhouse["PIP_FIND_LINKS"])
+    (sdist,), (wheel,) = directory.glob("plan_harness-*.tar.gz"), directory.glob(
+        "plan_harness-*.whl")
+    return sdist, wheel
+
+
+def install_harness(root: Path, wheelhouse: dict[str, str]) -> Path:
+    """A fresh virtualenv at `root`, outside the checkout, with the harness installed from
+    the wheelhouse by name, as another repository installs it; returns its bin/."""
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, capture_output=True)
+    installed = subprocess.run([str(root / "bin" / "pip"), "install", "-q", "plan-harness"],
+                               capture_output=True, text=True, timeout=600, check=False,
+                               env=job_environment(wheelhouse), cwd=root)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    return root / "bin"
 
 
 def job_environment(pip: dict[str, str] | None = None) -> dict[str, str]:
