@@ -127,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("directory", type=Path, metavar="DIR",
                       help="where to write it (created if missing; nothing there is "
                            "overwritten)")
+    init.add_argument("--ci", choices=("github", "gitlab"), default=None,
+                      help="also write the CI file: .github/workflows/plans.yml or "
+                           ".gitlab-ci.yml (the plans on every change; on a pull or merge "
+                           "request, compare --base-ref with the target branch and one "
+                           "comment)")
     cache = commands.add_parser("cache", help="list or prune the kept built databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,
