@@ -82,7 +82,9 @@ def test_a_schema_without_the_generators_table_is_one_line(project: Path) -> Non
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("plan-harness: error: ")
     assert error.endswith('datagen.py: loading profile small failed: relation "events" does not '
-                          "exist")
+                          "exist (the data is loaded at the load revision 0001, "
+                          f"schema.load_revision in {project / 'fixtures' / 'project.toml'}: "
+                          "events must be created at or before it)")
     assert "Traceback" not in result.stderr
     assert set(embedded_postgres_pids()) <= before
 
