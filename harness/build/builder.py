@@ -278,7 +278,8 @@ class DatabaseBuilder:
             # entry valid, so a migration's pull request reuses the loaded data
             "migrations": files_digest([
                 *self.project.migrations_dir.glob("*.py"),
-                *schema.Revisions(self.project.migrations_dir).files_up_to(target)]),
+                *schema.Revisions(self.project.migrations_dir).files_up_to(target),
+                *([self.project.alembic_ini] if self.project.alembic_ini else [])]),
             "profile": profile.name,
             "data": dict(profile.data),
             "generator": f"{generator.VERSION}/{files_digest([self.project.generator_path])}",
