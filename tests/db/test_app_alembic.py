@@ -119,3 +119,14 @@ def test_a_missing_alembic_ini_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         f"plan-harness: error: {app / 'plans' / 'fixtures' / 'project.toml'}: "
         f"schema.alembic_ini: {app / 'alembic.ini'} does not exist")
+
+
+def test_an_older_alembic_ini_without_path_separator_is_read(tmp_path: Path) -> None:
+    """Alembic 1.16 and later warn about an ini without path_separator (as every ini
+    written before them is); the warning does not make the chain unreadable."""
+    app = app_copy(tmp_path, None)
+    ini = app / "alembic.ini"
+    ini.write_text(ini.read_text().replace("path_separator = os\n", ""))
+    result = run(app, "validate")
+    assert (result.returncode, result.stdout) == (0, "ok: 1 scenarios, 2 cases, profiles small\n"), \
+        result.stderr
