@@ -3,19 +3,16 @@ PlanRun opened before the first item and closed (with the report written) after 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import tomllib
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness import hookspec, preflight
-from harness.build import migrations as schema
 from harness.config import OPTIONS, Config, Option
 from harness.errors import DockerUnavailable, HarnessError
 from harness.lifecycle import Finished, Lifecycle
@@ -28,12 +25,11 @@ from harness.report.output import (
     ReportPaths,
     merge_worker_results,
     read_results,
-    write_report,
     write_worker_results,
 )
 from harness.report.render import counts_line, ordered_items
 from harness.run import PlanRun, failure_text
-from harness.verdict.results import CaseResult, RunFacts
+from harness.verdict.results import CaseResult
 
 MARKER = "plans"
 
@@ -271,11 +267,12 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
         outcome = yield
         if plans is not None and plans.deselected and _worker_id(session.config) is None \
                 and not session.config.option.collectonly and collected:
-            # the plan items were there and -m or -k left every one out: the report says so
-            # instead of showing an earlier run as if it were this one
-            plans.report_paths = _write_empty_report(
-                plans, session.config.rootpath, _unrun_facts(plans),
-                f"No plan item ran: -m/-k selected none of the {plans.deselected} collected.")
+            # the plan items were there and -m or -k left every one out (`-m "not db"`):
+            # the report directory is another run's to write, and is left as it is
+            terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+            _write_lines(terminal, [
+                f"plan-harness: no plan item ran (-m/-k selected none of the "
+                f"{plans.deselected} collected); {plans.settings.report_dir} left as it was"])
         return outcome
     terminal = session.config.pluginmanager.get_plugin("terminalreporter")
 
@@ -335,22 +332,6 @@ def _finish(life: Lifecycle, plans: PlanSession, config: pytest.Config) -> Finis
     finished = life.finish(note="" if life.run.results else f"No plan item ran{why}.")
     plans.report_paths = finished.paths
     return finished
-
-
-def _unrun_facts(plans: PlanSession) -> RunFacts:
-    """The facts of a run that opened no database: what was asked for."""
-    settings = plans.settings
-    revisions = schema.Revisions(plans.project.migrations_dir)
-    return RunFacts(profile=settings.profile, seed=settings.seed,
-                    revision=revisions.resolve(settings.revision), head=revisions.head(),
-                    policy=asdict(settings.policy))
-
-
-def _write_empty_report(plans: PlanSession, root: Path, facts: RunFacts,
-                        note: str) -> ReportPaths:
-    if not facts.started_at:
-        facts.started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    return write_report(plans.settings.report_dir, facts, [], root, note=note)
 
 
 def _refuse_lost_config(config: pytest.Config, project: Project) -> None:

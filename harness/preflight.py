@@ -171,9 +171,10 @@ def _chain_problem(chain: Revisions) -> str | None:
             error = None
         except Exception as exc:  # the project's migration files: the user's to fix
             error = _first_line(exc)
-    if caught:
-        return str(caught[0].message)
-    return error
+    if error is None:
+        return None  # a warning alone (Alembic's about an older alembic.ini) is no problem
+    said = [str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)]
+    return said[0] if said else error
 
 
 def _profiles(project: Project) -> tuple[Mapping[str, Profile] | None, list[str]]:

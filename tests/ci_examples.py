@@ -1,13 +1,13 @@
-"""Helpers for the tests that run docs/ci's examples: the CI tools from npm, a throw-away git
-repository shaped like a merge request that adds a migration, and a PostgreSQL reachable by
-a service container's DSN."""
+"""Helpers for the tests that install the harness and run the CI files `init --ci` writes
+(docs/ci's examples are the same files): the wheelhouse, a fresh virtualenv, the CI tools
+from npm, and another team's throw-away git repository whose merge request drops an
+index."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,17 +20,15 @@ from typing import Any
 
 import pytest
 
-from harness.server.embedded import EmbeddedServer
-from support import REPO
+from support import REPO, migration
 
 TOOLS = REPO / "tools" / "ci-tools" / "node_modules" / ".bin"
-# The pull request of these tests adds the index migration to a default branch without it.
-ADDED_MIGRATION = "20250130000000_add_csr_dashboard_indexes.py"
+# The request of these tests drops the index of init's template in a migration of its own.
+TEMPLATE_INDEX = "ix_events_account_id_created_at"
+DROP_MIGRATION = "0003_drop_feed_index.py"
 MIGRATIONS = Path("fixtures") / "migrations" / "versions"
-# A few cases, few timed runs: the jobs are what is tested here, not the plans.
-# rep_calls: the index migration helps every one of its cases (booking rates and dashboard
-# metrics read more buffers for the largest tenant after it, which compare rightly fails)
-FEW_CASES = "-k rep_calls --plans-runs 3 --plans-warmup 1"
+# Few timed runs: the jobs are what is tested here, not the plans.
+FEW_RUNS = "--plans-runs 3 --plans-warmup 1"
 
 
 def ci_tool(name: str) -> Path:
@@ -69,9 +67,10 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 @dataclass(frozen=True)
-class ExampleRepo:
-    """A copy of this repository as a project's repository: `main` without the index
-    migration, `feature` adding it, and an `origin` to fetch the target branch from."""
+class TeamRepo:
+    """Another team's repository, as `plan-harness init team --ci FORGE` (the installed
+    wheel's) writes it: `main` as written, `feature` adding a migration that drops the
+    template's index, and an `origin` to fetch the target branch from."""
 
     path: Path
 
@@ -79,73 +78,81 @@ class ExampleRepo:
         _git(self.path, "checkout", "-q", branch)
 
     @classmethod
-    def create(cls, root: Path) -> ExampleRepo:
-        work, origin = root / "project", root / "origin.git"
-        work.mkdir()
-        listed = _git(REPO, "ls-files", "-co", "--exclude-standard", "-z").split("\0")
-        for name in filter(None, listed):
-            source = REPO / name
-            if source.is_file() and not name.startswith("tools/ci-tools/node_modules/"):
-                (work / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, work / name)
-        migration = work / MIGRATIONS / ADDED_MIGRATION
-        held = root / ADDED_MIGRATION
-        migration.rename(held)
+    def create(cls, root: Path, harness_bin: Path, forge: str) -> TeamRepo:
+        work, origin = root / "team", root / "origin.git"
+        written = subprocess.run([str(harness_bin / "plan-harness"), "init", "team", "--ci",
+                                  forge], cwd=root, capture_output=True, text=True, check=False)
+        assert written.returncode == 0, written.stderr
         _git(work, "init", "-q", "-b", "main")
         _git(work, "add", "-A")
-        _git(work, "commit", "-qm", "main: tables only")
+        _git(work, "commit", "-qm", "main: the project as init wrote it")
         _git(work, "clone", "-q", "--bare", ".", str(origin))
         # gitlab-ci-local derives the project's path from the remote's URL; git fetches it
         # from the local bare repository
-        url = "git@gitlab.example.com:team/plan-harness.git"
+        url = "git@gitlab.example.com:team/plans.git"
         _git(work, "remote", "add", "origin", url)
         _git(work, "config", f"url.{origin}.insteadOf", url)
         _git(work, "fetch", "-q", "origin")
         _git(work, "remote", "set-head", "origin", "main")
         _git(work, "checkout", "-qb", "feature")
-        held.rename(migration)
+        (work / MIGRATIONS / DROP_MIGRATION).write_text(
+            migration("0003", "0002", f"DROP INDEX {TEMPLATE_INDEX}",
+                      f"CREATE INDEX {TEMPLATE_INDEX} ON events (account_id, created_at)",
+                      "drop the feed index"))
         _git(work, "add", "-A")
-        _git(work, "commit", "-qm", "feature: the dashboard indexes")
+        _git(work, "commit", "-qm", "feature: drop the feed index")
         return cls(work)
 
 
 @contextmanager
-def example_repo() -> Iterator[ExampleRepo]:
-    """An ExampleRepo outside pytest's temporary directory: the embedded server's account
-    must reach the job's virtualenv, and pytest keeps its own directory private (0700)."""
+def team_repo(harness_bin: Path, forge: str) -> Iterator[TeamRepo]:
+    """A TeamRepo outside pytest's temporary directory: the embedded server's account must
+    reach the job's virtualenv, and pytest keeps its own directory private (0700)."""
     root = Path(tempfile.mkdtemp(prefix="plan-harness-ci-"))
     try:
-        yield ExampleRepo.create(root)
+        yield TeamRepo.create(root, harness_bin, forge)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def service_postgres() -> Iterator[str]:
-    """A PostgreSQL on a TCP port, standing in for the `postgres:18` service: the DSN has the
-    examples' shape (user and password postgres, database postgres), only the host differs."""
-    port = free_port()
-    with EmbeddedServer(settings={"listen_addresses": "localhost", "port": str(port)}):
-        yield f"postgresql://postgres:postgres@localhost:{port}/postgres"
-
-
 def build_wheelhouse(directory: Path) -> dict[str, str]:
-    """The wheels of the project's build and runtime dependencies in `directory`, built once
-    per test session, and the pip settings that make a job's `pip install -e .` take them
-    from there: every job's install step runs as written, without each resolving and
-    fetching the same packages again. Byte-compiling is left to the first import (each job
-    imports a small part of what it installs)."""
+    """The harness's own sdist and wheel (`python -m build`: the wheel is built from the
+    sdist, as a package index's users get it) and the wheels of its build and runtime
+    dependencies in `directory`, built once per test session, and the pip settings that
+    make a job's `pip install plan-harness==VERSION` (or `-e .`) take them from there: every
+    job's install step runs as written, without each resolving and fetching the same
+    packages again. Byte-compiling is left to the first import (each job imports a small
+    part of what it installs)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     requirements = [*project["build-system"]["requires"], *project["project"]["dependencies"]]
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(directory),
                     *requirements], capture_output=True, text=True, check=True, timeout=900)
-    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(directory), "PIP_NO_COMPILE": "1"}
+    pip = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(directory), "PIP_NO_COMPILE": "1"}
+    # the isolated build environment takes setuptools from the wheelhouse too
+    built = subprocess.run([sys.executable, "-m", "build", "--outdir", str(directory), str(REPO)],
+                           capture_output=True, text=True, timeout=900, check=False,
+                           env={**os.environ, **pip})
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    return pip
+
+
+def harness_dists(wheelhouse: dict[str, str]) -> tuple[Path, Path]:
+    """The sdist and the wheel of the harness in the session's wheelhouse."""
+    directory = Path(wheelhouse["PIP_FIND_LINKS"])
+    (sdist,), (wheel,) = directory.glob("plan_harness-*.tar.gz"), directory.glob(
+        "plan_harness-*.whl")
+    return sdist, wheel
+
+
+def install_harness(root: Path, wheelhouse: dict[str, str]) -> Path:
+    """A fresh virtualenv at `root`, outside the checkout, with the harness installed from
+    the wheelhouse by name, as another repository installs it; returns its bin/."""
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, capture_output=True)
+    installed = subprocess.run([str(root / "bin" / "pip"), "install", "-q", "plan-harness"],
+                               capture_output=True, text=True, timeout=600, check=False,
+                               env=job_environment(wheelhouse), cwd=root)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    return root / "bin"
 
 
 def job_environment(pip: dict[str, str] | None = None) -> dict[str, str]:

@@ -27,7 +27,8 @@ pytest_plugins = ["pytester"]
 
 TESTS = Path(__file__).parent
 # the markers each folder's tests get; `pytest -m "not db"` runs tests/unit alone
-FOLDER_MARKERS = {"db": ("db",), "plugin": ("db", "plugin"), "csr": ("db", "csr")}
+FOLDER_MARKERS = {"db": ("db",), "plugin": ("db", "plugin"), "csr": ("db", "csr"),
+                  "install": ("db", "install")}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -158,6 +159,21 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from ci_examples import build_wheelhouse
 
     return build_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+
+
+@pytest.fixture(scope="session")
+def installed_harness(wheelhouse: dict[str, str]) -> Iterator[Path]:
+    """The bin/ of a fresh virtualenv outside the checkout with the harness installed from
+    the session's wheelhouse by name (`pip install plan-harness`), as another repository
+    installs it. Outside pytest's temporary directory: the embedded server's account must
+    reach it, and pytest keeps its own directory private."""
+    from ci_examples import install_harness
+
+    root = Path(tempfile.mkdtemp(prefix="plan-harness-venv-"))
+    try:
+        yield install_harness(root / "venv", wheelhouse)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

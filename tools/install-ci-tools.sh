@@ -3,7 +3,9 @@
 # executor) and check the GitHub workflow with action-validator. Both come from npm, pinned in
 # tools/ci-tools/package-lock.json, into tools/ci-tools/node_modules. Node.js, npm and rsync
 # (gitlab-ci-local copies the project with it) come from Debian, as root with apt-get, when
-# they are missing; otherwise this says what to do.
+# they are missing; otherwise this says what to do. gitlab-ci-local and action-validator are
+# then linked into a directory on PATH (CI_TOOLS_BIN; default /usr/local/bin as root, else
+# ~/.local/bin), so `gitlab-ci-local JOB` runs in a project as docs/ci/README.md says.
 set -eu
 tools="$(cd "$(dirname "$0")" && pwd)/ci-tools"
 missing=""
@@ -21,8 +23,19 @@ if [ -n "$missing" ]; then
         exit 1
     fi
 fi
-if [ -x "$tools/node_modules/.bin/gitlab-ci-local" ] && [ -x "$tools/node_modules/.bin/action-validator" ] \
-        && [ "$tools/node_modules/.package-lock.json" -nt "$tools/package-lock.json" ]; then
-    exit 0
+if ! [ -x "$tools/node_modules/.bin/gitlab-ci-local" ] || ! [ -x "$tools/node_modules/.bin/action-validator" ] \
+        || ! [ "$tools/node_modules/.package-lock.json" -nt "$tools/package-lock.json" ]; then
+    npm ci --prefix "$tools" --no-audit --no-fund --loglevel=error >/dev/null
 fi
-npm ci --prefix "$tools" --no-audit --no-fund --loglevel=error >/dev/null
+if [ -z "${CI_TOOLS_BIN:-}" ]; then
+    if [ "$(id -u)" = 0 ]; then CI_TOOLS_BIN=/usr/local/bin; else CI_TOOLS_BIN="$HOME/.local/bin"; fi
+fi
+mkdir -p "$CI_TOOLS_BIN"
+for tool in gitlab-ci-local action-validator; do
+    ln -sf "$tools/node_modules/.bin/$tool" "$CI_TOOLS_BIN/$tool"
+done
+case ":$PATH:" in
+    *":$CI_TOOLS_BIN:"*) ;;
+    *) echo "install-ci-tools: linked gitlab-ci-local and action-validator into $CI_TOOLS_BIN," \
+            "which is not on PATH: export PATH=\"$CI_TOOLS_BIN:\$PATH\"" >&2 ;;
+esac

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -80,10 +81,22 @@ def load_data(conninfo: str, project: Project, profile: Profile, seed: int,
             # a generator whose keys are not unique (the key rebuild says so)
             detail = str(exc).strip().splitlines()[0]
             raise SchemaError(f"{project.generator_path}: loading profile {profile.name} "
-                              f"failed: {detail}") from None
+                              f"failed: {detail}{_missing_table_hint(exc, project)}") from None
         finally:
             context.close()
     return context.row_counts
+
+
+def _missing_table_hint(exc: psycopg.Error, project: Project) -> str:
+    """A table the generator fills that the schema at the load revision lacks: the data is
+    loaded before the later migrations run, so the table must come at or before it."""
+    if not isinstance(exc, psycopg.errors.UndefinedTable):
+        return ""
+    found = re.search(r'relation "([^"]+)" does not exist', str(exc))
+    table = found.group(1) if found else "the table"
+    return (f" (the data is loaded at the load revision {project.load_revision}, "
+            f"schema.load_revision in {project.manifest}: {table} must be created at or "
+            "before it)")
 
 
 def build_database(conninfo: str, project: Project, profile: Profile, seed: int, target: str,
@@ -265,7 +278,8 @@ class DatabaseBuilder:
             # entry valid, so a migration's pull request reuses the loaded data
             "migrations": files_digest([
                 *self.project.migrations_dir.glob("*.py"),
-                *schema.Revisions(self.project.migrations_dir).files_up_to(target)]),
+                *schema.Revisions(self.project.migrations_dir).files_up_to(target),
+                *([self.project.alembic_ini] if self.project.alembic_ini else [])]),
             "profile": profile.name,
             "data": dict(profile.data),
             "generator": f"{generator.VERSION}/{files_digest([self.project.generator_path])}",

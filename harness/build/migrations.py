@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
+from psycopg.conninfo import conninfo_to_dict
 
 from harness.errors import SchemaError
+from harness.project.alembic_ini import alembic_ini_for
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,8 @@ class Revisions:
     migrations_dir: Path
 
     def script(self) -> ScriptDirectory:
-        return ScriptDirectory.from_config(_alembic_config(self.migrations_dir, None))
+        with _app_directory(self.migrations_dir):
+            return ScriptDirectory.from_config(_alembic_config(self.migrations_dir, None))
 
     def resolve(self, revision: str) -> str:
         """The revision id that `revision` ("head", an id or a unique prefix) names."""
@@ -70,11 +75,66 @@ class Revisions:
 def _alembic_config(
     migrations_dir: Path,
     connection: sqlalchemy.Connection | None,
+    url: str | None = None,
 ) -> AlembicConfig:
-    config = AlembicConfig(stdout=io.StringIO())
+    """The Alembic config the migrations run under: the application's alembic.ini when
+    project.toml names one (else none), this folder as the script location, the harness's
+    database as `sqlalchemy.url` (for an env.py that builds its own engine) and its open
+    connection in `attributes["connection"]` (for one that takes it)."""
+    ini = alembic_ini_for(migrations_dir)
+    config = AlembicConfig(file_=str(ini) if ini else None, stdout=io.StringIO())
     config.set_main_option("script_location", str(migrations_dir))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["connection"] = connection
     return config
+
+
+def sqlalchemy_url(conninfo: str) -> str:
+    """psycopg's conninfo as a SQLAlchemy URL with psycopg 3 as the driver; a Unix socket
+    directory goes in the query, as the psycopg dialect takes it."""
+    params = {k: str(v) for k, v in conninfo_to_dict(conninfo).items() if v is not None}
+    host, port = params.pop("host", None), params.pop("port", None)
+    if host is not None and host.startswith("/"):
+        params["host"], host = host, None
+    url = sqlalchemy.engine.URL.create(
+        "postgresql+psycopg", username=params.pop("user", None),
+        password=params.pop("password", None), host=host,
+        port=int(port) if port else None, database=params.pop("dbname", None), query=params)
+    return url.render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def _app_directory(migrations_dir: Path) -> Iterator[None]:
+    """With an application's alembic.ini, Alembic reads it as its command does, from the
+    ini's directory: relative script and version locations and `prepend_sys_path` (which
+    Alembic puts on sys.path) mean what they mean there. The directory and sys.path are
+    restored afterwards."""
+    ini = alembic_ini_for(migrations_dir)
+    if ini is None:
+        yield
+        return
+    saved_path = list(sys.path)
+    try:
+        with contextlib.chdir(ini.parent):
+            yield
+    finally:
+        sys.path[:] = saved_path
+
+
+@contextlib.contextmanager
+def _database_url(url: str) -> Iterator[None]:
+    """DATABASE_URL names the harness's database while the migrations run (an env.py that
+    reads it migrates that one, never the application's own), and is restored after."""
+    saved = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["DATABASE_URL"]
+        else:
+            os.environ["DATABASE_URL"] = saved
 
 
 @contextlib.contextmanager
@@ -102,10 +162,12 @@ OnConnect = Callable[[sqlalchemy.Connection], None]
 def _run(conninfo: str, migrations_dir: Path, action: str, revision: str,
          on_connect: OnConnect | None = None) -> None:
     _quiet_alembic()
-    with _engine_for(conninfo) as engine, engine.connect() as connection:
+    url = sqlalchemy_url(conninfo)
+    with _engine_for(conninfo) as engine, engine.connect() as connection, \
+            _app_directory(migrations_dir), _database_url(url):
         if on_connect is not None:
             on_connect(connection)
-        config = _alembic_config(migrations_dir, connection)
+        config = _alembic_config(migrations_dir, connection, url)
         try:
             if action == "upgrade":
                 command.upgrade(config, revision)

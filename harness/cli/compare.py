@@ -7,8 +7,18 @@ import argparse
 import contextlib
 import sys
 
-from harness.cli.common import lifecycle, print_lines, print_paths, settings_and_selection
-from harness.cli.exits import exit_code
+from harness.build.base_ref import head_at_ref
+from harness.build.migrations import Revisions
+from harness.cli.common import (
+    lifecycle,
+    print_lines,
+    print_paths,
+    progress,
+    project_of,
+    settings_and_selection,
+)
+from harness.cli.exits import EXIT_OK, exit_code
+from harness.errors import HarnessError
 from harness.lifecycle import HEAD
 
 
@@ -17,6 +27,12 @@ def command(args: argparse.Namespace) -> int:
     worse, errors or is missing at head, reads more buffers beyond the tolerance, or got
     slower beyond the noise; or the migration check failed), not for failures both share;
     2 when items fail at both revisions with nothing regressed (the scenario is broken)."""
+    if args.base_ref is not None:
+        args.base = base_of_ref(args)
+        if args.base == Revisions(project_of(args).migrations_dir).resolve(args.head):
+            print(f"no migration since {args.base_ref} (both at {args.base}): nothing to "
+                  "compare; the plans at this revision are `plan-harness run`'s to check")
+            return EXIT_OK
     settings, project, selected = settings_and_selection(args, revision=args.base)
     aside = (contextlib.redirect_stdout(sys.stderr) if args.markdown_only
              else contextlib.nullcontext(sys.stdout))
@@ -33,3 +49,21 @@ def command(args: argparse.Namespace) -> int:
         print_paths(finished.paths)
         print(f"base report: {base.paths.html}")
     return exit_code(finished.decision)
+
+
+def base_of_ref(args: argparse.Namespace) -> str:
+    """--base-ref REF: the head revision of the migrations at REF, which the head must
+    descend from (a request that is not rebased on its target cannot be compared)."""
+    migrations = project_of(args).migrations_dir
+    base = head_at_ref(migrations, args.base_ref)
+    revisions = Revisions(migrations)
+    try:
+        descends = revisions.is_at_or_after(args.head, base)
+    except HarnessError:
+        descends = False
+    if not descends:
+        raise HarnessError(
+            f"--base-ref {args.base_ref}: its head revision {base} is not in this branch's "
+            f"migration chain up to {args.head} (rebase onto {args.base_ref})")
+    progress(f"base revision {base}: the head of the migrations at {args.base_ref}")
+    return base

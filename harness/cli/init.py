@@ -10,7 +10,7 @@ from harness.project import scaffold
 
 def command(args: argparse.Namespace) -> int:
     directory = args.directory.absolute()
-    written = scaffold.write_project(directory)
+    written = scaffold.write_project(directory, args.ci)
     print(f"wrote a plan-harness project to {directory} ({len(written)} files):")
     for path in written:
         print(f"  {path.relative_to(directory)}")
@@ -19,4 +19,13 @@ def command(args: argparse.Namespace) -> int:
           f"  cd {args.directory} && pytest -m plans    # the same, as pytest items\n"
           "then replace the schema, generator, profiles and scenario with your own: "
           "docs/writing-a-project.md in the plan-harness repository describes every file")
+    if args.ci is not None:
+        _, target = scaffold.CI_FILES[args.ci]
+        print(f"{target}: runs the plans on every change and, on a "
+              f"{'pull' if args.ci == 'github' else 'merge'} request, compares the target "
+              "branch's head revision with its own; PLAN_HARNESS_REQUIREMENT in it says which "
+              "plan-harness to install")
+    if directory / scaffold.GITIGNORE not in written:
+        print(f"{scaffold.GITIGNORE} was there already: keep reports/ and "
+              ".plan-harness-cache/ out of git")
     return EXIT_OK

@@ -55,8 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare_cmd = commands.add_parser(
         "compare", help="run every scenario at a base revision, migrate the same database to "
         "the head revision, run again, and print the difference as Markdown")
-    compare_cmd.add_argument("--base", required=True, metavar="REV",
-                         help="the revision to start from (e.g. main's head)")
+    base = compare_cmd.add_mutually_exclusive_group(required=True)
+    base.add_argument("--base", metavar="REV",
+                      help="the revision to start from (e.g. main's head)")
+    base.add_argument("--base-ref", metavar="REF",
+                      help="start from the head revision of the migrations as git ref REF has "
+                           "them (the target branch of a pull request: origin/main); it must "
+                           "be in this branch's chain")
     compare_cmd.add_argument("--head", default="head", metavar="REV",
                          help="the revision to migrate to (default: the newest)")
     budgets_cmd = commands.add_parser(
@@ -135,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("directory", type=Path, metavar="DIR",
                       help="where to write it (created if missing; nothing there is "
                            "overwritten)")
+    init.add_argument("--ci", choices=("github", "gitlab"), default=None,
+                      help="also write the CI file: .github/workflows/plans.yml or "
+                           ".gitlab-ci.yml (the plans on every change; on a pull or merge "
+                           "request, compare --base-ref with the target branch and one "
+                           "comment)")
     cache = commands.add_parser("cache", help="list or prune the kept built databases")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--older-than", type=float, metavar="DAYS", default=None,

@@ -4,6 +4,7 @@ of several."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from harness.cli.common import (
     print_paths,
@@ -23,6 +24,8 @@ def command(args: argparse.Namespace) -> int:
         if args.compare is not None:
             raise HarnessError("report: --compare compares two runs; --history draws a series")
         history = read_history(args.history)
+        for skipped in history.skipped:
+            print(f"plan-harness: skipped {skipped}", file=sys.stderr)
         path = write_history(history, args.out or args.history)
         print(f"history of {len(history.rows)} item plan modes over {len(history.runs)} runs: "
               f"{path}")

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
+from harness.project.alembic_ini import read_alembic_ini
 from harness.project.tomlfields import FieldReader
 
 if TYPE_CHECKING:
@@ -130,6 +131,8 @@ class Project:
     mutation_indexes: tuple[str, ...] = ()
     # how the application writes, for the capacity review's write cost and index growth
     capacity_writes: CapacityWrites | None = None
+    # the application's own alembic.ini (harness.project.alembic_ini), if project.toml names it
+    alembic_ini: Path | None = None
     # the generator module and the profiles, loaded on first use and then kept for the run
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
                                     compare=False)
@@ -168,7 +171,7 @@ def read_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
     doc = reader.data
     reader.reject_unknown(doc, _TOP_KEYS, "")
     schema = reader.table(doc, "schema", "schema")
-    reader.reject_unknown(schema, {"migrations", "load_revision"}, "schema")
+    reader.reject_unknown(schema, {"migrations", "load_revision", "alembic_ini"}, "schema")
     data = reader.table(doc, "data", "data")
     reader.reject_unknown(data, {"generator", "profiles"}, "data")
     checks = reader.table(doc, "checks", "checks", default={})
@@ -208,7 +211,8 @@ def read_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
     ):
         if not target.exists():
             raise reader.fail(where, f"{target} does not exist")
-    return project
+    return replace(project, alembic_ini=read_alembic_ini(reader, schema, fixtures_dir,
+                                                         project.migrations_dir))
 
 
 def _canary_ms(reader: FieldReader, checks: Mapping[str, Any]) -> float | None:

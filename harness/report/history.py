@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,8 @@ class ItemHistory:
 class History:
     runs: list[RunLabel]
     rows: list[ItemHistory]
+    # results files left out, each as one line naming the file and why (truncated, say)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def profiles(self) -> list[str]:
@@ -73,12 +75,21 @@ def read_history(directory: Path) -> History:
     paths = sorted(directory.rglob("results.json"))
     if not paths:
         raise ReportError(f"{directory}: no results.json under it")
-    runs = sorted(((_started(p, d), p, d) for p in paths for d in [read_results(p)]),
-                  key=lambda run: run[0])
+    read, skipped = [], []
+    for path in paths:
+        # one unreadable run (a truncated file, a copy that failed) leaves the others drawn
+        try:
+            document = read_results(path)
+            read.append((_started(path, document), path, document))
+        except ReportError as exc:
+            skipped.append(str(exc))
+    if not read:
+        raise ReportError(f"{directory}: no readable results.json under it ({skipped[0]})")
+    runs = sorted(read, key=lambda run: run[0])
     documents = [d for _, _, d in runs]
     labels = [RunLabel(d["run"]["started_at"], d["run"]["revision"], d["run"]["profile"],
                        str(p.relative_to(directory))) for _, p, d in runs]
-    return History(labels, _rows(documents))
+    return History(labels, _rows(documents), skipped)
 
 
 def _started(path: Path, document: Document) -> dt.datetime:

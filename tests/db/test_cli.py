@@ -82,7 +82,9 @@ def test_a_schema_without_the_generators_table_is_one_line(project: Path) -> Non
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("plan-harness: error: ")
     assert error.endswith('datagen.py: loading profile small failed: relation "events" does not '
-                          "exist")
+                          "exist (the data is loaded at the load revision 0001, "
+                          f"schema.load_revision in {project / 'fixtures' / 'project.toml'}: "
+                          "events must be created at or before it)")
     assert "Traceback" not in result.stderr
     assert set(embedded_postgres_pids()) <= before
 
@@ -432,11 +434,21 @@ def test_report_history_draws_each_item_over_the_runs(project: Path, tmp_path: P
     assert html.count('<svg class="spark"') == 8  # buffers and p50 per item plan mode
     # the index cut each item's buffers: shown as drift below 1
     assert html.count('class="better">x0.') >= 4
-    (history / "run1" / "results.json").write_text("{}")
+    # one truncated run (a copy cut short) is left out with one line naming it
+    run1 = history / "run1" / "results.json"
+    run1.write_text(run1.read_text()[:500])
+    result = run_cli("report", "--history", str(history))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(f"plan-harness: skipped {run1}: not valid JSON (")
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stdout.strip().startswith("history of 4 item plan modes over 1 runs: ")
+    (history / "run0" / "results.json").write_text("{}")
     result = run_cli("report", "--history", str(history))
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"plan-harness: error: {history / 'run1' / 'results.json'}"
-                                     ": not a plan-harness results file (no schema_version)")
+    assert result.stderr.strip() == (
+        f"plan-harness: error: {history}: no readable results.json under it "
+        f"({history / 'run0' / 'results.json'}: not a plan-harness results file (no "
+        "schema_version))")
     empty = tmp_path / "empty"
     empty.mkdir()
     result = run_cli("report", "--history", str(empty))

@@ -34,7 +34,10 @@ def test_init_writes_examples_minimal_and_it_passes_at_once(tmp_path: Path) -> N
     assert written.returncode == 0, written.stderr
     project = tmp_path / "new-project"
     # one source of truth: examples/minimal is the packaged template (a symlink to it)
-    assert tree(project) == tree(SAMPLE_PROJECT)
+    written_files = tree(project)
+    assert written_files.pop(".gitignore").decode().splitlines()[1:3] == [
+        "reports/", ".plan-harness-cache/"]
+    assert written_files == tree(SAMPLE_PROJECT)
     assert "plan-harness run --project-dir new-project" in written.stdout
 
     run = cli("run", "--project-dir", "new-project", "--plans-runs", "3", cwd=tmp_path)

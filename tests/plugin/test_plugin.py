@@ -165,19 +165,24 @@ def test_missing_docker_skips_when_asked(project: pytest.Pytester,
     result.stderr.fnmatch_lines(["ERROR: plan-harness: Docker is not available*"])
 
 
-def test_a_run_that_selects_no_plan_item_writes_a_report_saying_so(
+def test_a_run_that_selects_no_plan_item_leaves_the_report_as_it_was(
         project: pytest.Pytester) -> None:
+    """`pytest -m "not db"` (or -k matching no case) runs no plan item: an earlier run's
+    report is not replaced by an empty one, and a report directory is not created."""
     before = set(embedded_postgres_pids())
     result = project.runpytest_inprocess("-m", "plans", "-k", "nothing-matches")
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
-    note = "No plan item ran: -m/-k selected none of the 2 collected."
-    result.stdout.fnmatch_lines(["*- plan-harness: 0 failed, 0 errors, 0 warnings, 0 passed -*",
-                                 note, "report: */reports/index.html"])
-    document = results(project)
-    validate_results(document)
-    assert (document["run"]["note"], document["run"]["revision"]) == (note, "0002")  # type: ignore[index]
-    assert note in (project.path / "reports" / "index.html").read_text()
-    assert note in (project.path / "reports" / "summary.md").read_text()
+    result.stdout.fnmatch_lines(["plan-harness: no plan item ran (-m/-k selected none of the 2 "
+                                 "collected); */reports left as it was"])
+    result.stdout.no_fnmatch_line("report: *")
+    assert not (project.path / "reports").exists()
+    earlier = project.path / "reports" / "summary.md"
+    earlier.parent.mkdir()
+    earlier.write_text("an earlier run\n")
+    result = project.runpytest_inprocess("-m", "not plans")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert [p.name for p in earlier.parent.iterdir()] == ["summary.md"]
+    assert earlier.read_text() == "an earlier run\n"
     assert set(embedded_postgres_pids()) <= before  # no server for nothing to run
 
 

@@ -1,0 +1,1 @@
+"""A small application whose schema plan-harness checks (see plans/)."""
