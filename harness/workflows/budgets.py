@@ -18,7 +18,9 @@ from pathlib import Path
 
 from harness.errors import ScenarioError
 from harness.files import write_atomically
+from harness.measure.explain import ModeMeasurement
 from harness.project.scenarios import BUFFER_MARGIN, EVERY_MODE, P95_MARGIN, read_scenario
+from harness.verdict.checks import access_signature
 from harness.verdict.results import CaseResult, item_id
 
 
@@ -42,20 +44,34 @@ class Proposal:
 
 
 def propose(results: Sequence[CaseResult], profile: str) -> list[Proposal]:
-    """A proposal per measured case (an item that errored or was only planned has none)."""
+    """A proposal per measured case (an item that errored or was only planned has none).
+    Plan modes that read their tables alike (the same indexes, whatever the scan type) share
+    the larger figures: which scan type the planner takes for one index, a bitmap scan or a
+    plain one, flips with another seed's statistics, and a plain index scan counts a heap
+    page again at each row."""
     proposals = []
     for r in results:
-        modes = tuple(
-            ModeProposal(m.mode, m.plan.shared_buffers, m.timing.p95_ms,
-                         BUFFER_MARGIN.limit(m.plan.shared_buffers),
-                         P95_MARGIN.limit(m.timing.p95_ms),
-                         r.case.budget.buffers_limit(profile, m.mode),
-                         r.case.budget.p95_limit(profile, m.mode))
-            for m in r.measurements if m.timing is not None)
+        timed = [m for m in r.measurements if m.timing is not None]
+        accepted = r.case.expect.accepted(r.scenario.table)
+        alike: dict[object, list[ModeMeasurement]] = {}
+        for m in timed:
+            alike.setdefault(access_signature(m.plan, accepted), []).append(m)
+        modes = tuple(_mode_proposal(m, alike[access_signature(m.plan, accepted)], r, profile)
+                      for m in timed)
         if modes:
             proposals.append(Proposal(item_id(r.scenario, r.case), r.scenario.path,
                                       r.scenario.cases.index(r.case), modes))
     return proposals
+
+
+def _mode_proposal(m: ModeMeasurement, alike: Sequence[ModeMeasurement], r: CaseResult,
+                   profile: str) -> ModeProposal:
+    buffers = max(a.plan.shared_buffers for a in alike)
+    p95 = max(a.timing.p95_ms for a in alike if a.timing is not None)
+    return ModeProposal(m.mode, m.plan.shared_buffers, m.timing.p95_ms if m.timing else 0.0,
+                        BUFFER_MARGIN.limit(buffers), P95_MARGIN.limit(p95),
+                        r.case.budget.buffers_limit(profile, m.mode),
+                        r.case.budget.p95_limit(profile, m.mode))
 
 
 _CASES_HEADER = re.compile(r"^\[\[cases\]\]\s*$", re.MULTILINE)

@@ -28,6 +28,7 @@ from harness.verdict.checks import (
 )
 from harness.verdict.gate import Policy
 from harness.verdict.results import CaseResult
+from harness.workflows.budgets import propose
 from harness.workflows.mutation import CAUGHT, MISSED, REDUNDANT, classify
 from support import call_list_scenario, catalog_of, measured, plan_sample
 
@@ -281,3 +282,20 @@ def test_a_mutation_runs_again_the_cases_that_read_its_table(scenario: Scenario)
     assert _cases_it_may_change(on_leads, cases, head) == []
     # a unique index may have let the planner remove a join to its table: every case runs
     assert _cases_it_may_change(replace(on_leads, unique=True), cases, head) == cases
+
+
+def test_budgets_of_modes_reading_alike_share_the_larger_figures(scenario: Scenario) -> None:
+    """A bitmap scan in one mode and a plain index scan of the same index in the other read
+    the table alike: which one the planner takes flips with another seed's statistics."""
+    case = scenario.cases[0]
+    bitmap = measured("bitmap.json")  # 366 buffers through ix_calls_company_id_status
+    plain = json.loads(json.dumps(plan_sample("index_scan.json")).replace(
+        "ix_calls_company_id_created_at", "ix_calls_company_id_status"))
+    generic = replace(measured("index_scan.json", "generic"), plan=Plan.from_explain(plain))
+    verdict = evaluate(scenario, case, [bitmap, generic], CONTEXT)
+    (proposal,) = propose([CaseResult(scenario, case, {}, (bitmap, generic), verdict)], "ci")
+    assert [(m.mode, m.budget_buffers) for m in proposal.modes] == [
+        ("custom", 474), ("generic", 474)]  # ceil(366 x 1.25) + 16, both
+    other = measured("index_scan.json", "generic")  # another index: its own budget
+    (own,) = propose([CaseResult(scenario, case, {}, (bitmap, other), verdict)], "ci")
+    assert [m.budget_buffers for m in own.modes] == [474, 146]  # ceil(104 x 1.25) + 16
