@@ -118,6 +118,24 @@ def test_a_missing_index_of_the_other_table_names_its_field(join: Any) -> None:
                "0001" in f.message for f in verdict.findings)
 
 
+def test_a_gone_index_warns_when_another_serves_with_fewer_buffers(join: Any) -> None:
+    catalog = catalog_of(CATALOG.table_rows, {"ix_events_account_id_created_at",
+                                              "accounts_pkey"})
+    served = [mode(join_plan("accounts_pkey"))]  # 27 buffers through the primary key
+    reference = Reference("at revision base", {"custom": ModeReference(("x",), 40)})
+    verdict = evaluate(join, join.cases[0], served, Context(catalog, CheckDefaults()),
+                       reference)
+    assert verdict.outcome == "warn", verdict.findings
+    assert verdict.first_reason.startswith(
+        "stale_expectation: the plans read accounts through accounts_pkey instead of "
+        "ix_accounts_email (")
+    assert "custom 27 < 40 (the reference)" in verdict.first_reason
+    # reading as much as before is not better: the missing index fails
+    costlier = Reference("at revision base", {"custom": ModeReference(("x",), 27)})
+    assert evaluate(join, join.cases[0], served, Context(catalog, CheckDefaults()),
+                    costlier).outcome == "fail"
+
+
 def test_a_case_budget_overrides_the_scenarios(join: Any) -> None:
     assert join.cases[0].budget.shared_buffers == {"ci": {"*": 1000}}
     assert join.cases[1].budget.shared_buffers == {"ci": {"*": 10}}
