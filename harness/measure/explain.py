@@ -111,10 +111,16 @@ def explain(
     return Plan.from_explain(row[0])
 
 
-# The noise canary: fixed CPU work on the server (about a millisecond), timed as the cases
-# are, after each of their timed executions. Its times say how busy the machine was while
-# the case was measured, so a slower case on a slower machine is told from a slower plan.
-CANARY = "SELECT count(*) FROM generate_series(1, 20000)"
+# The noise canary: fixed CPU work on the server (a unit of about a millisecond), timed as
+# the cases are, after each of their timed executions. Its times say how busy the machine
+# was while the case was measured, so a slower case on a slower machine is told from a
+# slower plan. It runs about as long as the execution before it (up to CANARY_MAX_UNITS
+# units) and is recorded per unit: on a busy machine a statement shorter than the
+# scheduler's time slice often runs undisturbed while a longer one waits its turn several
+# times, so only a canary of the execution's length sees the slowdown the execution saw.
+CANARY_UNIT_ROWS = 20_000
+CANARY_MAX_UNITS = 16
+CANARY = "SELECT count(*) FROM generate_series(1, {rows})"
 
 
 # Nodes of a statement that writes (or locks rows): never executed in a database that is
@@ -169,7 +175,7 @@ def _measure_mode(
         elapsed_ms, rows = _timed(cursor, execute, values)
         if i >= warmup:
             samples.append(elapsed_ms)
-            canary.append(_timed(cursor, sql.SQL(CANARY), None)[0])
+            canary.append(_canary_unit_ms(cursor, elapsed_ms))
     after = explain(conn, execute, values, analyze=False, form=form)
     return ModeMeasurement(
         mode=mode,
@@ -179,6 +185,13 @@ def _measure_mode(
         rows_returned=rows,
         canary=Timing.from_samples(canary) if canary else None,
     )
+
+
+def _canary_unit_ms(cursor: psycopg.ClientCursor[Any], beside_ms: float) -> float:
+    """The canary's time per unit, run for about `beside_ms` (one unit at least)."""
+    units = min(max(round(beside_ms), 1), CANARY_MAX_UNITS)
+    statement = sql.SQL(CANARY.format(rows=units * CANARY_UNIT_ROWS))
+    return _timed(cursor, statement, None)[0] / units
 
 
 def _timed(cursor: psycopg.ClientCursor[Any], statement: sql.SQL | sql.Composed,

@@ -90,9 +90,10 @@ LATENCY_SLOWER = Check("latency_slower", Family.REFERENCE,
                        remeasured="latency_remeasured", regresses=True)
 LATENCY_FASTER = Check("latency_faster", Family.REFERENCE,
                        "faster than the reference, beyond the noise", shown=True,
-                       improves=True)
+                       improves=True, remeasured="latency_remeasured")
 LATENCY_REMEASURED = Check("latency_remeasured", Family.REFERENCE,
-                           "slower than the reference at first, measured again", shown=True)
+                           "slower or faster than the reference at first, measured again",
+                           shown=True)
 
 CHECKS: dict[str, Check] = {check.name: check for check in (
     ERROR, INDEX_MISSING, INDEX_DEFINITION, INDEX_RENAMED, INDEX, STALE_EXPECTATION, SEQ_SCAN,

@@ -163,9 +163,10 @@ def _not_gating(finding: Finding) -> Finding:
 
 def latency_suspects(case: Case, measurements: Sequence[ModeMeasurement], context: Context,
                      reference: Reference | None = None) -> list[Finding]:
-    """The latency failures of a first measurement, to be measured again before any
-    verdict: a p95 over budget, or a run slower than the reference beyond the noise. One slow
-    burst on a shared machine is not a regression; a real one is slow twice."""
+    """The latency findings of a first measurement, to be measured again before any
+    verdict: a p95 over budget, or a run slower or faster than the reference beyond the
+    noise. One burst on a shared machine (during this run or the reference's) is neither a
+    regression nor an improvement; a real one is seen twice."""
     found = [f for m in measurements
              for f in _p95_budget(case.budget, m, context.catalog.profile,
                                   context.canary_base_ms) if f.severity == FAIL]
@@ -173,7 +174,8 @@ def latency_suspects(case: Case, measurements: Sequence[ModeMeasurement], contex
         for m in measurements:
             if m.mode in reference.modes:
                 found += [f for f in _latency_against(m, reference.modes[m.mode], reference,
-                                                      context.policy) if f.severity == FAIL]
+                                                      context.policy)
+                          if f.severity == FAIL or f.check == catalogue.LATENCY_FASTER.name]
     return found
 
 

@@ -308,7 +308,7 @@ def test_mutation_proof_catches_the_index_of_the_other_side_of_a_join(project: P
     email = verdicts["ix_accounts_email"]
     assert email["verdict"] == "caught"
     assert "custom: index" in email["failing"]["account_activity[busiest-account-30-days]"]
-    assert "| ix_accounts_email | accounts | caught |" in result.stdout
+    assert "| ix_accounts_email | drop | accounts | caught |" in result.stdout
     unknown = cli(project, "mutation-proof", "--index", "ix_nope")
     assert unknown.returncode == 2
     assert unknown.stderr.strip().splitlines()[-1].startswith(
