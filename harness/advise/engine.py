@@ -36,14 +36,17 @@ from harness.build.datagen import Progress
 from harness.errors import ConfigError, HarnessError
 from harness.files import write_atomically
 from harness.lifecycle import Lifecycle
-from harness.measure.catalog import unnamed
+from harness.measure.catalog import read_catalog, unnamed
 from harness.measure.explain import ModeMeasurement
 from harness.measure.plans import Plan
 from harness.options import RunOptions
 from harness.project.manifest import Project
 from harness.project.scenarios import Case, Scenario
-from harness.verdict.gate import buffers_grew
-from harness.verdict.results import item_id
+from harness.run import references_from
+from harness.verdict.catalogue import NOISY
+from harness.verdict.checks import Context, Reference, evaluate
+from harness.verdict.gate import Severity, buffers_grew
+from harness.verdict.results import CaseResult, item_id
 
 Cases = Sequence[tuple[Scenario, Case]]
 STATE_FILE = "advise-state.json"
@@ -167,9 +170,12 @@ def advise(options: RunOptions, project: Project, cases: Cases, settings: Advise
         candidates = _candidates(bench, items, sizes, project)
         try:
             with _built(conn, candidates, sizes, state, progress) as built:
+                judge = _Judge(run.verdict_context(), references_from(head_results, "at head"),
+                               {item_id(r.scenario, r.case): r for r in head_results},
+                               run.facts.revision, run.facts.profile)
                 advice = _advise(bench, candidates, built, sizes, used, tables, head_measured,
                                  project, settings, state, progress, run.config.policy,
-                                 run.config.warmup, run.config.runs)
+                                 run.config.warmup, run.config.runs, judge)
         finally:
             state.save()
         advice.profile, advice.revision, advice.seed = (run.facts.profile, run.facts.revision,
@@ -276,7 +282,7 @@ def _advise(bench: Bench, candidates: list[Candidate], built: dict[str, Built],
             sizes: Sequence[Any], used: Mapping[str, Sequence[str]], tables: set[str],
             head_measured: Mapping[tuple[str, str], ModeMeasurement], project: Project,
             settings: AdviseOptions, state: _State, progress: Progress, policy: Any,
-            warmup: int, runs: int) -> Advice:
+            warmup: int, runs: int, judge: _Judge) -> Advice:
     by_name = {c.name: c for c in candidates}
     bench.droppable = [c.name for c in candidates if not c.constraint]
     head_set = frozenset(c.name for c in candidates if c.kind == HEAD and not c.constraint)
@@ -297,22 +303,28 @@ def _advise(bench: Bench, candidates: list[Candidate], built: dict[str, Built],
     search = Search(bench, by_name, index_bytes, head_outcome, budgets, policy, progress,
                     min_gain=settings.min_gain)
     banned: dict[str, str] = {}
+    pinned: dict[str, str] = {}
     measured_again = 0
     while True:
-        result = search.run(head_set, head_outcome, frozenset(banned))
+        result = search.run(head_set, head_outcome, frozenset(banned), frozenset(pinned))
         if not search.fits(result.present):
             raise ConfigError("advise budgets: no set meets them (max_size_ratio "
                               f"{settings.max_size_ratio}, max_indexes {budgets.max_indexes})")
         measured_again += 1
         progress(f"the chosen set measured again as a whole ({len(result.present)} indexes)")
         changes, culprits = _measured_whole(bench, result.present, head_set, head_measured,
-                                            policy, warmup, runs)
-        fresh = {n: why for n, why in culprits.items() if n not in banned and n not in head_set}
-        if not fresh or measured_again >= 3:
+                                            policy, warmup, runs, judge)
+        fresh = {n: why for n, why in culprits.items()
+                 if n not in banned and n not in pinned and n in by_name}
+        if not fresh or measured_again >= 4:
             break
-        banned.update(fresh)
         for name, why in fresh.items():
-            progress(f"constraint: {why}; the search goes on without {name}")
+            if name in head_set:
+                pinned[name] = why
+                progress(f"constraint: {why}; the search goes on keeping {name}")
+            else:
+                banned[name] = why
+                progress(f"constraint: {why}; the search goes on without {name}")
     writes, deltas, set_sizes = _write_costs(bench, project, result, head_set, by_name,
                                              index_bytes, fixed_bytes, settings, state,
                                              progress)
@@ -333,37 +345,74 @@ def _advise(bench: Bench, candidates: list[Candidate], built: dict[str, Built],
             result.present = chosen
             result.outcome = bench.trial(chosen)
             changes, _ = _measured_whole(bench, chosen, head_set, head_measured, policy,
-                                         warmup, runs)
+                                         warmup, runs, judge)
             writes["chosen"] = writes[fallback[-1]]
             set_sizes["chosen"] = set_sizes[fallback[-1]]
     advice = Advice("", "", 0, candidates,
                     drop_candidates(sizes, used, tables), built, head_set, chosen,
                     head_outcome, result.outcome, result, changes, writes, deltas, set_sizes,
-                    banned, budgets, settings, measured_again, fixed=fixed)
+                    {**banned, **pinned}, budgets, settings, measured_again, fixed=fixed)
     state.save()
     return advice
 
 
+@dataclass(frozen=True)
+class _Judge:
+    """The gate's own verdict on an item under a set, against its head measurement, as
+    `compare` would give it (latency left out: one short run cannot judge it)."""
+
+    context: Context
+    references: Mapping[str, Reference]
+    head: Mapping[str, CaseResult]
+    revision: str
+    profile: str
+
+    def new_failures(self, conn: psycopg.Connection[Any], item: Item,
+                     measurements: Sequence[ModeMeasurement]) -> list[str]:
+        catalog = read_catalog(conn, self.revision, self.profile)  # the set's own indexes
+        verdict = evaluate(item.scenario, item.case, measurements,
+                           replace(self.context, catalog=catalog), self.references.get(item.id))
+        before = self.head.get(item.id)
+        then = {(f.mode, f.check) for f in before.verdict.findings
+                if f.severity >= Severity.FAIL} if before is not None else set()
+        return [f"{f.mode or 'item'} {f.check}: {f.message}" for f in verdict.findings
+                if f.severity >= Severity.FAIL and f.check not in NOISY
+                and (f.mode, f.check) not in then]
+
+
 def _measured_whole(bench: Bench, present: frozenset[str], head_set: frozenset[str],
                     head: Mapping[tuple[str, str], ModeMeasurement], policy: Any,
-                    warmup: int, runs: int) -> tuple[list[CaseChange], dict[str, str]]:
-    """Every item and plan mode under the set, timed as a run times them, beside head; an
-    item that reads more than at head names the index it moved to (a constraint)."""
-    changes, culprits = [], {}
+                    warmup: int, runs: int, judge: _Judge
+                    ) -> tuple[list[CaseChange], dict[str, str]]:
+    """Every item and plan mode under the set, timed as a run times them, beside head and
+    judged by the gate. An item the gate fails that it did not at head names the index to
+    blame: one it moved to (left out from then on), or an expected one the set dropped
+    (kept from then on)."""
+    changes: list[CaseChange] = []
+    culprits: dict[str, str] = {}
     with bench.applied(present):
         for item in bench.items:
-            for mode in item.modes:
-                after = bench.analyze(item, mode, warmup=warmup, runs=runs)
-                before = head.get((item.id, mode))
+            measured = [bench.analyze(item, mode, warmup=warmup, runs=runs)
+                        for mode in item.modes]
+            failures = judge.new_failures(bench.conn, item, measured)
+            for after in measured:
+                before = head.get((item.id, after.mode))
                 if before is None:
                     continue
-                change = _change(item.id, mode, before, after)
+                change = _change(item.id, after.mode, before, after)
                 changes.append(change)
-                if buffers_grew(change.before_buffers, change.after_buffers, policy):
-                    for index in set(change.after_indexes) - set(change.before_indexes):
-                        culprits[index] = (f"{item.id} {mode} reads {change.before_buffers:,} "
-                                           f"-> {change.after_buffers:,} shared buffers "
-                                           f"through {index}")
+                grew = buffers_grew(change.before_buffers, change.after_buffers, policy)
+                if not grew and not failures:
+                    continue
+                why = (f"{item.id} {after.mode}: {change.before_buffers:,} -> "
+                       f"{change.after_buffers:,} shared buffers"
+                       + (f"; {failures[0]}" if failures else ""))
+                for index in set(change.after_indexes) - set(change.before_indexes):
+                    culprits.setdefault(index, why)
+                expected = set(item.case.expect.indexes)
+                for index in (set(change.before_indexes) - set(change.after_indexes)):
+                    if index in expected or grew:
+                        culprits.setdefault(index, why)
     return changes, culprits
 
 

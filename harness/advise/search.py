@@ -66,6 +66,7 @@ class Search:
         self.constraints: dict[str, str] = {}
         self.misled: list[str] = []
         self.configurations = 0
+        self._pinned: frozenset[str] = frozenset()
         self._started = time.monotonic()
 
     def size_of(self, present: frozenset[str]) -> int:
@@ -100,7 +101,10 @@ class Search:
         return outcome
 
     def run(self, start: frozenset[str], start_outcome: Outcome,
-            banned: frozenset[str] = frozenset(), rounds: int = 12) -> SearchResult:
+            banned: frozenset[str] = frozenset(), pinned: frozenset[str] = frozenset(),
+            rounds: int = 12) -> SearchResult:
+        """From `start`: never adding a `banned` index, never dropping a `pinned` one."""
+        self._pinned = pinned
         present, current = start, start_outcome
         path, log = [start], []
         for number in range(1, rounds + 1):
@@ -155,7 +159,7 @@ class Search:
               ) -> tuple[frozenset[str], Outcome] | None:
         forced = not self.fits(present)
         results: list[tuple[str, Outcome, list[str]]] = []
-        names = sorted(present)
+        names = sorted(present - self._pinned)
         for left, name in enumerate(names[::-1]):
             outcome = self._try(present - {name}, name, current, left)
             worse = self.worse_than_head(outcome)
