@@ -335,6 +335,9 @@ def _advise(bench: Bench, candidates: list[Candidate], built: dict[str, Built],
         if writes["chosen"].wal_bytes_per_row > allowed:
             fallback = [label for label in writes if label.startswith("path ")
                         and writes[label].wal_bytes_per_row <= allowed]
+            if not fallback and limit.wal_bytes_per_row <= allowed:
+                writes["path 0"], set_sizes["path 0"] = limit, set_sizes["head"]
+                fallback = ["path 0"]  # the head's own set is the best that meets it
             if not fallback:
                 raise ConfigError(f"advise.max_write_ratio {settings.max_write_ratio}: no "
                                   f"measured set meets it (head {limit.wal_bytes_per_row:,.1f} "
