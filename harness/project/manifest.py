@@ -133,7 +133,7 @@ class Project:
     # how the application writes, for the capacity review's write cost and index growth
     capacity_writes: CapacityWrites | None = None
     # proposed indexes and budgets for `plan-harness advise` (harness.project.advising)
-    advise: AdviseSettings = AdviseSettings()
+    advise: AdviseSettings = field(default_factory=AdviseSettings)
     # the application's own alembic.ini (harness.project.alembic_ini), if project.toml names it
     alembic_ini: Path | None = None
     # the generator module and the profiles, loaded on first use and then kept for the run
