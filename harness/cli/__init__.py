@@ -26,7 +26,7 @@ COMMANDS = {
     "run": "run", "init": "init", "validate": "validate", "report": "report",
     "compare": "compare", "budgets": "budgets", "mutation-proof": "mutation_proof",
     "capacity-review": "capacity_review", "stats": "stats", "build": "build",
-    "comment": "comment", "cache": "cache", "definitions": "definitions",
+    "comment": "comment", "cache": "cache", "definitions": "definitions", "advise": "advise",
 }
 
 __all__ = ["build_parser", "main", "resolve_settings"]

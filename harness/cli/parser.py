@@ -106,6 +106,31 @@ def build_parser() -> argparse.ArgumentParser:
                                  "is its older name)")
     review_cmd.add_argument("--head", default="head", metavar="REV",
                             help="the revision reviewed (default: the newest)")
+    advise_cmd = commands.add_parser(
+        "advise", help="which indexes should the schema have? Candidates (the head's, "
+        "project.toml's [advise] ones, ones derived from the plans, drops) built for real, "
+        "each set measured in a rolled-back transaction, a set chosen under budgets; writes "
+        "a report, advice.json and an Alembic migration")
+    advise_cmd.add_argument("--check", action="store_true",
+                            help="exit 1 when the head's set is dominated: a set reads less "
+                                 "at no more write cost and size (for CI)")
+    advise_cmd.add_argument("--max-size-ratio", type=float, default=None, metavar="X",
+                            help="total index size at most X times the head's (default: "
+                                 "[advise] max_size_ratio, else 1.5)")
+    advise_cmd.add_argument("--max-write-ratio", type=float, default=None, metavar="X",
+                            help="WAL bytes per written row at most X times the head's "
+                                 "(default: [advise] max_write_ratio, else 1.0)")
+    advise_cmd.add_argument("--max-indexes", type=int, default=None, metavar="N",
+                            help="at most N indexes that enforce no constraint (default: "
+                                 "[advise] max_indexes, else no limit of its own)")
+    advise_cmd.add_argument("--write-rows", type=int, default=2000, metavar="N",
+                            help="rows per write-cost round (at most [capacity_review] "
+                                 "write_rows; default 2000)")
+    advise_cmd.add_argument("--write-rounds", type=int, default=2, metavar="N",
+                            help="write-cost rounds per set (default 2; 0: not measured)")
+    advise_cmd.add_argument("--fresh", action="store_true",
+                            help="ignore the measurements an interrupted advise kept in "
+                                 "the report directory")
     stats_cmd = commands.add_parser(
         "stats", help="capture: the planner statistics of the run's database (the built one, "
         "or with --plans-allow-existing-db the DSN's own) to a JSON file, changing nothing; "
@@ -157,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cache location (env PLAN_HARNESS_CACHE_DIR; default "
                             "$XDG_CACHE_HOME/plan-harness or ~/.cache/plan-harness)")
     for sub in (run, compare_cmd, stats_cmd, build, validate, budgets_cmd, definitions_cmd,
-                mutation_cmd, review_cmd):
+                mutation_cmd, review_cmd, advise_cmd):
         sub.add_argument(
             "--project-dir",
             type=Path,
@@ -179,13 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
             help="scenario directory, relative to --project-dir (default: scenarios)",
         )
     for sub in (run, compare_cmd, stats_cmd, build, budgets_cmd, definitions_cmd, mutation_cmd,
-                review_cmd):
+                review_cmd, advise_cmd):
         sub.add_argument(
             "-k",
             dest="keyword",
             default=None,
             help="only items whose id (scenario[case]) contains this text"
-            if sub in (run, compare_cmd, budgets_cmd, review_cmd) else argparse.SUPPRESS,
+            if sub in (run, compare_cmd, budgets_cmd, review_cmd, advise_cmd)
+            else argparse.SUPPRESS,
         )
         group = sub.add_argument_group(
             "settings (also plans_* keys in the pytest config file: pyproject.toml's "

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
+from harness.project.advising import AdviseSettings, read_advise
 from harness.project.alembic_ini import read_alembic_ini
 from harness.project.tomlfields import FieldReader
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 MANIFEST = "project.toml"
 _TOP_KEYS = {"schema", "data", "checks", "anchors", "projection", "migration_check",
-             "mutation_proof", "capacity_review"}
+             "mutation_proof", "capacity_review", "advise"}
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ class Project:
     mutation_indexes: tuple[str, ...] = ()
     # how the application writes, for the capacity review's write cost and index growth
     capacity_writes: CapacityWrites | None = None
+    # proposed indexes and budgets for `plan-harness advise` (harness.project.advising)
+    advise: AdviseSettings = field(default_factory=AdviseSettings)
     # the application's own alembic.ini (harness.project.alembic_ini), if project.toml names it
     alembic_ini: Path | None = None
     # the generator module and the profiles, loaded on first use and then kept for the run
@@ -203,6 +206,7 @@ def read_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
         migration_writer=_migration_writer(reader, doc),
         mutation_indexes=_mutation_indexes(reader, doc),
         capacity_writes=_capacity_writes(reader, doc),
+        advise=read_advise(reader, doc),
     )
     for where, target in (
         ("schema.migrations", project.migrations_dir),
