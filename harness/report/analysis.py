@@ -656,10 +656,10 @@ def project_root(document: Mapping[str, Any]) -> str:
             continue
         for text in [str(item.get("reason") or ""), *(str(f["message"]) for f in item["findings"])]:
             at = text.find("/" + file)
-            if at > 0:
-                start = _ABSOLUTE_PATH.search(text[:at + 1])
-                if start is not None and start.end() == at + 1:
-                    return text[start.start():at + 1]
+            ends_there = [m for m in _ABSOLUTE_PATH.finditer(text[:at + 1])
+                          if m.end() == at + 1] if at > 0 else []
+            if ends_there:
+                return ends_there[-1].group(0)
     return ""
 
 
@@ -764,12 +764,14 @@ def _change_cause(change: ItemChange, old: Mapping[str, Any] | None,
     """Why one item regressed or improved, the same words for every item the same thing
     did (as cause_key gives them): an index the migration dropped, added, redefined or
     invalidated that the item expects or read (at base when it regressed, at head when it
-    improved); else the first check that newly says worse (or better), by its catalogue
-    title; else the first reason as given."""
+    improved); else an error's own reason; else the first check that newly says worse (or
+    better), by its catalogue title; else the first reason as given."""
     names = _read_or_expected(old if change.regressed else new)
     names += _read_or_expected(new if change.regressed else old)
     if touched := _index_cause(names, before, after):
         return touched, ()
+    if change.regressed and new is not None and new["outcome"] == "error":
+        return cause_key(new.get("reason") or "error")  # the error itself: a dropped column
     if new is not None:
         said = (_new_findings(old, new) if change.regressed else
                 [f for f in new["findings"] if (c := CHECKS.get(f["check"])) and c.improves])

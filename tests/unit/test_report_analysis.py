@@ -7,9 +7,9 @@ import copy
 from typing import Any
 
 from harness.report.analysis import (
+    cause_key,
     custom_generic_diff,
     explain_text,
-    cause_key,
     group_by_cause,
     inline_params,
     plan_diff,
