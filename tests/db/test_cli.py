@@ -4,6 +4,7 @@ pytest, with the same settings and exit codes the README documents."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -363,6 +364,9 @@ def test_capacity_review_measures_everything_in_one_run(project: Path) -> None:
     # the causes lead; the claims table is there (no claims in this project: "-")
     assert result.stdout.index(" added: 2 items improved") < result.stdout.index(
         "### Endpoints, claimed and measured")
+    # no figure of the policy or the runs printed as a placeholder ("beyond N.5x and +N")
+    html = (project / "reports" / "index.html").read_text()
+    assert re.search(r"\bN\b", result.stdout + html) is None
     document = json.loads((project / "reports" / "results.json").read_text())
     validate_results(document)
     run = document["run"]
