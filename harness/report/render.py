@@ -252,9 +252,8 @@ def _cause_rows(document: Document, comparison: Comparison | None,
                              _budgeted(item, "p95_ms", "budget_p95_ms", fmt_ms)))
                 continue
             change = changes.get(item_id)
-            moves = (moved_most(before.get(item_id), item, key, worse=True)
-                     for key in ("shared_buffers", "p50_ms"))
-            buffers, p50 = moves
+            buffers = moved_most(before.get(item_id), item, "shared_buffers", worse=True)
+            p50 = moved_most(before.get(item_id), item, "p50_ms", worse=True)
             rows.append((
                 item_id, *cause,
                 f"{change.before_outcome} -> {change.after_outcome}" if change else
