@@ -27,7 +27,7 @@ from harness.measure.plans import Plan
 from harness.project.manifest import read_project
 from harness.project.scenarios import Scenario, read_scenario, read_scenarios
 from harness.report.document import SCHEMA_FILE
-from harness.report.output import results_document
+from harness.report.output import Document, results_document
 from harness.run import PlanRun
 from harness.server.provisioning import ServerInfo
 from harness.verdict.comparison import RunComparison, judge_runs
@@ -258,6 +258,7 @@ class Trial:
 
     results: list[CaseResult]
     comparison: RunComparison
+    document: Document  # the head's results, files relative to the project as a run has them
 
     def outcomes(self) -> dict[str, str]:
         return {item_id(r.scenario, r.case): r.verdict.outcome for r in self.results}
@@ -284,13 +285,14 @@ class MigrationTrials:
         self.cases = [(s, c) for s in read_scenarios(self.project.scenarios_dir)
                       for c in s.cases if any(k in item_id(s, c) for k in keywords)]
         self.run = PlanRun(config.run_options(), self.project, lambda message: None)
+        self.root = project_root
         self.count = 0
 
     def __enter__(self) -> MigrationTrials:
         self.run.open()
         self.head = self.run.facts.revision
         self.base = [self.run.run_case(s, c) for s, c in self.cases]
-        self.base_document = results_document(self.run.facts, self.base)
+        self.base_document = results_document(self.run.facts, self.base, self.root)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -306,11 +308,11 @@ class MigrationTrials:
             self.run.migrate(revision)
             self.run.use_reference(self.base, f"at revision {self.head}")
             results = [self.run.run_case(s, c) for s, c in self.cases]
-            head = results_document(self.run.facts, results)
+            head = results_document(self.run.facts, results, self.root)
         finally:
             self.run.migrate(self.head, allow_downgrade=True)
             path.unlink()
-        return Trial(results, judge_runs(head, self.base_document))
+        return Trial(results, judge_runs(head, self.base_document), head)
 
     def invalid(self, index: str) -> Trial:
         """The index as a failed CREATE INDEX CONCURRENTLY leaves it (no migration does

@@ -14,8 +14,10 @@ from typing import Any
 
 from harness.measure.capacity import duplicates_and_redundancy, enforces_constraint
 from harness.measure.plans import Plan, PlanNode
+from harness.verdict.catalogue import CHECKS
+from harness.verdict.catalogue import title as check_title
 from harness.verdict.comparison import ItemChange, RunComparison, judge_runs
-from harness.verdict.gate import Noise
+from harness.verdict.gate import Noise, Policy, Severity
 
 # Node fields worth a line under the node, in the order people read them.
 _NODE_DETAILS = (
@@ -592,39 +594,313 @@ def custom_generic_diff(item: Mapping[str, Any]) -> ModeDiff | None:
     return ModeDiff(item["id"], "custom vs generic", diff) if diff.changed else None
 
 
-# --- failures grouped by cause ---------------------------------------------------------------
+# --- causes: what broke the items, one line for all the items it broke ---------------------
 
 # A path (absolute, or relative with a directory) names the item's file, not the cause;
 # so does the case's place in it (cases[2].expect.index).
 _PATH_IN_TEXT = re.compile(r"(?:~|\.{1,2})?/?(?:[\w.-]+/)+[\w.-]*(?::\s)?")
 _CASE_IN_FILE = re.compile(r"\bcases\[\d+\]\.")
-# Figures of one item (rows, buffers, milliseconds, factors like x12); digits inside a name
-# (ix_v2_col) stay.
-_FIGURE_IN_TEXT = re.compile(r"(?<![\w.])x?-?\d[\d,.]*(?![\w])")
+# A figure: rows, buffers, milliseconds, a factor (x12, 1.5x), a revision. Digits inside a
+# name (ix_v2_col) are no figure; a sentence's full stop is not part of one.
+_FIGURE_IN_TEXT = re.compile(r"(?<![\w.])x?-?\d[\d,]*(?:\.\d+)?x?(?!\w)")
+_SLOT = "\x00"  # where a figure was, in a cause's key
+
+
+def cause_key(reason: str) -> tuple[str, tuple[str, ...]]:
+    """A reason without what differs between the items one cause breaks: file paths and the
+    case's place go, and each figure becomes a slot. Returns the text with its slots and the
+    figures that filled them, in order."""
+    text = " ".join(_CASE_IN_FILE.sub("", _PATH_IN_TEXT.sub("", reason)).split())
+    return _FIGURE_IN_TEXT.sub(_SLOT, text), tuple(_FIGURE_IN_TEXT.findall(text))
+
+
+def _figure_value(figure: str) -> float:
+    return float(figure.strip("x").replace(",", ""))
+
+
+def _span(figures: Sequence[str]) -> str:
+    """One slot's figures over a group: the figure when every item has the same (a policy's
+    1.5x, a revision), else the lowest and highest."""
+    if len(set(figures)) == 1:
+        return figures[0]
+    low, high = min(figures, key=_figure_value), max(figures, key=_figure_value)
+    return f"{low}-{high.removeprefix('x') if low.startswith('x') else high}"
+
+
+def fill_cause(key: str, figures: Sequence[Sequence[str]]) -> str:
+    """A cause's text for a group: each slot the figure every item shares, or their range.
+    Never a placeholder: "beyond 1.5x and +32" stays as the policy says it."""
+    parts = key.split(_SLOT)
+    text = parts[0]
+    for slot, part in enumerate(parts[1:]):
+        text += _span([f[slot] for f in figures]) + part
+    return text
 
 
 def reason_cause(reason: str) -> str:
-    """A failure's reason without what differs between the items one cause breaks: file
-    paths go, per-item figures become N."""
-    text = _CASE_IN_FILE.sub("", _PATH_IN_TEXT.sub("", reason))
-    text = _FIGURE_IN_TEXT.sub("N", text)
-    return " ".join(text.split())
+    """One reason's cause, as its group would say it were it alone."""
+    key, figures = cause_key(reason)
+    return fill_cause(key, [figures])
+
+
+# An absolute path: where a project was checked out (a CI runner's directory).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~/])/(?:[^\s:;,()'\"/]+/)+")
+
+
+def project_root(document: Mapping[str, Any]) -> str:
+    """The absolute directory the run's messages name the project by ("" when none does): the
+    prefix before an item's file, which the results keep relative to the project."""
+    for item in document["items"]:
+        file = item.get("file", "")
+        if not file or file.startswith("/"):
+            continue
+        for text in [str(item.get("reason") or ""), *(str(f["message"]) for f in item["findings"])]:
+            at = text.find("/" + file)
+            ends_there = [m for m in _ABSOLUTE_PATH.finditer(text[:at + 1])
+                          if m.end() == at + 1] if at > 0 else []
+            if ends_there:
+                return ends_there[-1].group(0)
+    return ""
+
+
+def relative_paths(text: str, root: str) -> str:
+    """A message with the project's absolute directory taken out of its paths."""
+    return text.replace(root, "") if root else text
 
 
 @dataclass(frozen=True)
 class CauseGroup:
-    outcome: str  # fail | error
+    """Items one cause broke (or mended): `outcome` is fail or error in a run, regressed or
+    improved between two; `figures` says how much ("buffers 1.8-12x")."""
+
+    outcome: str  # fail | error | regressed | improved
     cause: str
     items: list[str]
+    figures: str = ""
+
+    @property
+    def verb(self) -> str:
+        return {"fail": "failed", "error": "errored"}.get(self.outcome, self.outcome)
+
+    @property
+    def headline(self) -> str:
+        """The group in one line: "ix_x dropped: 9 items regressed, buffers 1.8-12x"."""
+        count = f"{len(self.items)} item{'s' if len(self.items) != 1 else ''} {self.verb}"
+        return f"{self.cause}: {count}" + (f", {self.figures}" if self.figures else "")
 
 
 def group_by_cause(items: Iterable[Mapping[str, Any]]) -> list[CauseGroup]:
-    """Failing and erroring items by the normalised cause of their first reason, the largest
-    group first (a dropped index is one line for all the items it breaks)."""
-    groups: dict[tuple[str, str], list[str]] = {}
+    """Failing and erroring items by the cause of their first reason, the largest group
+    first (a dropped index is one line for all the items it breaks)."""
+    groups: dict[tuple[str, str], list[tuple[str, tuple[str, ...]]]] = {}
     for item in items:
         if item["outcome"] in ("fail", "error"):
-            key = (item["outcome"], reason_cause(item.get("reason") or "no reason recorded"))
-            groups.setdefault(key, []).append(item["id"])
+            key, figures = cause_key(item.get("reason") or "no reason recorded")
+            groups.setdefault((item["outcome"], key), []).append((item["id"], figures))
     ordered = sorted(groups.items(), key=lambda g: (-len(g[1]), g[0][0] != "error", g[0][1]))
-    return [CauseGroup(outcome, cause, ids) for (outcome, cause), ids in ordered]
+    return [CauseGroup(outcome, fill_cause(key, [f for _, f in members]),
+                       [i for i, _ in members]) for (outcome, key), members in ordered]
+
+
+# --- causes between two runs -----------------------------------------------------------------
+
+def _definitions(document: Mapping[str, Any]) -> dict[str, tuple[str, bool]]:
+    """Index name -> (definition without its name, valid), as the run found them."""
+    return {ix["index"]: (ix.get("definition", "").replace(f" {ix['index']} ON ", " ON "),
+                          ix.get("valid", True))
+            for ix in document["run"].get("index_sizes", [])}
+
+
+def _read_or_expected(item: Mapping[str, Any] | None) -> list[str]:
+    """The indexes an item expects, then those its plans read, once each."""
+    if item is None:
+        return []
+    read = [name for mode in item["modes"]
+            for name in mode.get("indexes_all", mode["indexes_used"])]
+    return list(dict.fromkeys([*item["expected_indexes"], *read]))
+
+
+def _index_cause(names: Iterable[str], before: Mapping[str, tuple[str, bool]],
+                 after: Mapping[str, tuple[str, bool]]) -> str:
+    """What the migration did to the first of these indexes it touched: "ix dropped",
+    "ix added", "ix redefined", "ix made invalid" ("" when none)."""
+    for name in names:
+        then, now = before.get(name), after.get(name)
+        if then is not None and now is None:
+            return f"{name} dropped"
+        if then is None and now is not None:
+            return f"{name} added"
+        if then is not None and now is not None:
+            if then[0] != now[0]:
+                return f"{name} redefined"
+            if then[1] and not now[1]:
+                return f"{name} made invalid"
+            if now[1] and not then[1]:
+                return f"{name} made valid"
+    return ""
+
+
+def _new_findings(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Findings at head that say the item got worse and that the base did not have, per
+    check and plan mode: failures and errors, and warnings of the checks whose new warnings
+    regress (the catalogue's `new_warning_regresses`)."""
+    had = {(f["mode"], f["check"]) for f in (old or {}).get("findings", [])
+           if f["severity"] != Severity.INFO}
+    found = []
+    for finding in new["findings"]:
+        check = CHECKS.get(finding["check"])
+        if (finding["mode"], finding["check"]) in had or (check and check.improves):
+            continue
+        if finding["severity"] in (Severity.FAIL, Severity.ERROR) or (
+                finding["severity"] == Severity.WARN and check and check.new_warning_regresses):
+            found.append(finding)
+    return found
+
+
+def _change_cause(change: ItemChange, old: Mapping[str, Any] | None,
+                  new: Mapping[str, Any] | None, before: Mapping[str, tuple[str, bool]],
+                  after: Mapping[str, tuple[str, bool]],
+                  policy: Policy) -> tuple[str, tuple[str, ...]]:
+    """Why one item regressed or improved, the same words for every item the same thing
+    did (as cause_key gives them): an index the migration dropped, added, redefined or
+    invalidated that the item expects or read (at base when it regressed, at head when it
+    improved); else an error's own reason; else the first check that newly says worse (or
+    better), by its catalogue title; else the first reason as given."""
+    names = _read_or_expected(old if change.regressed else new)
+    names += _read_or_expected(new if change.regressed else old)
+    if touched := _index_cause(names, before, after):
+        return touched, ()
+    if change.regressed and new is not None and new["outcome"] == "error":
+        return cause_key(new.get("reason") or "error")  # the error itself: a dropped column
+    if new is not None:
+        said = (_new_findings(old, new) if change.regressed else
+                [f for f in new["findings"] if (c := CHECKS.get(f["check"])) and c.improves])
+        if said:
+            return f"{said[0]['check']}: {check_title(said[0]['check'])}", ()
+    if change.regressed and change.after_buffers > change.before_buffers:
+        return (f"more shared buffers (beyond {policy.buffer_ratio:g}x and "
+                f"+{policy.buffer_slack})", ())
+    reasons = change.worse if change.regressed else change.better
+    return cause_key(reasons[0]) if reasons else ("no reason recorded", ())
+
+
+def _ratio_text(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:,.0f}"
+
+
+def _ratio_range(pairs: Iterable[tuple[float | None, float | None]], noun: str,
+                 worse: bool) -> str:
+    """Head against base over a group's items: "buffers 1.8-12x" when every item grew,
+    "buffers 3-20x fewer" when every item shrank; "" when a side is unknown or the items
+    moved either way (a latency judged with the machine's noise divided out can improve
+    while its raw median did not)."""
+    ratios = [after / before for before, after in pairs if before and after]
+    if not ratios or not all(r > 1.05 if worse else r < 0.95 for r in ratios):
+        return ""
+    shown = ratios if worse else [1 / r for r in ratios]
+    low, high = _ratio_text(min(shown)), _ratio_text(max(shown))
+    return f"{noun} {low if low == high else f'{low}-{high}'}x" + ("" if worse else " fewer")
+
+
+@dataclass(frozen=True)
+class Moved:
+    """One figure of an item at base and at head, in the plan mode where it moved most."""
+
+    mode: str
+    before: float
+    after: float
+
+    @property
+    def ratio(self) -> float:
+        return self.after / self.before
+
+
+def moved_most(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, key: str,
+               worse: bool) -> Moved | None:
+    """`key` (shared_buffers, p50_ms) at base and at head in the plan mode that moved most:
+    up for a regression, down for an improvement; None when no mode has both."""
+    if old is None or new is None:
+        return None
+    then = {m["mode"]: m.get(key) for m in old["modes"]}
+    moves = [Moved(m["mode"], then[m["mode"]], m[key]) for m in new["modes"]
+             if then.get(m["mode"]) and m.get(key)]
+    if not moves:
+        return None
+    return (max if worse else min)(moves, key=lambda moved: moved.ratio)
+
+
+def change_causes(comparison: RunComparison, after: Mapping[str, Any]) -> list[CauseGroup]:
+    """The regressed items by cause, then the improved ones, the largest group first within
+    each: a dropped index is one line for the nine items it broke."""
+    old_items = {i["id"]: i for i in comparison.before["items"]}
+    new_items = {i["id"]: i for i in after["items"]}
+    before, now = _definitions(comparison.before), _definitions(after)
+    policy = Policy(**after["run"].get("policy") or {})
+    groups: dict[tuple[str, str], list[tuple[ItemChange, tuple[str, ...]]]] = {}
+    for change in comparison.changes:
+        if change.regressed or change.improved:
+            outcome = "regressed" if change.regressed else "improved"
+            key, figures = _change_cause(change, old_items.get(change.id),
+                                         new_items.get(change.id), before, now, policy)
+            groups.setdefault((outcome, key), []).append((change, figures))
+    ordered = sorted(groups.items(), key=lambda g: (g[0][0] != "regressed", -len(g[1]),
+                                                    g[0][1]))
+    result = []
+    if comparison.only_before:
+        result.append(CauseGroup("regressed", "missing at head (it ran at base)",
+                                 list(comparison.only_before)))
+    for (outcome, key), members in ordered:
+        changes = [c for c, _ in members]
+        how_much = ""
+        for figure, noun in (("shared_buffers", "buffers"), ("p50_ms", "p50")):
+            moves = [moved_most(old_items.get(c.id), new_items.get(c.id), figure,
+                                outcome == "regressed") for c in changes]
+            how_much = how_much or _ratio_range(
+                ((m.before, m.after) if m else (None, None) for m in moves), noun,
+                outcome == "regressed")
+        result.append(CauseGroup(outcome, fill_cause(key, [f for _, f in members]),
+                                 [c.id for c in changes], how_much))
+    return sorted(result, key=lambda g: (g.outcome != "regressed", -len(g.items)))
+
+
+@dataclass(frozen=True)
+class NewWarning:
+    """A warning at head that the base did not have, for this item, check and plan mode."""
+
+    item: str
+    check: str
+    mode: str | None
+    message: str
+    regresses: bool  # the catalogue's new_warning_regresses: compare counts it
+
+
+def new_warnings(comparison: RunComparison, after: Mapping[str, Any]) -> list[NewWarning]:
+    """Warnings new against the base, per item, check and plan mode (a warning or failure
+    of that check in that mode at base is not new); an item missing at base has none."""
+    old_items = {i["id"]: i for i in comparison.before["items"]}
+    found = []
+    for item in after["items"]:
+        old = old_items.get(item["id"])
+        if old is None:
+            continue
+        had = {(f["mode"], f["check"]) for f in old["findings"]
+               if f["severity"] in (Severity.WARN, Severity.FAIL, Severity.ERROR)}
+        for finding in item["findings"]:
+            if finding["severity"] == Severity.WARN and (finding["mode"],
+                                                         finding["check"]) not in had:
+                check = CHECKS.get(finding["check"])
+                found.append(NewWarning(item["id"], finding["check"], finding["mode"],
+                                        finding["message"],
+                                        bool(check and check.new_warning_regresses)))
+    return found
+
+
+def warning_counts(items: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Per check, how many items warn of it, most first."""
+    counts: dict[str, int] = {}
+    for item in items:
+        if item["outcome"] == "warn":
+            for check in dict.fromkeys(f["check"] for f in item["findings"]
+                                       if f["severity"] == Severity.WARN):
+                counts[check] = counts.get(check, 0) + 1
+    return dict(sorted(counts.items(), key=lambda c: (-c[1], c[0])))

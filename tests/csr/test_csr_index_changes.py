@@ -1,15 +1,20 @@
 """Migrations of every kind a real one makes, on the CSR project at ci, on one built
 database: the status list's index redefined under its name, made invalid, renamed; a
-covering index for the dashboard beside the expected one; harmless ALTERs on calls. The
-gate's verdicts and compare's judgement, as in tests/db/test_index_changes.py."""
+covering index for the dashboard beside the expected one; harmless ALTERs on calls; the
+status list's index dropped, as the pull-request comment says it. The gate's verdicts and
+compare's judgement, as in tests/db/test_index_changes.py."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 
 import pytest
 
+from harness.report.analysis import compare
+from harness.report.comment import comment_body
+from harness.report.render import SUMMARY_TARGET_LINES, render_summary
 from support import REPO, MigrationTrials
 
 INDEX = "ix_calls_company_id_status"
@@ -94,3 +99,31 @@ def test_harmless_alters_on_calls_change_nothing(trials: MigrationTrials) -> Non
     assert set(trial.outcomes().values()) <= base | {"pass"}
     assert not trial.comparison.regressions, [c.worse for c in trial.comparison.regressions]
     assert not trial.comparison.improvements, [c.better for c in trial.comparison.improvements]
+
+
+# a path from the root of a file system, where a summary would name a runner's checkout
+ABSOLUTE_PATH = re.compile(r"(?:^|[\s(`'\"=:])/(?:[\w.-]+/)+")
+
+
+def test_a_dropped_status_index_is_one_line_of_a_short_summary(trials: MigrationTrials) -> None:
+    trial = trials.trial([f"DROP INDEX {INDEX}"],
+                         [f"CREATE INDEX {INDEX} ON calls (company_id, status)"])
+    summary = render_summary(trial.document, compare(trial.document, trials.base_document))
+    lines = summary.splitlines()
+    assert len(lines) <= SUMMARY_TARGET_LINES == 30, summary
+    assert summary.count(INDEX) <= 3, summary
+    assert ABSOLUTE_PATH.search(summary) is None, summary
+    assert str(trials.root) not in summary
+    # the cause leads: one line for the nine items it broke, with how much they read more
+    cause = next(line for line in lines if INDEX in line)
+    assert re.fullmatch(rf"(1\. |- ){INDEX} dropped: 9 items regressed, buffers "
+                        r"[\d.]+-[\d.,]+x", cause), cause
+    table = next(n for n, line in enumerate(lines) if line.startswith("| item |"))
+    assert lines.index(cause) < table
+    assert sum(1 for line in lines if line.startswith(f"| {STATUS_LIST}")) >= 3
+    # the warnings the base has too are a count, not a list
+    warnings = [line for line in lines if line.startswith("Warnings: ")]
+    assert len(warnings) <= 1
+    assert not any(line.startswith("- `dashboard_metrics[") for line in lines)
+    body = comment_body(summary, "compare", "https://ci.example/job/1/index.html")
+    assert body.startswith(lines[0]) and body.count(INDEX) <= 3

@@ -8,6 +8,7 @@ import copy
 import datetime as dt
 import json
 import platform
+import re
 import shutil
 import subprocess
 import uuid
@@ -237,13 +238,20 @@ def test_a_run_writes_the_html_and_a_short_markdown_summary(csr_head: CsrRun,
     assert len(lines) <= SUMMARY_MAX_LINES
     fails = csr_before.document["counts"]["fail"]
     assert lines[0].startswith(f"## plan-harness: {fails} failed")
-    assert "more failures (see the HTML report)" in summary
-    # the missing indexes of the earlier revision, one line per index instead of per item
-    causes = [line for line in lines if line.startswith("- fail: index_missing")]
-    assert causes and all(line.endswith(" items") for line in causes)
+    assert re.search(r"\n\.\.\. and \d+ more items \(see the HTML report\)\n", summary)
+    # the missing indexes of the earlier revision, one line per index instead of per item,
+    # before the table of items
+    causes = [line for line in lines if re.match(r"(\d+\.|-) index_missing: ", line)]
+    assert causes and all(re.search(r": \d+ items? failed$", line) for line in causes)
+    assert all(f"does not exist at revision {BEFORE_INDEXES}" in line for line in causes)
     assert "/scenarios/" not in "".join(causes)
+    assert lines.index(causes[-1]) < next(n for n, line in enumerate(lines)
+                                          if line.startswith("| item |"))
+    assert not re.search(r"(?:^|\s)/(?:[\w.-]+/)+", summary)  # no absolute path
     before_html = (csr_before.report_dir / "index.html").read_text()
-    assert "<h2 id=\"causes\">Failures and errors by cause</h2>" in before_html
+    assert "<h2 id=\"causes\">By cause</h2>" in before_html
+    assert before_html.index("<h2 id=\"causes\">") < before_html.index(
+        "<summary><b>Failing items</b>")
     assert "<h2>Environment</h2>" in html
     assert "](" not in summary and "http" not in summary  # link-free
 
@@ -262,11 +270,13 @@ def test_report_command_rerenders_and_compares_without_a_database(
     regressed = len(compare(csr_head.document, csr_before.document).regressions)
     assert f"{regressed} regressed" in summary
     assert "5-20x" not in summary
-    # what changed in plans and buffers leads, before the regressions
-    assert summary.index("### Plans that changed") < summary.index("### Regressions")
-    changed = [line for line in summary.splitlines() if line.startswith("- `")]
-    assert changed and all(" -> " in line and "shared buffers" in line for line in changed)
-    assert "`custom`: Seq Scan on calls -> Index" in summary
+    # the causes lead: the indexes the migration added, for what they mended or broke
+    lines = summary.splitlines()
+    added = [line for line in lines if re.match(r"(\d+\.|-) ix_\w+ added: \d+ items? ", line)]
+    assert any(line.endswith("x fewer") and "improved, buffers" in line for line in added)
+    rows = [line for line in lines if line.startswith("| ") and "largest-tenant" in line]
+    assert len(rows) == regressed  # the regressions, one row each, the plan at head
+    assert all(" -> " in row and "Index" in row for row in rows)
     assert "<h3>Plans that changed</h3>" in html and 'class="plan-diff"' in html
 
 

@@ -117,6 +117,45 @@ def test_plan_diffs_render_side_by_side(page: tuple[Browser, Path]) -> None:
     assert browser.evaluate("document.querySelectorAll('#details details.diff').length") >= 1
 
 
+# every table, as [where, its right edge, the width it needs, the width it has]
+TABLES = """[...document.querySelectorAll('table')].map(t => [
+  (t.closest('section') || {}).id + ' ' + (t.className || t.id || 'table'),
+  t.getBoundingClientRect().right, t.scrollWidth, t.parentElement.clientWidth])"""
+
+
+def test_the_page_and_every_table_fit_a_1400_pixel_window(page: tuple[Browser, Path]) -> None:
+    """The base/head table was 1,900 pixels wide: long item names, plans and reasons; the
+    plans' and diffs' tables count too, so every <details> is opened to measure them."""
+    browser, out = page
+    assert browser.evaluate("window.innerWidth") == 1400
+    closed = browser.evaluate("(() => { window.shut = [...document.querySelectorAll('details')]"
+                              ".filter(d => !d.open); window.shut.forEach(d => d.open = true);"
+                              " return window.shut.length; })()")
+    try:
+        assert closed > 10
+        assert browser.evaluate("document.documentElement.scrollWidth") <= 1400
+        tables = browser.evaluate(TABLES)
+        assert len(tables) > 20
+        wide = [t for t in tables if t[1] > 1400 or t[2] > t[3]]
+        assert wide == [], wide
+        browser.evaluate("document.querySelector('#base-head table.changes').scrollIntoView()")
+        browser.screenshot(out / "base-head.png")
+    finally:
+        browser.evaluate("window.shut.forEach(d => d.open = false)")
+
+
+def test_the_causes_lead_the_page(page: tuple[Browser, Path]) -> None:
+    browser, _ = page
+    top = "(s => { const e = document.querySelector(s); return e ? e.offsetTop : null; })"
+    causes = browser.evaluate(f"{top}('#causes')")
+    assert causes is not None
+    assert causes < browser.evaluate(f"{top}('#base-head')")
+    failing = browser.evaluate(f"{top}('#failing-items')")
+    assert failing is None or causes < failing
+    first = browser.evaluate("document.querySelector('.causes li b').textContent")
+    assert " added: " in first and (" regressed" in first or " improved" in first)
+
+
 def clipboard(browser: Browser) -> str:
     text: str = browser.evaluate("navigator.clipboard.readText()")
     return text

@@ -4,6 +4,7 @@ pytest, with the same settings and exit codes the README documents."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -114,13 +115,15 @@ def test_compare_exits_1_and_lists_the_regressions(project: Path) -> None:
     (versions / "0003_drop_index.py").write_text(DROP_INDEX)
     result = cli(project, "compare", "--base", "0002", "--head", "0003")
     assert result.returncode == 1, result.stderr
-    summary = result.stdout.split("### Regressions", 1)
-    assert len(summary) == 2, result.stdout
-    assert "| account_feed[busiest-account-30-days] | pass | fail | pass -> fail: " \
-           "index_missing: " in summary[1]
+    summary = result.stdout.split("\n## plan-harness: ", 1)[1]
+    # one line for the cause, then the items it broke
+    assert "\n- ix_events_account_id_created_at dropped: 2 items regressed, buffers " in summary
+    assert summary.count("ix_events_account_id_created_at") == 1, summary
+    assert "| account_feed[busiest-account-30-days] | pass -> fail | Seq Scan on events |" in (
+        summary)
     assert "Seq Scan on events instead of using ix_events_account_id_created_at" in (
         result.stdout)
-    assert "2 regressed, 0 improved" in summary[0]
+    assert "2 regressed, 0 improved" in summary
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -277,7 +280,9 @@ def test_an_item_that_errors_only_at_head_is_a_regression(project: Path) -> None
     assert "ERROR head feed_kinds[account-7]: error: " in result.stdout
     assert 'column "kind" does not exist' in result.stdout
     assert "\n## plan-harness: 0 failed, 1 errors, 0 warnings, 0 passed" in result.stdout
-    assert "| feed_kinds[account-7] | pass | error | pass -> error: error: " in result.stdout
+    assert "\n- error: sql: column \"kind\" does not exist" in result.stdout
+    assert "| feed_kinds[account-7] | pass -> error | error: scenarios/feed_kinds.toml: sql: " \
+           "column \"kind\" does not exist" in result.stdout
     head = json.loads((project / "reports" / "results.json").read_text())
     assert head["counts"]["error"] == 1 and head["items"][0]["outcome"] == "error"
     html = (project / "reports" / "index.html").read_text()
@@ -291,8 +296,10 @@ def test_sql_that_fails_everywhere_exits_2_and_is_reported(project: Path) -> Non
     assert result.returncode == 2, result.stdout + result.stderr
     assert "0 failed, 1 errors, 0 warnings, 2 passed" in result.stdout
     summary = (project / "reports" / "summary.md").read_text()
-    assert "### Errors" in summary and "Every item passed." not in summary
-    assert 'feed_kinds.toml: sql: column "kindd" does not exist' in summary
+    assert '\n- error: sql: column "kindd" does not exist: 1 item errored' in summary
+    assert "Every item passed." not in summary
+    assert '| error | error: scenarios/feed_kinds.toml: sql: column "kindd" does not exist |' in (
+        summary)
     both = cli(project, "compare", "--base", "0001", "--head", "0002", "-k", "feed_kinds")
     assert both.returncode == 2, both.stdout + both.stderr
     assert "Broken at both revisions" in both.stdout
@@ -354,9 +361,12 @@ def test_capacity_review_measures_everything_in_one_run(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "FAIL  base account_feed[account-7-fixed-date]" in result.stdout
     assert "PASS  head account_feed[account-7-fixed-date]" in result.stdout
-    # plans and buffers lead; the claims table is there (no claims in this project: "-")
-    assert result.stdout.index("### Plans that changed") < result.stdout.index(
+    # the causes lead; the claims table is there (no claims in this project: "-")
+    assert result.stdout.index(" added: 2 items improved") < result.stdout.index(
         "### Endpoints, claimed and measured")
+    # no figure of the policy or the runs printed as a placeholder ("beyond N.5x and +N")
+    html = (project / "reports" / "index.html").read_text()
+    assert re.search(r"\bN\b", result.stdout + html) is None
     document = json.loads((project / "reports" / "results.json").read_text())
     validate_results(document)
     run = document["run"]

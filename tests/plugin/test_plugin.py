@@ -290,4 +290,5 @@ def test_an_item_that_errors_is_counted_and_shown_with_its_reason(
     document = results(project)
     assert document["counts"]["error"] == 1  # type: ignore[index]
     summary = (project.path / "reports" / "summary.md").read_text()
-    assert "### Errors" in summary and "Every item passed." not in summary
+    assert "error: sql: column \"nope\" does not exist: 1 item errored" in summary
+    assert "Every item passed." not in summary

@@ -278,7 +278,8 @@ def test_the_summary_counts_errors_and_never_says_every_item_passed(join: Any) -
                           {"id": "s[b]", "outcome": "pass", "reason": ""}]}
     summary = render_summary(document)
     assert summary.startswith("## plan-harness: 0 failed, 1 errors, 0 warnings, 1 passed")
-    assert "| s[a] | error: sql: boom |" in summary
+    assert "- error: sql: boom: 1 item errored" in summary
+    assert "| s[a] | error | error: sql: boom |  |  |" in summary
     assert "Every item passed." not in summary
 
 

@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 from harness.report.analysis import (
+    cause_key,
     custom_generic_diff,
     explain_text,
     group_by_cause,
@@ -128,21 +129,38 @@ def test_plan_tree_shows_factors_inclusive_time_and_buffer_kinds() -> None:
     assert seq.buffers == [("shared hit", 14564), ("shared dirtied", 3), ("temp written", 9)]
 
 
-def test_reasons_group_by_cause_without_paths_and_figures() -> None:
+def test_reasons_group_by_cause_without_paths_and_with_the_figures_they_share() -> None:
     one = ("index: custom plan: expected ix_x on calls, got Seq Scan on calls "
            "(1,234 rows, x12) in /home/runner/work/project/scenarios/calls.toml")
     other = ("index: custom plan: expected ix_x on calls, got Seq Scan on calls "
              "(98 rows, x3) in scenarios/calls_page.toml")
-    assert reason_cause(one) == reason_cause(other)
-    assert "/home" not in reason_cause(one) and "1,234" not in reason_cause(one)
+    assert cause_key(one)[0] == cause_key(other)[0]
+    assert "/home" not in reason_cause(one) and "1,234 rows" in reason_cause(one)
     assert reason_cause("index: expected ix_v2_col") == "index: expected ix_v2_col"
     assert reason_cause("index_missing: /w/p/scenarios/a.toml: cases[2].expect.index: ix_x "
-                        "does not exist at revision 20250115000000") == (
-        "index_missing: expect.index: ix_x does not exist at revision N")
+                        "does not exist at revision 20250115000000.") == (
+        "index_missing: expect.index: ix_x does not exist at revision 20250115000000.")
     items = [item(f"s[{n}]", "fail", one if n % 2 else other) for n in range(9)]
     items += [item("t[0]", "error", "error: relation \"gone\" does not exist"),
               item("u[0]", "warn", "misestimate: x12"), item("v[0]", "pass", "")]
     groups = group_by_cause(items)
     assert [(g.outcome, len(g.items)) for g in groups] == [("fail", 9), ("error", 1)]
-    assert groups[0].cause.startswith("index: custom plan: expected ix_x on calls")
+    # what differs between the items is their range; nothing is a placeholder
+    assert groups[0].cause == ("index: custom plan: expected ix_x on calls, got Seq Scan on "
+                               "calls (98-1,234 rows, x3-12) in")
+    assert groups[0].headline.endswith(": 9 items failed")
     assert groups[1].items == ["t[0]"]
+
+
+def test_no_policy_number_becomes_a_placeholder() -> None:
+    """capacity-review printed "beyond N.5x and +N": the tolerance a policy sets is the same
+    for every item, so a cause says it as the policy does."""
+    grew = ("buffers_grew: custom plan reads more: {} -> {} shared buffers (at revision "
+            "20250130000000), beyond 1.5x and +32; plan no longer Index Scan")
+    items = [item("a[1]", "fail", grew.format("6,910", "14,676")),
+             item("a[2]", "fail", grew.format("364", "4,419"))]
+    (group,) = group_by_cause(items)
+    assert "beyond 1.5x and +32" in group.cause and "364-6,910 -> 4,419-14,676" in group.cause
+    assert "N" not in group.cause.replace("Index", "")
+    assert reason_cause("latency_slower: 0.19 -> 1.64 ms: x8.60, beyond x2.00 and 1.0 ms") == (
+        "latency_slower: 0.19 -> 1.64 ms: x8.60, beyond x2.00 and 1.0 ms")
