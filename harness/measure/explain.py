@@ -14,6 +14,7 @@ from psycopg import sql
 from pytest_benchmark.stats import Stats
 
 from harness.errors import PlanError
+from harness.measure import canary
 from harness.measure.plans import Plan
 from harness.server.providers import PLAIN_EXPLAIN, ExplainForm
 
@@ -111,15 +112,13 @@ def explain(
     return Plan.from_explain(row[0])
 
 
-# The noise canary: fixed CPU work on the server (a unit of about a millisecond), timed as
+# The noise canary: fixed CPU work on the server (units of about a millisecond), timed as
 # the cases are, after each of their timed executions. Its times say how busy the machine
 # was while the case was measured, so a slower case on a slower machine is told from a
-# slower plan. It runs about as long as the execution before it (up to CANARY_MAX_UNITS
-# units) and is recorded per unit: on a busy machine a statement shorter than the
-# scheduler's time slice often runs undisturbed while a longer one waits its turn several
-# times, so only a canary of the execution's length sees the slowdown the execution saw.
-CANARY_UNIT_ROWS = 20_000
-CANARY_MAX_UNITS = 16
+# slower plan. It runs about as long as the execution before it (harness.measure.canary)
+# and is recorded per unit: on a busy machine a statement shorter than the scheduler's time
+# slice often runs undisturbed while a longer one waits its turn several times, so only a
+# canary of the execution's length sees the delay the execution saw.
 CANARY = "SELECT count(*) FROM generate_series(1, {rows})"
 
 
@@ -189,8 +188,8 @@ def _measure_mode(
 
 def _canary_unit_ms(cursor: psycopg.ClientCursor[Any], beside_ms: float) -> float:
     """The canary's time per unit, run for about `beside_ms` (one unit at least)."""
-    units = min(max(round(beside_ms), 1), CANARY_MAX_UNITS)
-    statement = sql.SQL(CANARY.format(rows=units * CANARY_UNIT_ROWS))
+    units = canary.units_beside(beside_ms)
+    statement = sql.SQL(CANARY.format(rows=units * canary.UNIT_ROWS))
     return _timed(cursor, statement, None)[0] / units
 
 

@@ -394,33 +394,40 @@ def _latency_against(m: ModeMeasurement, before: ModeReference, reference: Refer
                      policy: Policy) -> list[Finding]:
     if m.timing is None or before.best_ms is None:
         return []
-    then, now, measure = _timed_pair(m, before)
-    moved = latency_change(then, now, reference.noise, policy)
-    if moved == 0:
-        return []
+    pairs = _timed_pairs(m, before)
+    moves = {latency_change(then, now, reference.noise, policy) for then, now, _ in pairs}
+    if len(moves) != 1 or 0 in moves:
+        return []  # within the noise, or two estimates that disagree
+    then, now, measure = pairs[0]
+    also = "".join(f"; {label} {t.ms:.2f} -> {n.ms:.2f} ms, x{latency_ratio(t, n):.2f}"
+                   for t, n, label in pairs[1:])
     text = (f"{m.mode} plan {measure} {then.ms:.2f} -> {now.ms:.2f} ms "
-            f"({reference.source}): {latency_text(then, now, reference.noise, policy)}")
-    if moved < 0:
+            f"({reference.source}): {latency_text(then, now, reference.noise, policy)}{also}")
+    if moves == {-1}:
         return [Finding(INFO, catalogue.LATENCY_FASTER.name, m.mode, text)]
     return [Finding(FAIL if reference.latency_gates else WARN, catalogue.LATENCY_SLOWER.name,
                     m.mode, text)]
 
 
-def _timed_pair(m: ModeMeasurement, before: ModeReference) -> tuple[Timed, Timed, str]:
-    """The two runs' latencies to compare. Measured in this process with a canary after each
-    execution: the median execution of each run, every execution with its own canary's
-    slowdown (against the fastest canary of both runs) divided out. Otherwise (a baseline
-    file keeps only the fastest): the fastest run of each, beside its run's fastest canary."""
+def _timed_pairs(m: ModeMeasurement, before: ModeReference) -> list[tuple[Timed, Timed, str]]:
+    """The estimates of the two runs' latencies that must agree on a change. Measured in
+    this process with a canary after each execution: the median execution of each run, each
+    execution with its own canary's slowdown (against the calmest canary of both runs)
+    divided out; and the fastest execution of each, beside its run's fastest canary. A busy
+    machine fools each in its own way (a wait the canary beside it missed moves a median; a
+    run without any undisturbed execution moves a minimum), a slower statement moves both.
+    A baseline file keeps only the fastest: that one alone."""
     assert m.timing is not None and before.best_ms is not None
+    fastest = (Timed(before.best_ms, before.canary_ms),
+               Timed(m.timing.min_ms, m.canary.min_ms if m.canary else None), "fastest run")
     canaries = m.canary.samples_ms if m.canary else ()
-    if before.canary_samples_ms and canaries:
-        calm = min(*before.canary_samples_ms, *canaries)
-        then = normalized_samples(before.samples_ms, before.canary_samples_ms, calm)
-        now = normalized_samples(m.timing.samples_ms, canaries, calm)
-        return (Timed(statistics.median(then), None), Timed(statistics.median(now), None),
-                "median run (each beside its own canary)")
-    return (Timed(before.best_ms, before.canary_ms),
-            Timed(m.timing.min_ms, m.canary.min_ms if m.canary else None), "fastest run")
+    if not (before.canary_samples_ms and canaries):
+        return [fastest]
+    calm = min(*before.canary_samples_ms, *canaries)
+    then = normalized_samples(before.samples_ms, before.canary_samples_ms, calm)
+    now = normalized_samples(m.timing.samples_ms, canaries, calm)
+    return [(Timed(statistics.median(then), None), Timed(statistics.median(now), None),
+             "median run (each beside its own canary)"), fastest]
 
 
 def latency_text(before: Timed, after: Timed, noise: Noise, policy: Policy) -> str:
