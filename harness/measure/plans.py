@@ -13,6 +13,9 @@ from harness.errors import PlanError
 INDEX_SCANS = frozenset({"Index Scan", "Index Only Scan"})
 BITMAP_HEAP_SCAN = "Bitmap Heap Scan"
 BITMAP_INDEX_SCAN = "Bitmap Index Scan"
+# The key an expander sets on a node it makes for work done elsewhere (a worker's part of a
+# distributed plan): its buffers are in no figure of its parent's, so the plan adds them.
+EXECUTED_APART = "Executed Apart"
 
 # The plan nodes one node of EXPLAIN's JSON holds below it. PostgreSQL nests them in
 # "Plans"; an extension's custom scan may carry whole plans elsewhere (Citus: its workers'
@@ -219,8 +222,10 @@ class Plan:
 
     @property
     def shared_buffers(self) -> int:
-        """Shared blocks hit or read by the whole execution (the root counts its subtree)."""
-        return self.root.shared_buffers
+        """Shared blocks hit or read by the whole execution: the root counts its subtree,
+        and parts executed apart (a distributed plan's tasks) count their own."""
+        return self.root.shared_buffers + sum(
+            n.shared_buffers for n in self.nodes() if n.details.get(EXECUTED_APART))
 
     def shape(self) -> tuple[str, ...]:
         """The plan's shape without costs or timings, to tell whether two plans are the same."""
