@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.build.migrations import Revisions
 from harness.errors import ConfigError, HarnessError
 from harness.options import RunOptions
+from harness.project.distribution import declaration_problems
 from harness.project.manifest import Profile, Project
 from harness.project.scenarios import (
     AnchorRef,
@@ -65,6 +66,9 @@ def check_inputs(project: Project, revisions: Sequence[Given] = ()) -> Inputs:
     problems += scenario_problems_found
     for scenario in scenarios:
         problems += scenario_problems(scenario, project, profiles)
+    if project.distribution is not None:
+        problems += declaration_problems(project.distribution, project.anchors,
+                                         project.manifest, scenarios)
     return Inputs(scenarios, problems, profiles)
 
 

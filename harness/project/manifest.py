@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
+from harness.project.distribution import Distribution, read_distribution
 from harness.project.tomlfields import FieldReader
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 MANIFEST = "project.toml"
 _TOP_KEYS = {"schema", "data", "checks", "anchors", "projection", "migration_check",
-             "mutation_proof", "capacity_review"}
+             "mutation_proof", "capacity_review", "distribution"}
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ class Project:
     mutation_indexes: tuple[str, ...] = ()
     # how the application writes, for the capacity review's write cost and index growth
     capacity_writes: CapacityWrites | None = None
+    # where the tables live on a sharded cluster ([distribution]; harness.project.distribution)
+    distribution: Distribution | None = None
     # the generator module and the profiles, loaded on first use and then kept for the run
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
                                     compare=False)
@@ -200,6 +203,7 @@ def read_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
         migration_writer=_migration_writer(reader, doc),
         mutation_indexes=_mutation_indexes(reader, doc),
         capacity_writes=_capacity_writes(reader, doc),
+        distribution=read_distribution(path, doc),
     )
     for where, target in (
         ("schema.migrations", project.migrations_dir),
