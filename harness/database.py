@@ -16,7 +16,7 @@ from harness.build import datagen
 from harness.build import migrations as schema
 from harness.build.builder import DatabaseBuilder, move_to_revision
 from harness.build.datagen import Progress
-from harness.build.distributed import schema_project
+from harness.build.distributed import budget_key, schema_project
 from harness.build.migration_watch import watch_migration
 from harness.errors import ConfigError
 from harness.measure.anchors import Anchors
@@ -29,6 +29,7 @@ from harness.project.manifest import Profile, Project
 from harness.server.needs import ServerNeeds
 from harness.server.providers import Provider, provider_for
 from harness.statistics.source import StatisticsSource, statistics_option, statistics_source
+from harness.verdict import distributed
 from harness.verdict.results import DatabaseFacts
 
 
@@ -50,6 +51,8 @@ class RunDatabase:
         # the schema step: the migration chain this server kind builds with
         self.project = schema_project(project, self.provider)
         self._conninfo = ""
+        # a cluster's plans are judged against the project's declared layout
+        distributed.use(self.project.distribution if self.provider.distributed else None)
 
     def facts(self) -> DatabaseFacts:
         return replace(self._facts)
@@ -57,8 +60,11 @@ class RunDatabase:
     @property
     def profile(self) -> str:
         """The profile whose budgets apply: the run's, or on an existing database the one
-        asked for with --plans-existing-db-budgets (or none)."""
-        return self._budgets_profile if self._facts.existing_db else self.config.profile
+        asked for with --plans-existing-db-budgets (or none). A cluster's budgets are its
+        own: keyed `<profile>@<provider>` (a tenant's shard reads far less than one node)."""
+        if self._facts.existing_db:
+            return self._budgets_profile
+        return budget_key(self.config.profile, self.provider)
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -116,7 +122,7 @@ class RunDatabase:
             self._migrate_under_writer(self.project.load_revision, target)
             self._after_migration()
         self._connect(profile)
-        self.read_catalog(target, self.config.profile)
+        self.read_catalog(target, self.profile)
 
     def _attach_existing(self, builder: DatabaseBuilder, profile: Profile) -> None:
         """--plans-allow-existing-db: the DSN's own database, as it is. Nothing is created,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 import tomllib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from harness.project.scenarios import (
     read_scenario,
     scenario_files,
 )
+from harness.server.providers import BUILT_IN
 from harness.verdict.baseline import read_baseline
 
 # (where it was given, revision): "--plans-revision", "20250115000000"
@@ -236,8 +237,16 @@ def scenario_problems(scenario: Scenario, project: Project,
                     f"(defined in {project.manifest.name}: "
                     f"{', '.join(sorted(project.anchors)) or 'none'})")
     if profiles is not None:
-        problems += budget_profile_problems(scenario, profiles, project.profiles_path.name)
+        known = [*profiles, *cluster_budget_keys(project, profiles)]
+        problems += budget_profile_problems(scenario, known, project.profiles_path.name)
     return problems
+
+
+def cluster_budget_keys(project: Project, profiles: Collection[str]) -> list[str]:
+    """With a [distribution]: budgets of a cluster, `<profile>@<kind>` for each built-in kind."""
+    if project.distribution is None:
+        return []
+    return [f"{profile}@{kind}" for profile in profiles for kind in BUILT_IN]
 
 
 def writable_dir_problem(directory: Path, what: str, named: Path | None = None) -> str | None:

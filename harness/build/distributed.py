@@ -140,3 +140,9 @@ def schema_project(project: Project, provider: Provider) -> Project:
     if provider.distributed:
         return replace(project, migrations_dir=distribution_of(project).migrations_dir)
     return replace(project, migrations_dir=provider.migrations_dir(project.migrations_dir))
+
+
+def budget_key(profile: str, provider: Provider) -> str:
+    """The key of a run's budgets in scenario files: the profile, and on a distributed kind
+    the profile at that kind (`ci@citus`): a layout's figures are its own."""
+    return f"{profile}@{provider.name}" if provider.distributed else profile

@@ -49,6 +49,10 @@ def know(shard_rows: Mapping[int, int] | None = None,
         _FACTS.long_names = {n for n in names if len(n) > NAMEDATALEN - 20}
 
 
+def shard_rows() -> dict[int, int]:
+    return dict(_FACTS.shard_rows)
+
+
 def forget() -> None:
     _FACTS.shard_rows, _FACTS.long_names = {}, set()
 
@@ -127,6 +131,9 @@ def _task_node(number: int, task: Mapping[str, Any]) -> dict[str, Any]:
         "Shard Id": shard,
         "Shared Hit Blocks": int(root.get("Shared Hit Blocks", 0)),
         "Shared Read Blocks": int(root.get("Shared Read Blocks", 0)),
+        # the worker's estimate, for the Citus scan above; no actual rows of its own: the
+        # worker plan's root below is the node whose estimate is judged
+        "Plan Rows": root.get("Plan Rows", 0),
         EXECUTED_APART: True,
         "Plans": [named],
     }

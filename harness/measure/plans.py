@@ -89,6 +89,11 @@ class PlanNode:
             raise PlanError(f"EXPLAIN output: the node {' > '.join(path)}: "
                             f"{_one_line(str(exc))}") from None
         children = tuple(cls.from_json(child, opened, path) for child in below)
+        apart = [c for c in children if c.details.get(EXECUTED_APART)]
+        if apart and not own["plan_rows"]:
+            # a node that gathers parts executed apart (a Citus scan, estimated 0) expects
+            # the rows they expect
+            own["plan_rows"] = sum(c.plan_rows for c in apart)
         return cls(**own, children=children)
 
     @staticmethod
@@ -150,6 +155,14 @@ class PlanNode:
     def never_executed(self) -> bool:
         """EXPLAIN ANALYZE ran the plan without ever reaching this node (0 loops)."""
         return self.details.get("Actual Loops") == 0
+
+    @property
+    def merges_parts(self) -> bool:
+        """The node orders or cuts the rows of parts executed apart (the coordinator's Sort
+        over a Citus fan-out): each part ran a plan of its own, judged on its own; merging
+        them is no access path an index could spare."""
+        return any(grand.details.get(EXECUTED_APART)
+                   for child in self.children for grand in child.children)
 
     def indexes_reading(self, table: str) -> set[str]:
         """Indexes this node uses to read `table` (a Bitmap Heap Scan's come from below)."""

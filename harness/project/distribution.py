@@ -16,7 +16,7 @@ from harness.project.tomlfields import FieldReader
 if TYPE_CHECKING:
     from harness.project.scenarios import Scenario
 
-_KEYS = {"migrations", "tables", "reference", "shard_count", "colocate_with"}
+_KEYS = {"migrations", "tables", "reference", "shard_count", "colocate_with", "min_shard_rows"}
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
 # a table a statement reads: FROM x, JOIN x (a subquery's parenthesis is no name)
 _READS = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_$]*)", re.IGNORECASE)
@@ -34,6 +34,8 @@ class Distribution:
     reference: tuple[str, ...] = ()
     shard_count: Mapping[str, int] = field(default_factory=dict)
     colocate_with: str = ""
+    # a task is held to the expected index when its shard of the table holds more rows
+    min_shard_rows: int = 1
 
     def declared(self, table: str) -> bool:
         return table in self.tables or table in self.reference
@@ -47,6 +49,16 @@ class Distribution:
 
     def tenant_column(self, table: str) -> str | None:
         return self.tables.get(table)
+
+    def tenant_scoped(self, sql: str) -> bool:
+        """The statement filters a distributed table by equality on its distribution column
+        (to a parameter or a literal): one tenant's rows, on one shard."""
+        for table in tables_read(sql):
+            column = self.tables.get(table)
+            if column and re.search(rf"(?<![\w$])(?:\w+\.)?{re.escape(column)}\s*=\s*"
+                                    r"(?:%\(\w+\)s|'[^']*'|\$\d+)", sql):
+                return True
+        return False
 
     def key(self, profile: str) -> dict[str, Any]:
         """What shapes a cluster's build: part of its cache key."""
@@ -84,7 +96,11 @@ def read_distribution(path: Path, doc: Mapping[str, Any]) -> Distribution | None
     colocate = reader.get(raw, "colocate_with", str, where, default="")
     if colocate and colocate not in tables:
         raise reader.fail(f"{where}.colocate_with", f"{colocate!r} is not a distributed table")
-    return Distribution(migrations, dict(tables), tuple(reference), dict(counts), colocate)
+    min_rows = reader.get(raw, "min_shard_rows", int, where, default=1)
+    if min_rows < 0:
+        raise reader.fail(f"{where}.min_shard_rows", f"must be 0 or more, not {min_rows}")
+    return Distribution(migrations, dict(tables), tuple(reference), dict(counts), colocate,
+                        min_rows)
 
 
 def tables_read(sql: str) -> set[str]:

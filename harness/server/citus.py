@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,6 +261,11 @@ class CitusProvider(Provider):
                 values = _on_workers(conn, f"SHOW {name}")
                 shown[name] = values[0] if len(set(values)) == 1 else " / ".join(values)
             return shown
+
+    def measured_modes(self, modes: Sequence[str]) -> tuple[str, ...]:
+        """The custom plan only: a worker gets the statement with its values, so its plan is
+        the same in both modes, and a multi-shard statement cannot be planned generic."""
+        return ("custom",)
 
     def prepare_session(self, conn: psycopg.Connection[Any]) -> None:
         """Every task shown; and one plain EXPLAIN with the measured options: Citus forwards

@@ -6,7 +6,7 @@ The engine asks a provider what it can do; it never compares a provider's name."
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -123,6 +123,10 @@ class Provider:
         planner `settings` there, before the run's session opens, and returns them as that
         place reports them (none on one server: the session's own settings are the ones)."""
         return {}
+
+    def measured_modes(self, modes: Sequence[str]) -> tuple[str, ...]:
+        """The plan modes worth measuring on this kind, of the ones a scenario asks for."""
+        return tuple(modes)
 
     def prepare_session(self, conn: psycopg.Connection[Any]) -> None:
         """Readies the run's session for EXPLAIN on this kind (nothing on one server)."""

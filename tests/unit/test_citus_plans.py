@@ -124,3 +124,22 @@ def test_a_name_cut_at_63_bytes_is_read_back_when_the_full_name_is_known() -> No
     assert Plan.from_explain(document).indexes_on("call_analysis") == {shard[:-7]}
     citus.know(names=[long_index, "ix_short"])
     assert Plan.from_explain(document).indexes_on("call_analysis") == {long_index}
+
+
+def test_the_citus_scan_expects_the_rows_its_tasks_expect() -> None:
+    router = Plan.from_explain(sample("router_call_list_median_30d.json"))
+    assert router.root.plan_rows == 100  # the worker's Limit; Citus itself says 0
+    document = sample("fanout_recent_calls_all_tenants_all_tasks.json")
+    [scan] = [n for n in Plan.from_explain(document).nodes() if n.node_type == "Custom Scan"]
+    assert scan.plan_rows == 100_000  # an estimate of Citus's own is kept
+    document[0]["Plan"]["Plans"][0]["Plans"][0]["Plan Rows"] = 0
+    fanout = Plan.from_explain(document)
+    [scan] = [n for n in fanout.nodes() if n.node_type == "Custom Scan"]
+    assert scan.plan_rows == sum(t.plan_rows for t in citus.tasks(fanout.root)) == 931
+
+
+def test_the_coordinators_sort_merges_the_tasks_and_a_workers_sort_is_its_own() -> None:
+    fanout = Plan.from_explain(sample("fanout_recent_calls_all_tenants_all_tasks.json"))
+    sorts = [n for n in fanout.nodes() if n.node_type == "Sort"]
+    assert [n.merges_parts for n in sorts] == [True] + [False] * (len(sorts) - 1)
+    assert len(sorts) == 1 + len(EMPTY_CALLS_SHARDS)  # each empty shard sorts its Seq Scan
