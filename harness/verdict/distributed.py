@@ -101,7 +101,7 @@ def check_distributed(scenario: Scenario, case: Case, measurements: Sequence[Mod
     tenant_scoped = distribution is not None and distribution.tenant_scoped(scenario.sql)
     min_rows = distribution.min_shard_rows if distribution is not None else 1
     for m in distributed:
-        findings += _router(scenario, m, tenant_scoped)
+        findings += _router(scenario, case, m, tenant_scoped, min_rows)
         findings += _shard_indexes(scenario, case, m, min_rows)
     wanted = set(scenario.expect.plan_modes) - {m.mode for m in measurements}
     if "generic" in wanted:
@@ -113,7 +113,8 @@ def check_distributed(scenario: Scenario, case: Case, measurements: Sequence[Mod
     return findings
 
 
-def _router(scenario: Scenario, m: ModeMeasurement, tenant_scoped: bool) -> list[Finding]:
+def _router(scenario: Scenario, case: Case, m: ModeMeasurement, tenant_scoped: bool,
+            min_rows: int) -> list[Finding]:
     count = task_count(m.plan.root)
     nodes = {str(t.details.get("Node", "")) for t in citus.tasks(m.plan.root)}
     if tenant_scoped and not scenario.fan_out and count > 1:
@@ -122,9 +123,13 @@ def _router(scenario: Scenario, m: ModeMeasurement, tenant_scoped: bool) -> list
                         f"tenant's rows: a tenant-scoped query should be a router plan (one "
                         f"task); declare fan_out = true in {scenario.path.name} if it is meant")]
     kind = "router plan" if count == 1 else "fan-out"
+    held = [f"{table} {len(judged_tasks(m, table, min_rows))} of "
+            f"{len(tasks_reading(m.plan.root, table))}"
+            for table in case.expect.accepted(scenario.table)]
     return [Finding(INFO, catalogue.TASKS.name, m.mode,
                     f"{m.mode} plan: {kind}, {count} task{'s' if count != 1 else ''} on "
-                    f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}")]
+                    f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}; tasks held to the "
+                    f"expected index: {', '.join(held) or 'none expected'}")]
 
 
 def _shard_indexes(scenario: Scenario, case: Case, m: ModeMeasurement,

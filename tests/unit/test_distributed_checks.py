@@ -78,7 +78,8 @@ def test_a_tenant_scoped_router_plan_passes_the_router_and_index_checks(
     assert v.passed, v.first_reason
     assert "router" not in names(v) and "shard_index" not in names(v)
     [tasks] = [f for f in v.findings if f.check == "tasks"]
-    assert tasks.message == "custom plan: router plan, 1 task on 1 node"
+    assert tasks.message == ("custom plan: router plan, 1 task on 1 node; tasks held to the "
+                             "expected index: calls 1 of 1")
     assert "generic_not_applicable" in names(v)
     assert len(distributed.judged_tasks(measured(sample), "calls", 1000)) == 1
 

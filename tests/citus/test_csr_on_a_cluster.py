@@ -1,0 +1,107 @@
+"""The CSR project on a local Citus cluster (a coordinator and two workers from the embedded
+server with Citus built in) at the ci profile: every item judged, tasks held to the expected
+index on most shards, and a migration of the distributed chain that drops an index caught."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import REPO, run_cli
+
+DROP_STATUS_INDEX = '''"""Drop the status index (a mutation for the tests).
+
+Revision ID: 20250201000000
+Revises: 20250130000000
+"""
+
+from alembic import op
+
+revision = "20250201000000"
+down_revision = "20250130000000"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("DROP INDEX ix_calls_company_id_status")
+
+
+def downgrade() -> None:
+    op.execute("CREATE INDEX ix_calls_company_id_status ON calls (company_id, status)")
+'''
+
+
+@pytest.fixture(scope="module")
+def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    report = tmp_path_factory.mktemp("citus-run")
+    result = run_cli("run", "--plans-provider", "citus", "--plans-runs", "3",
+                     "--plans-warmup", "1", "--plans-report-dir", str(report),
+                     "--project-dir", str(REPO))
+    document: dict[str, Any] = json.loads((report / "results.json").read_text())
+    document["returncode"], document["output"] = result.returncode, result.stdout + result.stderr
+    return document
+
+
+def test_every_item_gets_a_verdict_and_none_errors(cluster_run: dict[str, Any]) -> None:
+    items = cluster_run["items"]
+    assert len(items) >= 60
+    errors = [(i["id"], i["reason"]) for i in items if i["outcome"] == "error"]
+    assert errors == []
+    assert cluster_run["returncode"] in (0, 1), cluster_run["output"][-2000:]
+    run = cluster_run["run"]
+    assert run["server"].startswith("Citus ")
+    assert run["profile"] == "ci@citus"
+    # rows from the shards, not the coordinator's empty shells
+    assert run["row_counts"]["calls"] == 300_000
+    assert next(t for t in run["table_sizes"] if t["table"] == "calls")["rows"] >= 250_000
+    assert {t["table"] for t in run["placement"]["tables"]} >= {"calls", "call_analysis"}
+    # the planner settings as the workers show them
+    assert run["planner_settings"]["random_page_cost"] == "1.1"
+
+
+def test_tasks_are_held_to_the_expected_index_on_most_shards(
+        cluster_run: dict[str, Any]) -> None:
+    held: dict[str, list[int]] = {}
+    for item in cluster_run["items"]:
+        for finding in item["findings"]:
+            if finding["check"] != "tasks":
+                continue
+            for table, judged, reading in re.findall(r"(\w+) (\d+) of (\d+)",
+                                                     finding["message"]):
+                counts = held.setdefault(table, [0, 0])
+                counts[0] += int(judged)
+                counts[1] += int(reading)
+    assert set(held) >= {"calls", "appointments", "message_threads", "call_analysis"}
+    for table, (judged, reading) in held.items():
+        assert judged >= 0.8 * reading, (table, judged, reading)
+    routers = [i for i in cluster_run["items"] if i["scenario"] == "dashboard_metrics"]
+    assert all(any("router plan, 1 task" in f["message"] for f in i["findings"])
+               for i in routers)
+
+
+@pytest.fixture
+def chain_dropping_the_status_index(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "fixtures", tmp_path / "fixtures", symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "scenarios", tmp_path / "scenarios")
+    (tmp_path / "fixtures" / "migrations_citus" / "versions" /
+     "20250201000000_drop_status_index.py").write_text(DROP_STATUS_INDEX)
+    return tmp_path
+
+
+def test_a_migration_of_the_distributed_chain_dropping_an_index_fails_naming_it(
+        chain_dropping_the_status_index: Path) -> None:
+    project = chain_dropping_the_status_index
+    result = run_cli("compare", "--base", "20250130000000", "--head", "20250201000000",
+                     "--plans-provider", "citus", "--plans-runs", "2", "--plans-warmup", "0",
+                     "-k", "call_list_by_status", "--plans-report-dir", str(project / "out"),
+                     "--project-dir", str(project))
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "ix_calls_company_id_status" in result.stdout
+    assert "does not exist at revision 20250201000000" in result.stdout + result.stderr
