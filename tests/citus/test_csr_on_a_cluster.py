@@ -5,14 +5,19 @@ index on most shards, and a migration of the distributed chain that drops an ind
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import REPO, run_cli
+from harness.server.datadirs import runs_root
+from support import REPO, default_sigint, embedded_postgres_pids, run_cli
 
 DROP_STATUS_INDEX = '''"""Drop the status index (a mutation for the tests).
 
@@ -105,3 +110,25 @@ def test_a_migration_of_the_distributed_chain_dropping_an_index_fails_naming_it(
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     assert "ix_calls_company_id_status" in result.stdout
     assert "does not exist at revision 20250201000000" in result.stdout + result.stderr
+
+
+def test_ctrl_c_while_the_cluster_loads_stops_every_node_and_cleans_up() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "--plans-provider", "citus",
+         "--plans-cache", "off",
+         "--plans-report-dir", os.devnull + "-never"], cwd=REPO, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "distributed 8 tables" in line:
+            break
+    else:
+        raise AssertionError(f"the cluster never loaded (exit {process.wait()})")
+    nodes = [pid for pid in embedded_postgres_pids() if f"/{process.pid}-" in
+             Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+    assert len(nodes) >= 3  # the coordinator, two workers (and the single-node build's)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-2000:]
+    assert not any(Path(f"/proc/{pid}").exists() for pid in nodes)
+    assert not [d for d in runs_root().iterdir() if d.name.startswith(f"{process.pid}-")]
