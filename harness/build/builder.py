@@ -190,13 +190,13 @@ class DatabaseBuilder:
             return built
 
     def _build_on_cluster(self, handle: ServerHandle, profile: Profile, target: str) -> Built:
+        cluster = self.start(handle)  # first: a coordinator that cannot serve is said at once
         with contextlib.ExitStack() as single_node:
             embedded = ServerOptions()
             source = DatabaseBuilder(replace(self.options, server=embedded),
                                      self._source_project, self.progress, single_node,
                                      self.needs, provider_for(embedded)
                                      ).provide(profile, self.project.load_revision)
-            cluster = self.start(handle)
             database = self._stack.enter_context(harness_database(cluster))
             self.provider.prepare_database(cluster, database.name)
             build_on_cluster(database.conninfo, source.conninfo, self.project, profile, target,

@@ -160,26 +160,47 @@ def _readdress(nodes: Sequence[str]) -> None:
 
 
 class CoordinatorByDsn:
-    """A Citus coordinator someone else runs: it must load Citus and know active workers."""
+    """A Citus coordinator someone else runs: it must load Citus and know its workers in the
+    DSN's database. The harness's database is created through it with Citus passing CREATE
+    and DROP DATABASE on to the workers; the workers are reached with the DSN's credentials
+    at the addresses the coordinator has for them."""
 
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
 
     def __enter__(self) -> ClusterInfo:
+        where = redact(self._dsn)
         try:
             with psycopg.connect(self._dsn, connect_timeout=5) as conn:
                 version = citus_version(conn)
                 if version is None:
                     raise ProvisioningError(
-                        f"--plans-provider citus: the server at {redact(self._dsn)} does not "
-                        "load Citus (shared_preload_libraries lacks citus)")
+                        f"--plans-provider citus: the server at {where} does not load Citus "
+                        "(shared_preload_libraries lacks citus)")
+                if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'"
+                                ).fetchone() is None:
+                    raise ProvisioningError(
+                        f"--plans-provider citus: the DSN's database at {where} has no citus "
+                        "extension (CREATE EXTENSION citus, then citus_add_node each worker)")
+                workers = conn.execute(
+                    "SELECT nodename, nodeport FROM pg_dist_node WHERE isactive AND "
+                    "noderole = 'primary' AND groupid <> 0 ORDER BY groupid").fetchall()
                 row = conn.execute("SHOW server_version").fetchone()
         except psycopg.Error as exc:
-            raise ProvisioningError(f"cannot connect to --plans-dsn {redact(self._dsn)}: "
+            raise ProvisioningError(f"cannot connect to --plans-dsn {where}: "
                                     f"{first_line(exc)}") from None
-        return ClusterInfo(self._dsn, f"Citus {version} coordinator (PostgreSQL "
-                           f"{row[0] if row else '?'}) at {redact(self._dsn)}",
-                           citus_version=version)
+        if not workers:
+            raise ProvisioningError(f"--plans-provider citus: the coordinator at {where} has no "
+                                    "active worker (citus_add_node each worker first)")
+        admin = psycopg.conninfo.make_conninfo(
+            self._dsn, options="-c citus.enable_create_database_propagation=on")
+        return ClusterInfo(
+            admin, f"Citus {version} coordinator with {len(workers)} workers (PostgreSQL "
+            f"{row[0] if row else '?'}) at {where}",
+            workers=tuple(psycopg.conninfo.make_conninfo(self._dsn, host=host, port=str(port),
+                                                         dbname="postgres", options="")
+                          for host, port in workers),
+            citus_version=version)
 
     def __exit__(self, *exc: object) -> None:
         return None
@@ -208,31 +229,26 @@ def make_citus_database(cluster: ClusterInfo, database: str) -> None:
     database and the extension on every worker (CREATE DATABASE and the extension do not
     reach them), the coordinator's own host, and each worker added."""
     for worker in cluster.workers:
-        with psycopg.connect(worker, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-        with psycopg.connect(worker, dbname=database, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+        try:
+            with psycopg.connect(worker, autocommit=True, connect_timeout=5) as conn:
+                found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                     [database]).fetchone()
+                if found is None:  # a coordinator by DSN passed CREATE DATABASE on already
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(
+                        sql.Identifier(database)))
+            with psycopg.connect(worker, dbname=database, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+        except psycopg.Error as exc:
+            raise ProvisioningError(f"cannot create the citus extension in {database} on the "
+                                    f"worker {redact(worker)}: {first_line(exc)}") from None
     with psycopg.connect(cluster.admin_conninfo, dbname=database, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
-        if not cluster.workers:
-            _require_workers(conn, cluster)
-            conn.execute(_INDEXES_SIZE)
-            return
         conn.execute(_INDEXES_SIZE)
         host, port = _host_port(cluster.admin_conninfo)
         conn.execute("SELECT citus_set_coordinator_host(%s, %s)", [host, port])
         for worker in cluster.workers:
             host, port = _host_port(worker)
             conn.execute("SELECT citus_add_node(%s, %s)", [host, port])
-
-
-def _require_workers(conn: psycopg.Connection[Any], cluster: ClusterInfo) -> None:
-    row = conn.execute("SELECT count(*) FROM pg_dist_node WHERE isactive AND noderole = "
-                       "'primary' AND shouldhaveshards AND groupid <> 0").fetchone()
-    if not row or not row[0]:
-        raise ProvisioningError(f"--plans-provider citus: the coordinator at "
-                                f"{redact(cluster.admin_conninfo)} has no active worker in "
-                                "this database (citus_add_node each worker first)")
 
 
 def _on_workers(conn: psycopg.Connection[Any], command: str) -> list[str]:

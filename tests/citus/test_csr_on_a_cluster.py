@@ -11,12 +11,16 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from harness.server.citus import LocalCluster, citus_home
 from harness.server.datadirs import runs_root
+from harness.server.provisioning import ServerInfo
 from support import REPO, default_sigint, embedded_postgres_pids, run_cli
 
 DROP_STATUS_INDEX = '''"""Drop the status index (a mutation for the tests).
@@ -132,3 +136,57 @@ def test_ctrl_c_while_the_cluster_loads_stops_every_node_and_cleans_up() -> None
     assert process.returncode == 130, stderr[-2000:]
     assert not any(Path(f"/proc/{pid}").exists() for pid in nodes)
     assert not [d for d in runs_root().iterdir() if d.name.startswith(f"{process.pid}-")]
+
+
+@pytest.fixture(scope="module")
+def coordinator() -> Iterator[str]:
+    """A cluster someone else runs, as the DSN provider meets it: Citus in the coordinator's
+    own database, with its workers added."""
+    home = citus_home()
+    assert home is not None
+    with LocalCluster(home) as cluster:
+        for node in (cluster.admin_conninfo, *cluster.workers):
+            with psycopg.connect(node, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION citus")
+        with psycopg.connect(cluster.admin_conninfo, autocommit=True) as conn:
+            coordinator_host = psycopg.conninfo.conninfo_to_dict(cluster.admin_conninfo)["host"]
+            conn.execute("SELECT citus_set_coordinator_host(%s, 5432)", [coordinator_host])
+            for worker in cluster.workers:
+                parts = psycopg.conninfo.conninfo_to_dict(worker)
+                conn.execute("SELECT citus_add_node(%s, %s)", [parts["host"], 5432])
+        yield cluster.admin_conninfo
+
+
+def test_a_coordinator_by_dsn_gets_the_distributed_path(coordinator: str,
+                                                        tmp_path: Path) -> None:
+    result = run_cli("run", "--plans-provider", "citus", "--plans-dsn", coordinator,
+                     "-k", "dashboard_metrics[largest", "--plans-runs", "2",
+                     "--plans-warmup", "0", "--plans-report-dir", str(tmp_path),
+                     "--project-dir", str(REPO))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    document = json.loads((tmp_path / "results.json").read_text())
+    assert document["run"]["server"].startswith("Citus ")
+    assert "coordinator with 2 workers" in document["run"]["server"]
+    assert all(any("router plan, 1 task" in f["message"] for f in item["findings"])
+               for item in document["items"])
+    # the harness's database is gone from every node, workers included
+    with psycopg.connect(coordinator) as conn:
+        left = conn.execute("SELECT result FROM run_command_on_workers($$SELECT count(*) FROM "
+                            "pg_database WHERE datname LIKE 'plan_harness_%'$$)").fetchall()
+    assert [r[0] for r in left] == ["0", "0"]
+
+
+def test_the_dsn_provider_refuses_a_server_that_loads_citus(coordinator: str) -> None:
+    result = run_cli("run", "--plans-provider", "dsn", "--plans-dsn", coordinator,
+                     "--project-dir", str(REPO))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "loads Citus 14.0" in line and "--plans-provider citus" in line
+
+
+def test_the_citus_provider_refuses_a_server_without_citus(server: ServerInfo) -> None:
+    result = run_cli("run", "--plans-provider", "citus", "--plans-dsn", server.admin_conninfo,
+                     "--project-dir", str(REPO))
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.endswith("does not load Citus (shared_preload_libraries lacks citus)"), line
