@@ -66,8 +66,9 @@ def one_round(number: int) -> dict[str, Any]:
             "cluster_kept": kept}
 
 
-def _median(rounds: list[dict[str, Any]], kind: str, field: str) -> float:
-    return round(statistics.median(float(r[kind][field]) for r in rounds), 1)
+def _median(rounds: list[dict[str, Any]], kind: str, field: str) -> float | None:
+    values = [float(r[kind][field]) for r in rounds if r[kind][field] is not None]
+    return round(statistics.median(values), 1) if values else None
 
 
 def main() -> None:
