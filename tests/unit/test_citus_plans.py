@@ -143,3 +143,14 @@ def test_the_coordinators_sort_merges_the_tasks_and_a_workers_sort_is_its_own() 
     sorts = [n for n in fanout.nodes() if n.node_type == "Sort"]
     assert [n.merges_parts for n in sorts] == [True] + [False] * (len(sorts) - 1)
     assert len(sorts) == 1 + len(EMPTY_CALLS_SHARDS)  # each empty shard sorts its Seq Scan
+
+
+def test_a_cut_name_is_the_one_citus_14_gives() -> None:
+    # CREATE INDEX ix_calls_company_id_created_at_and_a_rather_long_name_for_hashing on a
+    # distributed table (PostgreSQL keeps its first 63 bytes): shard 102008's name of it,
+    # as Citus 14.0.1 named it
+    index = "ix_calls_company_id_created_at_and_a_rather_long_name_for_hashi"
+    on_shard = "ix_calls_company_id_created_at_and_a_rather_lon_b4bcfd36_102008"
+    assert citus.shard_name(index, 102008) == on_shard
+    citus.know(names=[index])
+    assert citus.base_name(on_shard, 102008) == index
