@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.string import TextLoader
 
 from harness.errors import ProvisioningError
 from harness.server.datadirs import copy_tree, make_run_dir
@@ -205,6 +206,12 @@ class CoordinatorByDsn:
         return None
 
 
+def read_json_as_text(conn: psycopg.Connection[Any]) -> None:
+    """EXPLAIN's JSON reaches the plan reader as text: what is not JSON (a worker's plan as
+    text lines) is then one line of error for the item, not a decoding traceback."""
+    conn.adapters.register_loader("json", TextLoader)
+
+
 def _alter_system(conninfo: str, name: str, value: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(*name.split(".")),
@@ -351,6 +358,7 @@ class CitusProvider(Provider):
         """Every task shown; and one plain EXPLAIN with the measured options: Citus forwards
         to the workers the options of the last EXPLAIN that was no EXPLAIN EXECUTE, and on a
         fresh session an EXPLAIN EXECUTE gets the workers' plans as text inside the JSON."""
+        read_json_as_text(conn)
         conn.execute("SET citus.explain_all_tasks = on")
         conn.execute(f"EXPLAIN ({self.explain.measured}) SELECT 1")
 

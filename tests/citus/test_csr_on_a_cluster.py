@@ -18,8 +18,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.server.citus import LocalCluster, citus_home
+from harness.errors import PlanError
+from harness.measure import citus
+from harness.measure.explain import explain, prepare
+from harness.server.citus import CitusProvider, LocalCluster, citus_home, read_json_as_text
 from harness.server.datadirs import runs_root
+from harness.server.providers import ServerOptions
 from harness.server.provisioning import ServerInfo
 from support import REPO, default_sigint, embedded_postgres_pids, run_cli
 
@@ -213,3 +217,28 @@ def test_budgets_written_on_a_cluster_are_the_clusters_own(
             "--project-dir", str(project))
     items = json.loads((report / "results.json").read_text())["items"]
     assert items and all(i["budget_shared_buffers"] is not None for i in items)
+
+
+def test_a_fresh_sessions_explain_execute_is_no_json_and_one_line_of_error(
+        coordinator: str) -> None:
+    """Re-checked on Citus 14.0.1: before any plain EXPLAIN on the session, the workers'
+    plans of an EXPLAIN ANALYZE EXECUTE come back as text inside the JSON."""
+    with psycopg.connect(coordinator, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS fresh_events")
+        conn.execute("CREATE TABLE fresh_events (tenant int, id int, PRIMARY KEY (tenant, id))")
+        conn.execute("SELECT create_distributed_table('fresh_events', 'tenant')")
+        conn.execute("INSERT INTO fresh_events SELECT g % 7, g FROM generate_series(1, 700) g")
+    sql = "SELECT count(*) FROM fresh_events WHERE tenant = $1"
+    with psycopg.connect(coordinator, autocommit=True) as fresh:
+        read_json_as_text(fresh)
+        execute = prepare(fresh, sql)
+        with pytest.raises(PlanError) as refused:
+            explain(fresh, execute, [3], analyze=True)
+        assert str(refused.value).startswith("EXPLAIN output is not JSON: ")
+        assert "\n" not in str(refused.value)
+    with psycopg.connect(coordinator, autocommit=True) as primed:
+        CitusProvider(ServerOptions(provider="citus")).prepare_session(primed)
+        execute = prepare(primed, sql)
+        plan = explain(primed, execute, [3], analyze=True)
+        assert [t.details["Shard Id"] is not None for t in citus.tasks(plan.root)] == [True]
+        assert plan.shared_buffers > 0
