@@ -1,6 +1,8 @@
 """The CSR project on a local Citus cluster (a coordinator and two workers from the embedded
 server with Citus built in) at the ci profile: every item judged, tasks held to the expected
-index on most shards, and a migration of the distributed chain that drops an index caught."""
+index on most shards, a migration of the distributed chain that drops an index caught, the
+cluster's own budgets, Ctrl-C while it loads; and a coordinator by DSN, with the refusals
+that keep a single node from being judged as a cluster."""
 
 from __future__ import annotations
 
