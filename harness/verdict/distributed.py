@@ -51,25 +51,24 @@ class TaskJudged:
 def tasks_reading(root: PlanNode, table: str) -> list[TaskJudged]:
     """The tasks of the plan that read `table`, with the shard each read and its rows."""
     found = []
+    known = citus.shard_rows()
     for task in citus.tasks(root):
-        scans = [n for n in task.walk() if n.relation is not None
-                 and n.relation.startswith(table)
-                 and (n.relation == table or n.relation == _on_shard(n, table))]
+        scans = [n for n in task.walk() if _reads(n, table)]
         if not scans:
             continue
         shard = _shard_of(scans[0])
         indexes = frozenset(i for n in scans for i in n.indexes_reading(n.relation or ""))
-        rows = task.details.get("Shard Rows") if shard == task.details.get("Shard Id") else (
-            citus.shard_rows().get(shard) if shard is not None else None)
-        found.append(TaskJudged(task, table, shard, rows if rows is None else int(rows),
+        found.append(TaskJudged(task, table, shard, known.get(shard) if shard else None,
                                 indexes, ", ".join(n.label for n in scans)))
     return found
 
 
-def _on_shard(node: PlanNode, table: str) -> str | None:
-    """A scan of an empty shard keeps the shard's name (`calls_102107`)."""
-    shard = citus.shard_of(node.relation or "")
-    return f"{table}_{shard}" if shard is not None else None
+def _reads(node: PlanNode, table: str) -> bool:
+    """The node scans `table`, or an empty shard of it (which keeps its own name)."""
+    if node.relation is None:
+        return False
+    shard = citus.shard_of(node.relation)
+    return node.relation == table or (shard is not None and node.relation == f"{table}_{shard}")
 
 
 def _shard_of(node: PlanNode) -> int | None:
