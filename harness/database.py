@@ -79,6 +79,10 @@ class RunDatabase:
     def open(self) -> None:
         started = time.monotonic()
         profile = self.project.profile(self.config.profile)
+        if self.provider.distributed and profile.projected is not None:
+            raise ConfigError(f"profile {profile.name} plans with projected statistics on one "
+                              f"node; it cannot run on --plans-provider {self.provider.name} "
+                              "(a cluster's plans are made on its shards)")
         self._facts.revision, self._facts.head = self._target_revision()
         needs = ServerNeeds(statistics_option(self.config.stats, profile), self.existing_db)
         builder = DatabaseBuilder(self.config.build, self.project, self.progress, self._stack,
