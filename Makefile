@@ -2,7 +2,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup browser ci-tools run test unit lint bench clean
+.PHONY: help setup browser ci-tools citus run test unit lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -23,6 +23,10 @@ ci-tools: ## install gitlab-ci-local and action-validator (npm) for the tests of
 
 test: browser ci-tools setup ## the test suite (unit, database, plugin, browser, and the plan checks at ci)
 	$(BIN)/pytest
+
+citus: setup ## build Citus for the embedded server (once), then the tests marked citus
+	sh tools/install-citus.sh >/dev/null
+	$(BIN)/pytest -m citus tests/citus
 
 unit: setup ## the unit tests alone (tests/unit, pytest -m "not db": no server, seconds)
 	$(BIN)/pytest -m "not db"

@@ -254,6 +254,10 @@ class Config:
         if config.stats is not None and config.allow_existing_db:
             raise ConfigError("--plans-stats loads statistics into the harness's own database; "
                               "it cannot be used with --plans-allow-existing-db on")
+        if config.stats is not None and provider.distributed:
+            raise ConfigError(f"--plans-stats plans on one node's statistics; it cannot be used "
+                              f"with --plans-provider {config.provider} (a cluster's plans are "
+                              "made on its shards)")
         if config.update_baseline and config.baseline is None:
             raise ConfigError("--plans-update-baseline on needs --plans-baseline FILE")
         provider(config.server_options)  # refuses what the kind lacks (a DSN, say)

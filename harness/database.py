@@ -16,17 +16,20 @@ from harness.build import datagen
 from harness.build import migrations as schema
 from harness.build.builder import DatabaseBuilder, move_to_revision
 from harness.build.datagen import Progress
+from harness.build.distributed import budget_key, schema_project
 from harness.build.migration_watch import watch_migration
 from harness.errors import ConfigError
 from harness.measure.anchors import Anchors
 from harness.measure.capacity import index_sizes, table_sizes
 from harness.measure.catalog import Catalog, existing_row_counts, read_catalog
+from harness.measure.placement import cluster_catalog, cluster_sizes
 from harness.measure.planner_settings import apply_planner_settings, server_version
 from harness.options import RunOptions
 from harness.project.manifest import Profile, Project
 from harness.server.needs import ServerNeeds
 from harness.server.providers import Provider, provider_for
 from harness.statistics.source import StatisticsSource, statistics_option, statistics_source
+from harness.verdict import distributed
 from harness.verdict.results import DatabaseFacts
 
 
@@ -46,9 +49,10 @@ class RunDatabase:
         self._conn: psycopg.Connection[Any] | None = None
         self.provider: Provider = provider_for(config.server)
         # the schema step: the migration chain this server kind builds with
-        self.project = replace(project, migrations_dir=self.provider.migrations_dir(
-            project.migrations_dir))
+        self.project = schema_project(project, self.provider)
         self._conninfo = ""
+        # a cluster's plans are judged against the project's declared layout
+        distributed.use(self.project.distribution if self.provider.distributed else None)
 
     def facts(self) -> DatabaseFacts:
         return replace(self._facts)
@@ -56,8 +60,11 @@ class RunDatabase:
     @property
     def profile(self) -> str:
         """The profile whose budgets apply: the run's, or on an existing database the one
-        asked for with --plans-existing-db-budgets (or none)."""
-        return self._budgets_profile if self._facts.existing_db else self.config.profile
+        asked for with --plans-existing-db-budgets (or none). A cluster's budgets are its
+        own: keyed `<profile>@<provider>` (a tenant's shard reads far less than one node)."""
+        if self._facts.existing_db:
+            return self._budgets_profile
+        return budget_key(self.config.profile, self.provider)
 
     @property
     def connection(self) -> psycopg.Connection[Any]:
@@ -72,6 +79,10 @@ class RunDatabase:
     def open(self) -> None:
         started = time.monotonic()
         profile = self.project.profile(self.config.profile)
+        if self.provider.distributed and profile.projected is not None:
+            raise ConfigError(f"profile {profile.name} plans with projected statistics on one "
+                              f"node; it cannot run on --plans-provider {self.provider.name} "
+                              "(a cluster's plans are made on its shards)")
         self._facts.revision, self._facts.head = self._target_revision()
         needs = ServerNeeds(statistics_option(self.config.stats, profile), self.existing_db)
         builder = DatabaseBuilder(self.config.build, self.project, self.progress, self._stack,
@@ -115,7 +126,7 @@ class RunDatabase:
             self._migrate_under_writer(self.project.load_revision, target)
             self._after_migration()
         self._connect(profile)
-        self.read_catalog(target, self.config.profile)
+        self.read_catalog(target, self.profile)
 
     def _attach_existing(self, builder: DatabaseBuilder, profile: Profile) -> None:
         """--plans-allow-existing-db: the DSN's own database, as it is. Nothing is created,
@@ -141,6 +152,11 @@ class RunDatabase:
     def _connect(self, profile: Profile, *, read_only: bool = False) -> None:
         # The harness PREPAREs its statements itself; psycopg's automatic preparation (after
         # five executions) would add a second, unchecked prepared statement.
+        planner = dict(profile.planner)
+        if self.statistics is not None:
+            planner.update(self.statistics.loader.statistics["planner"])
+        # a cluster's workers plan their own parts: the settings go there first
+        elsewhere = self.provider.session_settings(self._conninfo, planner)
         conn = psycopg.connect(self._conninfo, autocommit=True, prepare_threshold=None)
         self._stack.callback(conn.close)
         if read_only:
@@ -150,13 +166,18 @@ class RunDatabase:
             self.statistics.loader.load(conn)
             # loaded statistics bring the planner settings they were captured with
             captured = self.statistics.loader.statistics["planner"]
-        self._facts.planner_settings = apply_planner_settings(conn, profile.planner, captured)
+        self._facts.planner_settings = {
+            **apply_planner_settings(conn, profile.planner, captured), **elsewhere}
+        self.provider.prepare_session(conn)
         self._facts.server_version = server_version(conn)
         self._conn = conn
 
     def read_catalog(self, revision: str, profile: str) -> Catalog:
         """What the checks and the report need to know of the schema at `revision`."""
         catalog = self.catalog = read_catalog(self.connection, revision, profile)
+        shards = self.provider.shards(self.connection)
+        if shards:  # a cluster: its coordinator's tables are empty shells
+            catalog = self.catalog = cluster_catalog(catalog, shards)
         if self.statistics is not None:
             # the scale the plans are made at, not the small database's own row counts
             self._facts.row_counts = {table: round(rows) for table, rows
@@ -166,6 +187,10 @@ class RunDatabase:
         sizes = self.provider.sizes
         self._facts.index_sizes = index_sizes(self.connection, self.project.projection, sizes)
         self._facts.table_sizes = table_sizes(self.connection, self.project.projection, sizes)
+        if shards:
+            self._facts.index_sizes, self._facts.table_sizes, self._facts.placement = (
+                cluster_sizes(self._facts.index_sizes, self._facts.table_sizes, shards,
+                              self.project.projection))
         return catalog
 
     def migrate(self, target: str, *, under_writer: bool, allow_downgrade: bool,

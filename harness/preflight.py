@@ -11,13 +11,15 @@ from __future__ import annotations
 import tempfile
 import tomllib
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harness.build.distributed import schema_project
 from harness.build.migrations import Revisions
 from harness.errors import ConfigError, HarnessError
 from harness.options import RunOptions
+from harness.project.distribution import declaration_problems
 from harness.project.manifest import Profile, Project
 from harness.project.scenarios import (
     AnchorRef,
@@ -26,6 +28,7 @@ from harness.project.scenarios import (
     read_scenario,
     scenario_files,
 )
+from harness.server.providers import BUILT_IN, provider_for
 from harness.verdict.baseline import read_baseline
 
 # (where it was given, revision): "--plans-revision", "20250115000000"
@@ -51,7 +54,8 @@ def check_run(settings: RunOptions, project: Project, revisions: Sequence[Given]
               write_problems_found: Sequence[str]) -> list[Scenario]:
     """Before a run (CLI): the whole project, the options and the places the run writes
     (their problems given); the first problem stops it. Returns the scenarios."""
-    inputs = check_inputs(project, revisions)
+    # the revisions asked for are the chain's this server kind builds with
+    inputs = check_inputs(schema_project(project, provider_for(settings.server)), revisions)
     require([*inputs.problems, *option_problems(settings, project, inputs.profiles),
              *write_problems_found])
     return inputs.scenarios
@@ -65,6 +69,13 @@ def check_inputs(project: Project, revisions: Sequence[Given] = ()) -> Inputs:
     problems += scenario_problems_found
     for scenario in scenarios:
         problems += scenario_problems(scenario, project, profiles)
+    distribution = project.distribution
+    if distribution is not None:
+        problems += declaration_problems(distribution, project.anchors, project.manifest,
+                                         scenarios)
+        if distribution.migrations_dir != project.migrations_dir:
+            problems += migration_problems(replace(project,
+                                                   migrations_dir=distribution.migrations_dir))
     return Inputs(scenarios, problems, profiles)
 
 
@@ -233,8 +244,16 @@ def scenario_problems(scenario: Scenario, project: Project,
                     f"(defined in {project.manifest.name}: "
                     f"{', '.join(sorted(project.anchors)) or 'none'})")
     if profiles is not None:
-        problems += budget_profile_problems(scenario, profiles, project.profiles_path.name)
+        known = [*profiles, *cluster_budget_keys(project, profiles)]
+        problems += budget_profile_problems(scenario, known, project.profiles_path.name)
     return problems
+
+
+def cluster_budget_keys(project: Project, profiles: Collection[str]) -> list[str]:
+    """With a [distribution]: budgets of a cluster, `<profile>@<kind>` for each built-in kind."""
+    if project.distribution is None:
+        return []
+    return [f"{profile}@{kind}" for profile in profiles for kind in BUILT_IN]
 
 
 def writable_dir_problem(directory: Path, what: str, named: Path | None = None) -> str | None:

@@ -209,7 +209,8 @@ class PlanRun:
     def _measure(self, scenario: Scenario, values: Mapping[str, Any]) -> list[ModeMeasurement]:
         try:
             return measure(self.connection, scenario.positional_sql(),
-                           bind_order(scenario.parameters, values), scenario.expect.plan_modes,
+                           bind_order(scenario.parameters, values),
+                           self.database.provider.measured_modes(scenario.expect.plan_modes),
                            warmup=self.config.warmup, runs=self.config.runs,
                            read_only=self.existing_db, plan_only=self.projected,
                            form=self.database.provider.explain)

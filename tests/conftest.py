@@ -15,6 +15,7 @@ import pytest
 from harness.plugin import SESSION
 from harness.report.output import write_report
 from harness.run import all_item_ids
+from harness.server.citus import citus_installed
 from harness.server.embedded import EmbeddedServer
 from harness.server.provisioning import HarnessDatabase, ServerInfo, harness_database
 
@@ -28,7 +29,11 @@ pytest_plugins = ["pytester"]
 TESTS = Path(__file__).parent
 # the markers each folder's tests get; `pytest -m "not db"` runs tests/unit alone
 FOLDER_MARKERS = {"db": ("db",), "plugin": ("db", "plugin"), "csr": ("db", "csr"),
-                  "install": ("db", "install")}
+                  "install": ("db", "install"),
+                  "citus": ("db", "csr", "citus")}
+# without a Citus build the cluster tests skip, saying the one command that enables them
+CITUS_MISSING = pytest.mark.skip(reason="Citus is not installed for the embedded server: "
+                                 "sh tools/install-citus.sh enables the citus tests")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -46,6 +51,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
             names = ("db",)
         for name in names:
             item.add_marker(name)
+        if "citus" in names and not citus_installed():
+            item.add_marker(CITUS_MISSING)
     yield
     items.sort(key=lambda item: item.get_closest_marker("plans") is None)  # stable
 

@@ -25,11 +25,12 @@ from harness.build.cache import (
     human_size,
 )
 from harness.build.datagen import LoadContext, Progress
+from harness.build.distributed import build_on_cluster, distribution_of, schema_project
 from harness.build.options import BuildOptions
 from harness.errors import ConfigError, HarnessError, SchemaError
 from harness.project.manifest import Profile, Project
 from harness.server.needs import ServerNeeds
-from harness.server.providers import Provider, provider_for
+from harness.server.providers import Provider, ServerOptions, provider_for
 from harness.server.provisioning import (
     HarnessDatabase,
     KeepableHandle,
@@ -158,20 +159,73 @@ class DatabaseBuilder:
                  provider: Provider | None = None) -> None:
         self.options, self.progress = options, progress
         self.provider: Provider = provider or provider_for(options.server)
+        self._source_project = project  # a cluster is loaded from its single-node build
         # the schema step: the migration chain this server kind builds with
-        self.project = replace(project, migrations_dir=self.provider.migrations_dir(
-            project.migrations_dir))
+        self.project = schema_project(project, self.provider)
         self.needs = needs
         self._stack = stack
         self.server: ServerInfo | None = None
 
     def provide(self, profile: Profile, target: str) -> Built:
         """The database of `profile` at `target`, on the configured provider."""
+        if self.provider.distributed:
+            return self._on_cluster(profile, target)
         if self.provider.reusable_builds and self.options.cache != "off":
             return self._with_cache(profile, target)
         server = self.start(self.provider.server())
         database = self._stack.enter_context(harness_database(server))
         return self._build(database, profile, target)
+
+    def _on_cluster(self, profile: Profile, target: str) -> Built:
+        """A cluster's database: kept in the cache (a local cluster), or built from the
+        single-node build at the load revision (itself from the cache when kept; its server
+        stopped after the copy), copied through the coordinator and distributed, then
+        migrated to `target`."""
+        keeps = self.provider.reusable_builds and self.options.cache != "off" and not (
+            self.options.server.dsn)
+        if not keeps:
+            return self._build_on_cluster(self.provider.server(), profile, target)
+        cache = BuildCache(self.options.cache_dir)
+        inputs = self.cluster_inputs(profile, target)
+        key = fingerprint(inputs)
+        with cache.building(key):
+            entry = cache.lookup(key) if self.options.cache == "on" else None
+            if entry is not None:
+                return self._reuse(cache, entry, profile, target)
+            cluster = self.provider.keepable_server()
+            built = self._build_on_cluster(cluster, profile, target)
+            with cluster.stopped() as data_dir:
+                stored = cache.store(key, data_dir, inputs, _database_name(built.conninfo),
+                                     built.row_counts)
+            self.progress(f"kept the built cluster {key} in {cache.root} "
+                          f"({human_size(stored.size_bytes)}; --plans-cache off to skip)")
+            built.cache = f"stored {key}"
+            return built
+
+    def _build_on_cluster(self, handle: ServerHandle, profile: Profile, target: str) -> Built:
+        cluster = self.start(handle)  # first: a coordinator that cannot serve is said at once
+        with contextlib.ExitStack() as single_node:
+            embedded = ServerOptions()
+            source = DatabaseBuilder(replace(self.options, server=embedded),
+                                     self._source_project, self.progress, single_node,
+                                     self.needs, provider_for(embedded)
+                                     ).provide(profile, self.project.load_revision)
+            database = self._stack.enter_context(harness_database(cluster))
+            self.provider.prepare_database(cluster, database.name)
+            build_on_cluster(database.conninfo, source.conninfo, self.project, profile, target,
+                             self.progress)
+        return Built(database.conninfo, dict(source.row_counts))
+
+    def cluster_inputs(self, profile: Profile, target: str) -> dict[str, Any]:
+        """A cluster's build: the single-node inputs (the distributed chain's migrations,
+        the server with its Citus version), the layout with its shard count, and the
+        single-node chain the data is loaded with."""
+        return {**self.cache_inputs(profile, target),
+                "distribution": distribution_of(self.project).key(profile.name),
+                "loaded_with": files_digest([
+                    *self._source_project.migrations_dir.glob("*.py"),
+                    *schema.Revisions(self._source_project.migrations_dir).files_up_to(
+                        self.project.load_revision)])}
 
     def start(self, handle: ServerHandle) -> ServerInfo:
         server: ServerInfo = self._stack.enter_context(handle)

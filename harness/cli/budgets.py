@@ -7,6 +7,7 @@ import os
 import statistics
 from pathlib import Path
 
+from harness.build.distributed import budget_key
 from harness.cli.common import lifecycle, settings_and_selection
 from harness.cli.exits import EXIT_OK
 from harness.errors import HarnessError
@@ -19,24 +20,28 @@ def command(args: argparse.Namespace) -> int:
         _refuse_unwritable({scenario.path for scenario, _ in selected} | {project.manifest})
     with lifecycle(args, settings, project, details=()) as life:
         results = life.measure(selected)
-    proposals = budgets.propose(results, settings.profile)
+        # the key a run's budgets are read by: the profile (on a cluster, `ci@citus`)
+        profile = budget_key(settings.profile, life.run.database.provider)
+    proposals = budgets.propose(results, profile)
     _print_proposals(proposals)
     canaries = [m.canary.median_ms for r in results for m in r.measurements if m.canary]
     canary = statistics.median(canaries) if canaries else None
     if canary is not None:
         print(f"noise canary: median {canary:.3f} ms over {len(canaries)} plan modes")
     if not args.write:
-        print(f"{len(proposals)} budgets proposed for profile {settings.profile}; --write puts "
+        print(f"{len(proposals)} budgets proposed for profile {profile}; --write puts "
               "them into the scenario files")
         return EXIT_OK
     by_file: dict[Path, list[budgets.Proposal]] = {}
     for p in proposals:
         by_file.setdefault(p.path, []).append(p)
     for path, chosen in by_file.items():
-        budgets.write_case_budgets(path, settings.profile, chosen)
+        budgets.write_case_budgets(path, profile, chosen)
+    if profile != settings.profile:
+        canary = None  # the project's canary is one node's: a cluster's run leaves it
     if canary is not None:
         budgets.record_canary(project.manifest, canary)
-    print(f"{len(proposals)} case budgets for profile {settings.profile} written to "
+    print(f"{len(proposals)} case budgets for profile {profile} written to "
           f"{len(by_file)} scenario files" + ("" if canary is None else
                                               f"; canary_ms recorded in {project.manifest}"))
     return EXIT_OK

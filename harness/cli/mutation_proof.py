@@ -10,13 +10,20 @@ from harness.cli.common import (
     settings_and_selection,
 )
 from harness.cli.exits import exit_code
+from harness.errors import ConfigError
 from harness.files import write_atomically
+from harness.server.providers import provider_class
 from harness.verdict.decision import Decision
 from harness.workflows import mutation
 
 
 def command(args: argparse.Namespace) -> int:
     settings, project, _ = settings_and_selection(args)
+    provider = settings.run_options().server.provider
+    if provider_class(provider).distributed:
+        raise ConfigError(f"mutation-proof: not on a distributed provider ({provider}) yet: "
+                          "it mutates the project's own migration chain, not the "
+                          "[distribution] one; run it on one node")
     report = mutation.mutation_proof(settings.run_options(), project, args.index, progress,
                                      args.kind or mutation.KINDS)
     settings.report_dir.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,9 @@ from harness.errors import PlanError
 INDEX_SCANS = frozenset({"Index Scan", "Index Only Scan"})
 BITMAP_HEAP_SCAN = "Bitmap Heap Scan"
 BITMAP_INDEX_SCAN = "Bitmap Index Scan"
+# The key an expander sets on a node it makes for work done elsewhere (a worker's part of a
+# distributed plan): its buffers are in no figure of its parent's, so the plan adds them.
+EXECUTED_APART = "Executed Apart"
 
 # The plan nodes one node of EXPLAIN's JSON holds below it. PostgreSQL nests them in
 # "Plans"; an extension's custom scan may carry whole plans elsewhere (Citus: its workers'
@@ -86,6 +89,11 @@ class PlanNode:
             raise PlanError(f"EXPLAIN output: the node {' > '.join(path)}: "
                             f"{_one_line(str(exc))}") from None
         children = tuple(cls.from_json(child, opened, path) for child in below)
+        apart = [c for c in children if c.details.get(EXECUTED_APART)]
+        if apart and not own["plan_rows"]:
+            # a node that gathers parts executed apart (a Citus scan, estimated 0) expects
+            # the rows they expect
+            own["plan_rows"] = sum(c.plan_rows for c in apart)
         return cls(**own, children=children)
 
     @staticmethod
@@ -147,6 +155,14 @@ class PlanNode:
     def never_executed(self) -> bool:
         """EXPLAIN ANALYZE ran the plan without ever reaching this node (0 loops)."""
         return self.details.get("Actual Loops") == 0
+
+    @property
+    def merges_parts(self) -> bool:
+        """The node orders or cuts the rows of parts executed apart (the coordinator's Sort
+        over a Citus fan-out): each part ran a plan of its own, judged on its own; merging
+        them is no access path an index could spare."""
+        return any(grand.details.get(EXECUTED_APART)
+                   for child in self.children for grand in child.children)
 
     def indexes_reading(self, table: str) -> set[str]:
         """Indexes this node uses to read `table` (a Bitmap Heap Scan's come from below)."""
@@ -219,8 +235,10 @@ class Plan:
 
     @property
     def shared_buffers(self) -> int:
-        """Shared blocks hit or read by the whole execution (the root counts its subtree)."""
-        return self.root.shared_buffers
+        """Shared blocks hit or read by the whole execution: the root counts its subtree,
+        and parts executed apart (a distributed plan's tasks) count their own."""
+        return self.root.shared_buffers + sum(
+            n.shared_buffers for n in self.nodes() if n.details.get(EXECUTED_APART))
 
     def shape(self) -> tuple[str, ...]:
         """The plan's shape without costs or timings, to tell whether two plans are the same."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import ConfigError
 from harness.project.advising import AdviseSettings, read_advise
 from harness.project.alembic_ini import read_alembic_ini
+from harness.project.distribution import Distribution, read_distribution
 from harness.project.tomlfields import FieldReader
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 
 MANIFEST = "project.toml"
 _TOP_KEYS = {"schema", "data", "checks", "anchors", "projection", "migration_check",
-             "mutation_proof", "capacity_review", "advise"}
+             "mutation_proof", "capacity_review", "advise",
+             "distribution"}
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class Project:
     advise: AdviseSettings = field(default_factory=AdviseSettings)
     # the application's own alembic.ini (harness.project.alembic_ini), if project.toml names it
     alembic_ini: Path | None = None
+    # where the tables live on a sharded cluster ([distribution]; harness.project.distribution)
+    distribution: Distribution | None = None
     # the generator module and the profiles, loaded on first use and then kept for the run
     _loaded: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
                                     compare=False)
@@ -207,6 +211,7 @@ def read_project(fixtures_dir: Path, scenarios_dir: Path) -> Project:
         mutation_indexes=_mutation_indexes(reader, doc),
         capacity_writes=_capacity_writes(reader, doc),
         advise=read_advise(reader, doc),
+        distribution=read_distribution(path, doc),
     )
     for where, target in (
         ("schema.migrations", project.migrations_dir),

@@ -30,7 +30,8 @@ PLAN_MODES = ("custom", "generic")
 _ANCHOR = re.compile(
     r"^@(?P<name>\w+)(?:\s*(?P<sign>[+-])\s*(?P<amount>\d+)\s*(?P<unit>minutes?|hours?|days?))?$"
 )
-_TOP_KEYS = {"name", "endpoint", "description", "table", "sql", "expect", "budget", "cases"}
+_TOP_KEYS = {"name", "endpoint", "description", "table", "sql", "expect", "budget", "cases",
+             "fan_out"}
 _EXPECT_KEYS = {"index", "forbid_nodes", "seq_scan_min_rows", "plan_modes", "tables",
                 "definitions"}
 _BUDGET_KEYS = {"p95_ms", "shared_buffers"}
@@ -171,6 +172,8 @@ class Scenario:
     budget: Budget
     cases: tuple[Case, ...]
     path: Path
+    # on a sharded cluster: a tenant-scoped query that may read several shards (any task count)
+    fan_out: bool = False
 
     def positional_sql(self) -> str:
         """The SQL with `%(name)s` turned into `$1..$n`, for PREPARE (in code only: a
@@ -244,6 +247,7 @@ def read_scenario(path: Path) -> Scenario:
         budget=budget,
         cases=cases,
         path=path,
+        fan_out=reader.get(doc, "fan_out", bool, "", default=False),
     )
 
 

@@ -378,6 +378,13 @@ def _capacity_lines(run: Mapping[str, Any]) -> list[str]:
                       f"`{md_cell(cost['table'])}` with {cost['indexes_without']} indexes, "
                       f"{cost['rows_per_second_with']:,.0f} with {cost['indexes_with']}: "
                       f"{cost['slowdown_percent']}% slower."]
+    placement = run.get("placement")
+    if placement and placement["tables"]:
+        busiest = max(placement["tables"], key=lambda t: t["busiest_share"])
+        lines += ["", f"On a cluster of {placement['nodes']} nodes: the busiest holds "
+                      f"{busiest['busiest_share'] * 100:.0f}% of `{md_cell(busiest['table'])}`'s "
+                      f"bytes; its largest shard holds {busiest['largest_shard_rows']:,} of "
+                      f"{busiest['rows']:,} rows."]
     growth = run.get("index_growth")
     if growth and growth["indexes"]:
         worst = max(growth["indexes"], key=lambda i: i["growth_over_rebuilt"])

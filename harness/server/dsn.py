@@ -6,6 +6,7 @@ from __future__ import annotations
 import psycopg
 
 from harness.errors import ConfigError, ProvisioningError
+from harness.server.citus import citus_version
 from harness.server.providers import Provider, ServerOptions, register
 from harness.server.provisioning import ServerHandle, ServerInfo, first_line, redact
 
@@ -20,11 +21,17 @@ class ExternalServer:
         try:
             with psycopg.connect(self._dsn, connect_timeout=5) as conn:
                 row = conn.execute("SHOW server_version").fetchone()
+                citus = citus_version(conn)
         except psycopg.Error as exc:
             raise ProvisioningError(
                 f"cannot connect to --plans-dsn {redact(self._dsn)}: {first_line(exc)}"
             ) from None
         version = row[0] if row else "?"
+        if citus is not None:
+            # one node's database on a coordinator would be judged as if it were the cluster
+            raise ProvisioningError(
+                f"the server at {redact(self._dsn)} loads Citus {citus}: plan on it with "
+                "--plans-provider citus (the same --plans-dsn), which distributes the schema")
         return ServerInfo(self._dsn, f"PostgreSQL {version} at {redact(self._dsn)}")
 
     def __exit__(self, *exc: object) -> None:

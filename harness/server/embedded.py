@@ -44,15 +44,16 @@ class EmbeddedServer:
     PR_SET_PDEATHSIG. Its data directory is deleted on exit."""
 
     def __init__(self, *, settings: dict[str, str] | None = None,
-                 data_from: Path | None = None) -> None:
+                 data_from: Path | None = None, bin_dir: Path | None = None) -> None:
         self._settings = settings or {}
         self._data_from = data_from  # a cached data directory to start from, copied
+        self._bin_dir = bin_dir  # another build of the server (one with an extension)
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
 
     def __enter__(self) -> ServerInfo:
         sweep_abandoned_runs()
-        self._bin = embedded_bin_dir()
+        self._bin = self._bin_dir or embedded_bin_dir()
         self._workdir = make_run_dir()
         try:
             if self._data_from is None:

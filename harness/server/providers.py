@@ -6,14 +6,17 @@ The engine asks a provider what it can do; it never compares a provider's name."
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
-    from harness.server.provisioning import KeepableHandle, ServerHandle
+    import psycopg
+
+    from harness.server.provisioning import KeepableHandle, ServerHandle, ServerInfo
 
 DEFAULT_CONTAINER_IMAGE = "postgres:18"  # pinned major: plans change between majors
 
@@ -23,6 +26,7 @@ BUILT_IN = {
     "embedded": "harness.server.embedded",
     "dsn": "harness.server.dsn",
     "testcontainers": "harness.server.container",
+    "citus": "harness.server.citus",
 }
 _REGISTERED: dict[str, type[Provider]] = {}
 
@@ -54,6 +58,18 @@ LOCAL_SIZES = SizeFunctions()
 
 
 @dataclass(frozen=True)
+class ShardPlacement:
+    """One piece of a table on a sharded server: its shard id, the node holding it, its rows
+    (the node's estimate) and its bytes with indexes."""
+
+    table: str
+    shard_id: int
+    node: str
+    rows: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """The settings a provider reads (built by the front end's config)."""
 
@@ -76,6 +92,9 @@ class Provider:
     # Someone else's server: the role's right to create the harness's database and the
     # version's features are checked before any loading.
     checks_role: ClassVar[bool] = False
+    # A sharded cluster (Citus): the schema is the project's [distribution] chain, data is
+    # copied in and distributed, and rows and sizes live in the shards.
+    distributed: ClassVar[bool] = False
     explain: ClassVar[ExplainForm] = PLAIN_EXPLAIN
     sizes: ClassVar[SizeFunctions] = LOCAL_SIZES
 
@@ -94,6 +113,27 @@ class Provider:
     def build_version(self) -> str:
         """The server's version as a kept build's key reads it (with `reusable_builds`)."""
         raise NotImplementedError(f"the {self.name} provider keeps no built databases")
+
+    def prepare_database(self, server: ServerInfo, name: str) -> None:
+        """Makes the harness's new database `name` on `server` ready for the schema (a
+        distributed kind makes it a database of the cluster's on every node)."""
+
+    def session_settings(self, conninfo: str, settings: Mapping[str, str]) -> dict[str, str]:
+        """Where plans are made apart from the session (a cluster's workers): applies the
+        planner `settings` there, before the run's session opens, and returns them as that
+        place reports them (none on one server: the session's own settings are the ones)."""
+        return {}
+
+    def measured_modes(self, modes: Sequence[str]) -> tuple[str, ...]:
+        """The plan modes worth measuring on this kind, of the ones a scenario asks for."""
+        return tuple(modes)
+
+    def prepare_session(self, conn: psycopg.Connection[Any]) -> None:
+        """Readies the run's session for EXPLAIN on this kind (nothing on one server)."""
+
+    def shards(self, conn: psycopg.Connection[Any]) -> list[ShardPlacement]:
+        """Where the tables' rows live, read from the server's catalogs (none on one node)."""
+        return []
 
     def migrations_dir(self, default: Path) -> Path:
         """The migration chain that builds the schema on this kind (the project's own by

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Family(StrEnum):
@@ -95,11 +97,27 @@ LATENCY_REMEASURED = Check("latency_remeasured", Family.REFERENCE,
                            "slower or faster than the reference at first, measured again",
                            shown=True)
 
+# A distributed plan's (harness.verdict.distributed, on a Citus cluster)
+ROUTER = Check("router", Family.PLAN, "a tenant-scoped query read more than one shard",
+               reads="fan_out, [distribution] tables", new_failure_regresses=True)
+SHARD_INDEX = Check("shard_index", Family.PLAN,
+                    "a task on a shard with rows does not use an expected index",
+                    reads="expect.index, [distribution] min_shard_rows",
+                    new_failure_regresses=True)
+TASKS = Check("tasks", Family.PLAN, "the tasks of a distributed plan", shown=True)
+GENERIC_NOT_APPLICABLE = Check("generic_not_applicable", Family.PLAN,
+                               "no generic plan on a cluster", shown=True)
+
 CHECKS: dict[str, Check] = {check.name: check for check in (
     ERROR, INDEX_MISSING, INDEX_DEFINITION, INDEX_RENAMED, INDEX, STALE_EXPECTATION, SEQ_SCAN,
     FORBIDDEN_NODE, TABLE_UNCHECKED, PLANS_DIFFER, PLAN_CHANGED, BUDGETS, P95, P95_REMEASURED,
     SHARED_BUFFERS, MISESTIMATE, BUFFERS_GREW, BUFFERS_SHRANK, PLAN_SHAPE, LATENCY_SLOWER,
-    LATENCY_FASTER, LATENCY_REMEASURED)}
+    LATENCY_FASTER, LATENCY_REMEASURED, ROUTER, SHARD_INDEX, TASKS, GENERIC_NOT_APPLICABLE)}
+
+# Checks of a kind of plan the core does not read (a distributed plan's): each a function
+# evaluate() calls with the item's scenario, case, measurements and context, returning
+# findings. A module registers its own on import (the run's database imports them).
+PLAN_KIND_CHECKS: list[Callable[..., list[Any]]] = []
 
 # Information findings shown beside an item although they do not change its outcome.
 SHOWN_INFO = frozenset(name for name, check in CHECKS.items() if check.shown)

@@ -141,6 +141,8 @@ def evaluate(
         if reference is not None and m.mode in reference.modes:
             findings += check_reference(m, reference.modes[m.mode], reference, context.policy)
     findings += check_unchecked_tables(scenario, case, measurements, catalog, min_rows)
+    for check_kind in catalogue.PLAN_KIND_CHECKS:
+        findings += check_kind(scenario, case, measurements, context)
     findings += check_plan_modes_agree(scenario, case, measurements)
     findings += [Finding(INFO, catalogue.remeasured(f.check), f.mode,
                          f"first measurement: {f.message}; measured again") for f in first_misses]
@@ -306,7 +308,7 @@ def check_seq_scans(m: ModeMeasurement, catalog: Catalog, min_rows: int) -> list
 def check_forbidden_nodes(m: ModeMeasurement, forbidden: Sequence[str]) -> list[Finding]:
     findings = []
     for node in m.plan.nodes():
-        if node.node_type in forbidden:
+        if node.node_type in forbidden and not node.merges_parts:
             detail = _sort_key(node)
             findings.append(
                 Finding(

@@ -43,6 +43,8 @@ class DatabaseFacts:
     # with --plans-allow-existing-db on: the DSN's own database, which the harness did not
     # load; `profile` is then the profile whose budgets were asked for, or ""
     existing_db: bool = False
+    # on a sharded cluster: where the rows live (harness.measure.placement.Placement)
+    placement: dict[str, Any] | None = None
 
 
 @dataclass

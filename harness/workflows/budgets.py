@@ -10,6 +10,7 @@ p95."""
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -130,12 +131,17 @@ def _inline(limits: Limits) -> str:
         if set(by_mode) == {EVERY_MODE}:
             return _number(by_mode[EVERY_MODE])
         return "{ " + ", ".join(f"{mode} = {_number(v)}" for mode, v in by_mode.items()) + " }"
-    return "{ " + ", ".join(f"{k} = {value(v)}" for k, v in limits.items()) + " }"
+    return "{ " + ", ".join(f"{_key(k)} = {value(v)}" for k, v in limits.items()) + " }"
 
 
 def _number(value: float) -> str:
     """A TOML number as short as it is exact (never 1.2e+06)."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _key(name: str) -> str:
+    """A TOML key: bare when it can be, quoted otherwise (a cluster's `"ci@citus"`)."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else json.dumps(name)
 
 
 _CHECKS_HEADER = re.compile(r"^\[checks\]\s*$", re.MULTILINE)

@@ -130,7 +130,7 @@ def test_an_unknown_table_fails_the_item_with_file_and_field(project: pytest.Pyt
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--plans-provider", "nope"], "ERROR: plan-harness: --plans-provider: unknown value "
-                                   "'nope' (choose from embedded, dsn, testcontainers, or "
+                                   "'nope' (choose from embedded, dsn, testcontainers, citus, or "
                                    "give module:Class)"),
     (["--plans-profile", "huge"], "ERROR: plan-harness: unknown profile 'huge'*"),
     (["--plans-revision", "0009"], "ERROR: plan-harness: unknown revision '0009'*"),

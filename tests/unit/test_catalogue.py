@@ -45,9 +45,10 @@ def test_names_are_unique_and_every_finding_names_a_registered_check(tmp_path: P
 
 
 def test_what_is_shown_noisy_and_judged_by_compare_comes_from_the_catalogue() -> None:
-    assert sorted(catalogue.SHOWN_INFO) == ["buffers_shrank", "index_definition",
-                                            "latency_faster", "latency_remeasured",
-                                            "p95_remeasured", "plan_shape"]
+    assert sorted(catalogue.SHOWN_INFO) == ["buffers_shrank", "generic_not_applicable",
+                                            "index_definition", "latency_faster",
+                                            "latency_remeasured", "p95_remeasured",
+                                            "plan_shape", "tasks"]
     assert sorted(catalogue.NOISY) == ["latency_slower", "p95"]
     assert catalogue.remeasured("p95") == "p95_remeasured"
     assert catalogue.remeasured("latency_slower") == "latency_remeasured"

@@ -13,6 +13,7 @@ import pytest
 import harness.run
 from harness.config import Config
 from harness.errors import PlanError
+from harness.measure.citus import expand_citus_scan
 from harness.measure.plans import (
     Plan,
     node_expanders,
@@ -86,10 +87,25 @@ def citus(document: Any = CITUS) -> Plan:
     return Plan.from_explain(copy.deepcopy(document), expanders=(plans_below, citus_worker_plans))
 
 
+@pytest.fixture
+def _without_citus_expander() -> Iterator[None]:
+    """The mechanism alone: harness.measure.citus registers its expander on import."""
+    unregister_node_expander(expand_citus_scan)
+    yield
+    register_node_expander(expand_citus_scan)
+
+
+@pytest.mark.usefixtures("_without_citus_expander")
 def test_by_default_only_plans_are_followed() -> None:
     plan = Plan.from_explain(copy.deepcopy(CITUS))
     assert [n.node_type for n in plan.nodes()] == ["Custom Scan"]
     assert node_expanders() == (plans_below,)
+
+
+def test_the_citus_expander_is_registered_by_default() -> None:
+    assert node_expanders() == (plans_below, expand_citus_scan)
+    assert [n.node_type for n in Plan.from_explain(copy.deepcopy(CITUS)).nodes()] == [
+        "Custom Scan", "Citus Task", "Index Scan", "Citus Task", "Seq Scan"]
 
 
 def test_an_expander_opens_the_plans_a_node_holds() -> None:
@@ -101,6 +117,7 @@ def test_an_expander_opens_the_plans_a_node_holds() -> None:
     assert plan.root.details["Custom Plan Provider"] == "Citus Adaptive"
 
 
+@pytest.mark.usefixtures("_without_citus_expander")
 def test_a_registered_expander_opens_every_plan_read_after() -> None:
     register_node_expander(citus_worker_plans)
     try:

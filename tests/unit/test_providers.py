@@ -56,8 +56,9 @@ def own_module(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_built_in_kinds_resolve_with_their_capabilities() -> None:
     kinds = {name: provider_class(name) for name in BUILT_IN}
-    assert {k.name for k in kinds.values()} == {"embedded", "dsn", "testcontainers"}
-    assert [n for n, k in kinds.items() if k.reusable_builds] == ["embedded"]
+    assert {k.name for k in kinds.values()} == {"embedded", "dsn", "testcontainers", "citus"}
+    assert [n for n, k in kinds.items() if k.distributed] == ["citus"]
+    assert [n for n, k in kinds.items() if k.reusable_builds] == ["embedded", "citus"]
     assert [n for n, k in kinds.items() if k.may_use_existing_database] == ["dsn"]
     assert [n for n, k in kinds.items() if k.checks_role] == ["dsn"]
 
@@ -71,7 +72,7 @@ def test_a_kind_of_ones_own_loads_by_dotted_path(own_module: str) -> None:
 
 @pytest.mark.parametrize(("value", "message"), [
     ("docker", "--plans-provider: unknown value 'docker' (choose from embedded, dsn, "
-               "testcontainers, or give module:Class)"),
+               "testcontainers, citus, or give module:Class)"),
     ("own_servers:Missing", "--plans-provider: cannot load 'own_servers:Missing'"),
     ("own_servers:NotAProvider", "--plans-provider: 'own_servers:NotAProvider' is not a "
                                  "harness.server.providers.Provider"),
