@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 from pathlib import Path
 
 from harness.build.distributed import budget_key
-from harness.cli.common import lifecycle, settings_and_selection
+from harness.cli.common import lifecycle, refuse_unwritable, settings_and_selection
 from harness.cli.exits import EXIT_OK
-from harness.errors import HarnessError
 from harness.workflows import budgets
 
 
 def command(args: argparse.Namespace) -> int:
     settings, project, selected = settings_and_selection(args)
     if args.write:
-        _refuse_unwritable({scenario.path for scenario, _ in selected} | {project.manifest})
+        refuse_unwritable({scenario.path for scenario, _ in selected} | {project.manifest},
+                          "the budgets")
     with lifecycle(args, settings, project, details=()) as life:
         results = life.measure(selected)
         # the key a run's budgets are read by: the profile (on a cluster, `ci@citus`)
@@ -45,14 +44,6 @@ def command(args: argparse.Namespace) -> int:
           f"{len(by_file)} scenario files" + ("" if canary is None else
                                               f"; canary_ms recorded in {project.manifest}"))
     return EXIT_OK
-
-
-def _refuse_unwritable(paths: set[Path]) -> None:
-    """--write changes these files: refused before anything is measured if it cannot."""
-    for path in sorted(paths):
-        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-            raise HarnessError(f"{path}: not writable, so --write cannot put the budgets "
-                               "there (nothing was measured)")
 
 
 def _print_proposals(proposals: list[budgets.Proposal]) -> None:

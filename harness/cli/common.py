@@ -100,6 +100,15 @@ def write_problems(args: argparse.Namespace, settings: Config) -> list[str]:
     return preflight.write_problems([(settings.report_dir, "the report")])
 
 
+def refuse_unwritable(paths: Collection[Path], what: str) -> None:
+    """A command that will write these files (each replaced whole, through a temporary file
+    beside it) refuses, before anything is built or measured, when one cannot be."""
+    for path in sorted(paths):
+        problem = preflight.writable_dir_problem(path.parent, what, named=path)
+        if problem:
+            raise HarnessError(f"{problem} (nothing was built or measured)")
+
+
 def print_lines(lines: Sequence[str]) -> None:
     for line in lines:
         print(line, flush=True)

@@ -4,12 +4,10 @@ beside the one its scenario file recorded; --write records them."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from harness.cli.common import lifecycle, settings_and_selection
+from harness.cli.common import lifecycle, refuse_unwritable, settings_and_selection
 from harness.cli.exits import EXIT_OK
-from harness.errors import HarnessError
 from harness.workflows import definitions
 
 
@@ -17,10 +15,7 @@ def command(args: argparse.Namespace) -> int:
     settings, project, selected = settings_and_selection(args)
     scenarios = list({id(s): s for s, _ in selected}.values())
     if args.write:
-        for scenario in scenarios:
-            if not os.access(scenario.path, os.W_OK):
-                raise HarnessError(f"{scenario.path}: not writable, so --write cannot record "
-                                   "definitions there (nothing was built)")
+        refuse_unwritable({s.path for s in scenarios}, "the index definitions")
     with lifecycle(args, settings, project, details=()) as life:
         catalog = life.run.database.catalog
         assert catalog is not None
