@@ -34,12 +34,17 @@ def test_every_seed_index_is_caught_or_redundant_for_every_kind() -> None:
     for mutation in mutations.values():
         if mutation.verdict == CAUGHT:
             assert mutation.failing, mutation
-    # the two that do not fail the suite, and why
+    # the twin never built fails nothing, and says why; ix_calls_company_id is one of four
+    # indexes calls_by_tenant accepts, and which one a build's plans pick follows ANALYZE's
+    # sample: unused, redundant, or caught by a budget when the one left reads more
     company = mutations[DROP, "ix_calls_company_id"]
-    assert company.verdict in (REDUNDANT, UNUSED), company
+    assert company.verdict in (REDUNDANT, UNUSED, CAUGHT), company
     twin = mutations[DROP, "ix_call_analysis_tenant_id_analyzed_at"]
     assert twin.verdict == REDUNDANT and "not built at head" in twin.reason
-    assert report.tally_of(DROP)[CAUGHT] == 8
+    others = {index for kind, index in mutations if kind == DROP} - {company.index, twin.index}
+    assert len(others) == 8
+    assert all(mutations[DROP, index].verdict == CAUGHT for index in others), [
+        mutations[DROP, index] for index in others]
     created = mutations[DROP, "ix_calls_company_id_created_at"]
     assert "dashboard_metrics[median-tenant-30-days]" in created.failing
     # the recorded definitions catch a narrowed index by name and an invalid one as such
@@ -48,7 +53,7 @@ def test_every_seed_index_is_caught_or_redundant_for_every_kind() -> None:
     assert all("item: index_definition" in checks for checks in narrowed.failing.values())
     invalid = mutations[INVALID, "ix_appointments_company_id_scheduled_start"]
     assert invalid.verdict == CAUGHT
-    assert report.tally_of(INVALID)[CAUGHT] == 8
+    assert all(mutations[INVALID, index].verdict == CAUGHT for index in others)
     assert (FEWER_COLUMNS, "ix_calls_company_id") not in mutations  # one key column
     # each failing check named once in the why, with its plan modes
     line = next(row for row in report_markdown(report).splitlines()
