@@ -61,19 +61,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="capacity-skewed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--add", action="store_true",
+                        help="keep the runs of other seeds already in the results file")
     args = parser.parse_args()
+    out = ROOT / "benchmarks" / "results" / f"advise_{args.profile}.json"
+    kept = [r for r in json.loads(out.read_text())["runs"] if r["seed"] not in args.seeds] \
+        if args.add and out.exists() else []
     with tempfile.TemporaryDirectory(prefix="plan-harness-advise-") as name:
-        runs = []
+        runs = list(kept)
         for seed in args.seeds:
             runs.append(advise(args.profile, seed, Path(name) / f"seed-{seed}"))
             print(json.dumps(runs[-1].get("summary", runs[-1])), flush=True)
     document = {
         "command": f"python benchmarks/advise_targets.py --profile {args.profile} --seeds "
-                   + " ".join(map(str, args.seeds)),
+                   + " ".join(str(r["seed"]) for r in runs),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "runs": runs, "stability": stability(runs),
     }
-    out = ROOT / "benchmarks" / "results" / f"advise_{args.profile}.json"
     out.write_text(json.dumps(document, indent=1) + "\n")
     print(f"written {out}")
 
