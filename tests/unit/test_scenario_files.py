@@ -70,6 +70,15 @@ BROKEN = [
             'values = { c = "y", since = 2025-01-01 }\n', "cases[1].name"),
     (GOOD.replace('values = {', 'expect = { index = ["ix_b"], speed = 1 }\nvalues = {'),
      "cases[0].expect.speed: unknown field"),
+    (GOOD + "[budget]\nshared_buffers = { ci = { fast = 10 } }\n",
+     "budget.shared_buffers.ci.fast: unknown field (allowed: custom, generic)"),
+    (GOOD + "[budget]\np95_ms = { ci = { generic = 0 } }\n",
+     "budget.p95_ms.ci.generic: must be positive"),
+    (GOOD.replace('index = "ix_a"', 'index = "ix_a"\n[expect.definitions]\nix_a = "btree (c)"'),
+     "expect.definitions.ix_a: 'btree (c)' is not an index definition"),
+    (GOOD.replace('index = "ix_a"', 'index = "ix_a"\n[expect.definitions]\n'
+                  'ix_b = "INDEX ON public.calls USING btree (c)"'),
+     "expect.definitions.ix_b: not an index this scenario expects (expected: ix_a)"),
 ]
 
 
